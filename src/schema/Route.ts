@@ -1,0 +1,77 @@
+/**
+ * Egress routes: the allowlist the egress daemon enforces. The same Schema validates a
+ * manifest's `bottles.<name>.egress.routes` and the daemon's `routes.yaml`, so a route that
+ * passes `bottle plan` is a route the daemon accepts.
+ *
+ * Guarantees: a host is an exact DNS name or `*.suffix` (never an IP, never a bare `*`);
+ * tokens are named by env var only (`token_env`), never held here.
+ */
+import { Schema } from "effect"
+
+const hostLabel = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+const hostPattern = new RegExp(`^(?:\\*\\.)?(?:${hostLabel}\\.)*${hostLabel}$`)
+const ipv4Pattern = /^\d{1,3}(?:\.\d{1,3}){3}$/
+
+/** `api.example.com` or `*.example.com`; lower case; no IPs, no ports, no bare wildcard. */
+export const RouteHost = Schema.String.pipe(
+  Schema.check(
+    Schema.makeFilter(
+      (host: string) =>
+        (hostPattern.test(host) && !ipv4Pattern.test(host) && host !== "*" && host.includes(".")) ||
+        `expected a lower-case DNS host name like "api.example.com" or "*.example.com" (no IP, port, scheme or path), got ${JSON.stringify(host)}`
+    )
+  ),
+  Schema.annotate({ description: "Exact host name, or *.suffix for any subdomain of suffix" })
+)
+
+export const HttpMethod = Schema.Literals(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+export type HttpMethod = typeof HttpMethod.Type
+
+/** Env var names: what a token is referenced by. */
+export const EnvVarName = Schema.String.pipe(
+  Schema.check(Schema.isPattern(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: "expected an environment variable name like GITHUB_TOKEN" }))
+)
+
+const HeaderName = Schema.String.pipe(
+  Schema.check(Schema.isPattern(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, { message: "expected a lower-case HTTP header name like authorization" }))
+)
+
+export const PathPrefix = Schema.String.pipe(
+  Schema.check(Schema.isPattern(/^\/[^\s?#]*$/, { message: "expected a path prefix starting with / (no query or fragment)" }))
+)
+
+export const RouteAuth = Schema.Struct({
+  header: Schema.optionalKey(HeaderName).annotate({ description: "Header carrying the credential (default authorization)" }),
+  scheme: Schema.optionalKey(Schema.String).annotate({ description: 'Prefix before the token, e.g. "Bearer"' }),
+  token_env: EnvVarName.annotate({ description: "Name of the env var (on the host / in the bundle) holding the real token" }),
+  alternates: Schema.optionalKey(Schema.Array(HeaderName)).annotate({
+    description: "Other headers an agent may put a credential in (e.g. x-api-key); stripped too"
+  })
+})
+export type RouteAuth = typeof RouteAuth.Type
+
+/** What a route means to the agent side: which placeholder credential the agent is given. */
+export const RouteRole = Schema.Literals(["claude_code_oauth", "anthropic_api_key"])
+export type RouteRole = typeof RouteRole.Type
+
+export const Route = Schema.Struct({
+  host: RouteHost,
+  ports: Schema.optionalKey(Schema.Array(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 65535 }))))).annotate({
+    description: "Ports CONNECT may reach on this host (default [443])"
+  }),
+  paths: Schema.optionalKey(Schema.Array(PathPrefix)).annotate({ description: "Allowed path prefixes (default: any)" }),
+  methods: Schema.optionalKey(Schema.Array(HttpMethod)).annotate({ description: "Allowed methods (default: any)" }),
+  auth: Schema.optionalKey(RouteAuth),
+  roles: Schema.optionalKey(Schema.Array(RouteRole))
+})
+export type Route = typeof Route.Type
+
+/** The daemon's routes.yaml: `routes: [...]`. */
+export const RoutesFile = Schema.Struct({
+  routes: Schema.Array(Route)
+})
+export type RoutesFile = typeof RoutesFile.Type
+
+/** Does `host` (lower-cased, no port) match a route host pattern? */
+export const hostMatches = (pattern: string, host: string): boolean =>
+  pattern.startsWith("*.") ? host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1 : host === pattern

@@ -1,0 +1,124 @@
+/**
+ * The manifest (`bottle.yaml`): agents and the bottles they run in. This Schema is the single
+ * source of truth: the loader decodes with it (unknown keys are errors), `bottle schema`
+ * derives the editor JSON Schema from it, and the egress daemon shares its `Route`.
+ *
+ * Guarantees: tokens are referenced by env-var name only; nothing here holds a secret value.
+ */
+import { Schema } from "effect"
+import { EnvVarName, Route } from "./Route.ts"
+
+export { EnvVarName }
+
+const Name = Schema.String.pipe(
+  Schema.check(
+    Schema.isPattern(/^[a-z][a-z0-9-]{0,30}$/, {
+      message: "expected a name of lower-case letters, digits and '-', starting with a letter (at most 31 characters)"
+    })
+  )
+)
+
+// Record keys are plain strings here and their names checked after decoding (loadManifest):
+// a key schema that fails would otherwise be reported as "unknown key", which misleads.
+const EnvMap = Schema.Record(Schema.String, Schema.String).annotate({
+  description: "Environment variables (plain values: never secrets; tokens go through egress routes)"
+})
+
+export const Provider = Schema.Literals(["claude"])
+export type Provider = typeof Provider.Type
+
+export const Agent = Schema.Struct({
+  bottle: Name.annotate({ description: "The bottle (key of `bottles`) this agent runs in" }),
+  provider: Schema.optionalKey(Provider).annotate({ description: "How to run the agent (default claude)" }),
+  command: Schema.optionalKey(Schema.NonEmptyArray(Schema.String)).annotate({
+    description: "argv to run in the sandbox (default from the provider)"
+  }),
+  prompt: Schema.optionalKey(Schema.String).annotate({
+    description: "System prompt to append: inline markdown, or a path to a .md file (relative to the manifest)"
+  }),
+  skills: Schema.optionalKey(Schema.Array(Schema.String)).annotate({
+    description: "Skill directories (relative to the manifest) copied into the agent's skills dir"
+  }),
+  env: Schema.optionalKey(EnvMap)
+})
+export type Agent = typeof Agent.Type
+
+export const Backend = Schema.Literals(["docker", "smolmachines"])
+export type Backend = typeof Backend.Type
+
+const RefPattern = Schema.String.pipe(
+  Schema.check(
+    Schema.isPattern(/^refs\/[A-Za-z0-9._\/*-]+$/, { message: 'expected a ref pattern like "refs/heads/agent/*"' })
+  )
+)
+
+export const PushPolicy = Schema.Struct({
+  allow: Schema.optionalKey(Schema.Array(RefPattern)).annotate({
+    description: "Ref patterns the agent may push (default refs/heads/bottle/*)"
+  }),
+  force: Schema.optionalKey(Schema.Boolean).annotate({ description: "Allow non-fast-forward pushes (default false)" }),
+  delete: Schema.optionalKey(Schema.Boolean).annotate({ description: "Allow deleting refs (default false)" }),
+  tags: Schema.optionalKey(Schema.Boolean).annotate({ description: "Allow pushing tags (default false)" })
+})
+export type PushPolicy = typeof PushPolicy.Type
+
+export const DeployKey = Schema.Struct({
+  provider: Schema.Literals(["github", "gitea"]),
+  api_url: Schema.optionalKey(
+    Schema.String.pipe(Schema.check(Schema.isPattern(/^https?:\/\/\S+$/, { message: "expected an http(s) URL" })))
+  ),
+  repo: Schema.String.pipe(
+    Schema.check(Schema.isPattern(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, { message: 'expected "owner/name"' }))
+  ),
+  token_env: EnvVarName.annotate({ description: "Env var holding the API token that may create deploy keys" })
+})
+export type DeployKey = typeof DeployKey.Type
+
+export const GitUpstream = Schema.Struct({
+  name: Name,
+  url: Schema.String.pipe(
+    Schema.check(
+      Schema.isPattern(/^(?:ssh:\/\/\S+|[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:\S+|https?:\/\/\S+|file:\/\/\S+)$/, {
+        message: "expected a git URL (ssh://…, user@host:path, https://… or file://…)"
+      })
+    )
+  ),
+  identity_file: Schema.optionalKey(Schema.String),
+  deploy_key: Schema.optionalKey(DeployKey),
+  known_hosts_file: Schema.optionalKey(Schema.String),
+  push: Schema.optionalKey(PushPolicy)
+})
+export type GitUpstream = typeof GitUpstream.Type
+
+const MemorySize = Schema.String.pipe(
+  Schema.check(Schema.isPattern(/^[1-9][0-9]*[kmgKMG]?$/, { message: 'expected a size like "4g" or "512m"' }))
+)
+
+export const Bottle = Schema.Struct({
+  backend: Schema.optionalKey(Backend).annotate({ description: "docker (default) or smolmachines" }),
+  env: Schema.optionalKey(EnvMap),
+  egress: Schema.optionalKey(Schema.Struct({ routes: Schema.Array(Route) })),
+  git: Schema.optionalKey(Schema.Struct({ upstreams: Schema.Array(GitUpstream) })),
+  supervise: Schema.optionalKey(Schema.Boolean),
+  workspace: Schema.optionalKey(
+    Schema.Struct({
+      copy_cwd: Schema.optionalKey(Schema.Boolean).annotate({ description: "Copy the current directory into the sandbox" }),
+      workdir: Schema.optionalKey(
+        Schema.String.pipe(Schema.check(Schema.isPattern(/^\/\S*$/, { message: "expected an absolute path" })))
+      )
+    })
+  ),
+  resources: Schema.optionalKey(
+    Schema.Struct({
+      cpus: Schema.optionalKey(Schema.Number.pipe(Schema.check(Schema.isBetween({ minimum: 0.1, maximum: 256 })))),
+      memory: Schema.optionalKey(MemorySize)
+    })
+  )
+})
+export type Bottle = typeof Bottle.Type
+
+export const Manifest = Schema.Struct({
+  agents: Schema.Record(Schema.String, Agent),
+  bottles: Schema.Record(Schema.String, Bottle)
+}).annotate({ title: "bot-bottle manifest (bottle.yaml)" })
+export type Manifest = typeof Manifest.Type

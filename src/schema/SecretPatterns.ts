@@ -1,0 +1,41 @@
+/**
+ * Shapes of real credentials. The manifest loader rejects a manifest holding one (tokens are
+ * referenced by env-var name, never written down), and egress DLP blocks requests carrying one.
+ * Patterns are anchored on well-known prefixes so ordinary text does not trip them.
+ */
+export interface SecretPattern {
+  readonly name: string
+  readonly regex: RegExp
+}
+
+export const secretPatterns: ReadonlyArray<SecretPattern> = [
+  { name: "private key block", regex: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/ },
+  { name: "Anthropic API key", regex: /\bsk-ant-[A-Za-z0-9_-]{20,}/ },
+  { name: "OpenAI API key", regex: /\bsk-(?:proj-)?[A-Za-z0-9_-]{32,}/ },
+  { name: "GitHub token", regex: /\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}/ },
+  { name: "GitHub fine-grained token", regex: /\bgithub_pat_[A-Za-z0-9_]{40,}/ },
+  { name: "GitLab token", regex: /\bglpat-[A-Za-z0-9_-]{20,}/ },
+  { name: "Slack token", regex: /\bxox[abposr]-[A-Za-z0-9-]{10,}/ },
+  { name: "AWS access key id", regex: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/ },
+  { name: "Google API key", regex: /\bAIza[0-9A-Za-z_-]{35}/ },
+  { name: "Stripe secret key", regex: /\b[rs]k_live_[0-9A-Za-z]{20,}/ },
+  { name: "npm token", regex: /\bnpm_[A-Za-z0-9]{36}/ },
+  { name: "JSON web token", regex: /\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/ }
+]
+
+/** The first credential pattern `text` matches, if any. */
+export const findSecret = (text: string): SecretPattern | undefined => secretPatterns.find((p) => p.regex.test(text))
+
+const secretishKey = /(?:token|secret|password|passwd|api[_-]?key|private[_-]?key|credential)/i
+
+/**
+ * A literal value under a secret-sounding key (e.g. `env: { GITHUB_TOKEN: "abc..." }`) that
+ * looks like key material: long, no spaces, mixed character classes.
+ */
+export const looksLikeLiteralSecret = (key: string, value: string): boolean => {
+  if (!secretishKey.test(key)) return false
+  if (value.length < 16 || /\s/.test(value)) return false
+  if (/^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(value) || value.startsWith("/") || value.startsWith("~")) return false
+  const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((r) => r.test(value)).length
+  return classes >= 3 || /^[0-9a-f]{32,}$/i.test(value)
+}

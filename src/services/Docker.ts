@@ -1,0 +1,136 @@
+/**
+ * The Docker engine, as bot-bottle uses it. Every acquisition is a scoped constructor whose
+ * release removes what it created (and logs, never fails). Everything we create carries the
+ * label `bot-bottle.slug=<slug>` so `cleanup` can find what a dead bottle left behind.
+ */
+import { Context, Effect, Schema, Scope } from "effect"
+
+export const LABEL_SLUG = "bot-bottle.slug"
+export const LABEL_ROLE = "bot-bottle.role"
+
+export class DockerCommandFailed extends Schema.TaggedClass<DockerCommandFailed>()("CommandFailed", {
+  argv: Schema.Array(Schema.String),
+  exitCode: Schema.Number,
+  stderr: Schema.String
+}) {}
+export class DockerNotFound extends Schema.TaggedClass<DockerNotFound>()("NotFound", { what: Schema.String }) {}
+export class DockerUnavailable extends Schema.TaggedClass<DockerUnavailable>()("Unavailable", { message: Schema.String }) {}
+export class DockerDecodeFailed extends Schema.TaggedClass<DockerDecodeFailed>()("DecodeFailed", { message: Schema.String }) {}
+
+export class DockerError extends Schema.TaggedError<DockerError>()("DockerError", {
+  reason: Schema.Union([DockerCommandFailed, DockerNotFound, DockerUnavailable, DockerDecodeFailed])
+}) {
+  override get message(): string {
+    const r = this.reason
+    switch (r._tag) {
+      case "CommandFailed":
+        return `docker ${r.argv.slice(1, 3).join(" ")} failed (exit ${r.exitCode}): ${r.stderr.trim().split("\n").slice(-3).join(" / ")}`
+      case "NotFound":
+        return `docker: ${r.what} not found`
+      case "Unavailable":
+        return `the Docker engine is not reachable: ${r.message}`
+      case "DecodeFailed":
+        return `docker printed output we could not decode: ${r.message}`
+    }
+  }
+}
+
+export interface NetworkSpec {
+  readonly name: string
+  readonly internal: boolean
+  /** e.g. "10.243.7.0/24"; required for fixed container IPs. */
+  readonly subnet?: string
+  readonly labels: Record<string, string>
+}
+
+export interface Network {
+  readonly id: string
+  readonly name: string
+}
+
+export interface Mount {
+  readonly source: string
+  readonly target: string
+  readonly readonly: boolean
+}
+
+export interface ContainerSpec {
+  readonly name: string
+  readonly image: string
+  /** First network (and optional fixed IP); more are connected after create, before start. */
+  readonly networks: ReadonlyArray<{ readonly name: string; readonly ip?: string; readonly aliases?: ReadonlyArray<string> }>
+  readonly env: Record<string, string>
+  readonly labels: Record<string, string>
+  readonly mounts?: ReadonlyArray<Mount>
+  readonly command?: ReadonlyArray<string>
+  readonly entrypoint?: string
+  readonly workdir?: string
+  readonly user?: string
+  readonly hostname?: string
+  readonly tty?: boolean
+  readonly cpus?: number
+  readonly memory?: string
+  /** Extra `docker create` flags our launch needs (cap drops, read-only, ...). */
+  readonly extraArgs?: ReadonlyArray<string>
+}
+
+export interface Container {
+  readonly id: string
+  readonly name: string
+}
+
+export interface BuildSpec {
+  readonly context: string
+  readonly tag: string
+  readonly dockerfile?: string
+  readonly buildArgs?: Record<string, string>
+  readonly labels?: Record<string, string>
+  readonly onProgress?: (line: string) => void
+}
+
+export const ResourceKind = Schema.Literals(["container", "network", "volume"])
+export type ResourceKind = typeof ResourceKind.Type
+
+export interface LabelledResource {
+  readonly kind: ResourceKind
+  readonly id: string
+  readonly name: string
+  readonly slug: string
+  readonly state?: string
+}
+
+export interface ExecOptions {
+  readonly env?: Record<string, string>
+  readonly user?: string
+  readonly workdir?: string
+  readonly stdin?: string | Uint8Array
+}
+
+export class Docker extends Context.Service<Docker, {
+  /** `docker info`: the engine is reachable; returns OperatingSystem (e.g. "Docker Desktop"). */
+  readonly info: Effect.Effect<{ readonly operatingSystem: string; readonly serverVersion: string }, DockerError>
+  readonly imageExists: (ref: string) => Effect.Effect<boolean, DockerError>
+  readonly imageId: (ref: string) => Effect.Effect<string, DockerError>
+  readonly build: (spec: BuildSpec) => Effect.Effect<void, DockerError>
+  readonly saveImage: (ref: string, tarPath: string) => Effect.Effect<void, DockerError>
+  readonly createNetwork: (spec: NetworkSpec) => Effect.Effect<Network, DockerError>
+  readonly removeNetwork: (nameOrId: string) => Effect.Effect<void, DockerError>
+  /** Scoped network: created now, removed when the scope closes. */
+  readonly network: (spec: NetworkSpec) => Effect.Effect<Network, DockerError, Scope.Scope>
+  /** create + connect extra networks + start. */
+  readonly runContainer: (spec: ContainerSpec) => Effect.Effect<Container, DockerError>
+  readonly removeContainer: (nameOrId: string) => Effect.Effect<void, DockerError>
+  /** Scoped container: started now, force-removed when the scope closes. */
+  readonly container: (spec: ContainerSpec) => Effect.Effect<Container, DockerError, Scope.Scope>
+  readonly startContainer: (nameOrId: string) => Effect.Effect<void, DockerError>
+  readonly stopContainer: (nameOrId: string) => Effect.Effect<void, DockerError>
+  readonly containerState: (nameOrId: string) => Effect.Effect<{ readonly running: boolean; readonly status: string; readonly health?: string }, DockerError>
+  readonly exec: (container: string, argv: ReadonlyArray<string>, options?: ExecOptions) => Effect.Effect<{ readonly stdout: string; readonly stderr: string; readonly exitCode: number }, DockerError>
+  /** Runs argv in the container with the caller's terminal attached; returns the exit code. */
+  readonly execInteractive: (container: string, argv: ReadonlyArray<string>, options?: ExecOptions & { readonly tty: boolean }) => Effect.Effect<number, DockerError>
+  readonly copyTo: (container: string, hostPath: string, containerPath: string) => Effect.Effect<void, DockerError>
+  readonly logs: (container: string, options?: { readonly follow?: boolean; readonly tail?: number }) => Effect.Effect<void, DockerError>
+  /** Everything (containers, networks, volumes) carrying our slug label; `slug` narrows. */
+  readonly listLabelled: (slug?: string) => Effect.Effect<ReadonlyArray<LabelledResource>, DockerError>
+  readonly removeVolume: (name: string) => Effect.Effect<void, DockerError>
+}>()("bot-bottle/Docker") {}

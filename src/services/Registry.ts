@@ -1,0 +1,26 @@
+/**
+ * An ephemeral OCI registry for the smolmachines image pipeline: a registry container on a
+ * private per-session network, pushed to by a one-shot skopeo container on that network over
+ * plain HTTP (sidestepping the daemon's insecure-registry policy), torn down afterwards.
+ */
+import { Context, Effect, Schema, Scope } from "effect"
+
+export class RegistryError extends Schema.TaggedError<RegistryError>()("RegistryError", {
+  step: Schema.Literals(["start", "push", "ready"]),
+  message: Schema.String
+}) {}
+
+export interface EphemeralRegistry {
+  /** Host-reachable address, e.g. "localhost:41234". */
+  readonly hostAddress: string
+  /** Address on the private network, e.g. "bottle-reg-ab12:5000". */
+  readonly networkAddress: string
+  readonly network: string
+}
+
+export class Registry extends Context.Service<Registry, {
+  /** Scoped: the registry container and its network are removed when the scope closes. */
+  readonly ephemeral: (session: string) => Effect.Effect<EphemeralRegistry, RegistryError, Scope.Scope>
+  /** Pushes a `docker save` tarball into the registry as `repo:tag`; returns the host-side ref. */
+  readonly pushArchive: (registry: EphemeralRegistry, tarPath: string, repoTag: string) => Effect.Effect<string, RegistryError>
+}>()("bot-bottle/Registry") {}

@@ -1,0 +1,45 @@
+/**
+ * The `smolvm` CLI (libkrun microVMs), 1.x. Machine names are a flag (`--name`); machines we
+ * create carry `--label bot-bottle.slug=<slug>`. Never trust a network flag: the backend probes
+ * reachability from inside the guest after start and fails closed (see DESIGN.md).
+ */
+import { Context, Effect, Schema, Scope } from "effect"
+
+export class SmolvmCommandFailed extends Schema.TaggedClass<SmolvmCommandFailed>()("CommandFailed", {
+  argv: Schema.Array(Schema.String),
+  exitCode: Schema.Number,
+  stderr: Schema.String
+}) {}
+export class SmolvmMissing extends Schema.TaggedClass<SmolvmMissing>()("Missing", { message: Schema.String }) {}
+export class SmolvmTooOld extends Schema.TaggedClass<SmolvmTooOld>()("TooOld", { version: Schema.String, minimum: Schema.String }) {}
+export class SmolvmDecodeFailed extends Schema.TaggedClass<SmolvmDecodeFailed>()("DecodeFailed", { message: Schema.String }) {}
+
+export class SmolvmError extends Schema.TaggedError<SmolvmError>()("SmolvmError", {
+  reason: Schema.Union([SmolvmCommandFailed, SmolvmMissing, SmolvmTooOld, SmolvmDecodeFailed])
+}) {}
+
+export interface MachineSpec {
+  readonly name: string
+  /** The `.smolmachine` artifact from `pack create`. */
+  readonly from: string
+  readonly env: Record<string, string>
+  readonly labels: Record<string, string>
+  /** Exactly the bundle's address, e.g. "172.30.5.2/32". */
+  readonly allowCidrs: ReadonlyArray<string>
+  readonly cpus?: number
+  readonly memory?: string
+}
+
+export interface Machine {
+  readonly name: string
+}
+
+export class Smolvm extends Context.Service<Smolvm, {
+  readonly version: Effect.Effect<string, SmolvmError>
+  readonly packCreate: (image: string, out: string) => Effect.Effect<string, SmolvmError>
+  /** create + start, then poll until an exec succeeds. Scoped: stop + delete on release. */
+  readonly machine: (spec: MachineSpec) => Effect.Effect<Machine, SmolvmError, Scope.Scope>
+  readonly exec: (name: string, argv: ReadonlyArray<string>, env: Record<string, string>) => Effect.Effect<{ readonly stdout: string; readonly exitCode: number }, SmolvmError>
+  readonly list: Effect.Effect<ReadonlyArray<{ readonly name: string; readonly state: string; readonly labels: Record<string, string> }>, SmolvmError>
+  readonly remove: (name: string) => Effect.Effect<void, SmolvmError>
+}>()("bot-bottle/Smolvm") {}

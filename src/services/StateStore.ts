@@ -1,0 +1,60 @@
+/**
+ * Per-bottle state on the host: one directory per bottle (plan, daemon configs, CA, audit
+ * log, metadata of what was acquired), and leases for per-bottle addresses. Leases are the
+ * reason concurrent bottles never collide: allocation is an atomic create of a lease file,
+ * not a hash of the name.
+ */
+import { Context, Effect, Schema, Scope } from "effect"
+
+export class StateIo extends Schema.TaggedClass<StateIo>()("Io", { path: Schema.String, message: Schema.String }) {}
+export class StateNotFound extends Schema.TaggedClass<StateNotFound>()("NotFound", { slug: Schema.String }) {}
+export class StateExhausted extends Schema.TaggedClass<StateExhausted>()("Exhausted", { pool: Schema.String }) {}
+export class StateCorrupt extends Schema.TaggedClass<StateCorrupt>()("Corrupt", { path: Schema.String, message: Schema.String }) {}
+
+export class StateError extends Schema.TaggedError<StateError>()("StateError", {
+  reason: Schema.Union([StateIo, StateNotFound, StateExhausted, StateCorrupt])
+}) {
+  override get message(): string {
+    const r = this.reason
+    switch (r._tag) {
+      case "Io":
+        return `state dir: ${r.path}: ${r.message}`
+      case "NotFound":
+        return `no bottle named "${r.slug}" (see \`bottle ls\`)`
+      case "Exhausted":
+        return `no free ${r.pool} left: stop or clean up other bottles (\`bottle cleanup\`)`
+      case "Corrupt":
+        return `state file ${r.path} is unreadable: ${r.message}`
+    }
+  }
+}
+
+/** A leased value from a named pool (e.g. pool "subnet" value "10.243.7.0/24"). */
+export interface Lease {
+  readonly pool: string
+  readonly index: number
+  readonly slug: string
+}
+
+export class StateStore extends Context.Service<StateStore, {
+  readonly root: string
+  readonly bottleDir: (slug: string) => string
+  /** Creates the bottle dir (0700). Scoped: removed again if the scope fails. */
+  readonly createBottleDir: (slug: string) => Effect.Effect<string, StateError, Scope.Scope>
+  readonly writeFile: (slug: string, relPath: string, content: string, mode?: number) => Effect.Effect<string, StateError>
+  readonly readFile: (slug: string, relPath: string) => Effect.Effect<string, StateError>
+  readonly writeJson: (slug: string, relPath: string, value: unknown) => Effect.Effect<string, StateError>
+  readonly readJson: <A>(slug: string, relPath: string, schema: Schema.Codec<A, unknown>) => Effect.Effect<A, StateError>
+  readonly exists: (slug: string) => Effect.Effect<boolean, StateError>
+  readonly list: Effect.Effect<ReadonlyArray<string>, StateError>
+  readonly removeBottle: (slug: string) => Effect.Effect<void, StateError>
+  /** The index this slug holds in `pool`, or the lowest free one (read-only: for plans). */
+  readonly peekLease: (pool: string, size: number, slug: string) => Effect.Effect<number, StateError>
+  /** Takes (or re-takes, idempotently) an index in `pool` for `slug`. */
+  readonly takeLease: (pool: string, size: number, slug: string) => Effect.Effect<Lease, StateError>
+  /** Scoped: taken now, released when the scope closes. */
+  readonly lease: (pool: string, size: number, slug: string) => Effect.Effect<Lease, StateError, Scope.Scope>
+  readonly releaseLeases: (slug: string) => Effect.Effect<void, StateError>
+  readonly leasesOf: (slug: string) => Effect.Effect<ReadonlyArray<Lease>, StateError>
+  readonly allLeases: Effect.Effect<ReadonlyArray<Lease>, StateError>
+}>()("bot-bottle/StateStore") {}

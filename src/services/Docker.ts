@@ -3,7 +3,7 @@
  * release removes what it created (and logs, never fails). Everything we create carries the
  * label `bot-bottle.slug=<slug>` so `cleanup` can find what a dead bottle left behind.
  */
-import { Context, Effect, Schema, Scope } from "effect"
+import { Context, Effect, Redacted, Schema, Scope } from "effect"
 
 export const LABEL_SLUG = "bot-bottle.slug"
 export const LABEL_ROLE = "bot-bottle.role"
@@ -60,6 +60,8 @@ export interface ContainerSpec {
   /** First network (and optional fixed IP); more are connected after create, before start. */
   readonly networks: ReadonlyArray<{ readonly name: string; readonly ip?: string; readonly aliases?: ReadonlyArray<string> }>
   readonly env: Record<string, string>
+  /** Passed as `--env NAME` with the value in the docker CLI's own environment: never in argv. */
+  readonly secretEnv?: Record<string, Redacted.Redacted<string>>
   readonly labels: Record<string, string>
   readonly mounts?: ReadonlyArray<Mount>
   readonly command?: ReadonlyArray<string>

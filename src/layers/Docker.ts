@@ -1,0 +1,203 @@
+/**
+ * Live Docker layer: drives the `docker` CLI through the shared ProcessRunner. Containers are
+ * created, joined to their extra networks, then started, so a container never runs on fewer
+ * networks than its spec says. Releases force-remove and log; they never fail.
+ */
+import { Effect, Layer, Redacted, Schema } from "effect"
+import {
+  Docker,
+  DockerCommandFailed,
+  DockerDecodeFailed,
+  DockerError,
+  DockerNotFound,
+  DockerUnavailable,
+  LABEL_SLUG,
+  type ContainerSpec,
+  type LabelledResource,
+  type NetworkSpec
+} from "../services/Docker.ts"
+import { ProcessRunner, type ProcessError, type RunOptions } from "../services/ProcessRunner.ts"
+import * as ProcessRunnerLive from "./ProcessRunner.ts"
+
+const DOCKER = process.env["BOTTLE_DOCKER"] ?? "docker"
+
+const toDockerError = (e: ProcessError): DockerError => {
+  const r = e.reason
+  if (r._tag === "CommandFailed") {
+    if (/Cannot connect to the Docker daemon|Is the docker daemon running|error during connect/i.test(r.stderr)) {
+      return new DockerError({ reason: new DockerUnavailable({ message: r.stderr.trim() }) })
+    }
+    if (/No such (container|network|image|object|volume)|not found/i.test(r.stderr)) {
+      return new DockerError({ reason: new DockerNotFound({ what: r.stderr.trim().split("\n").pop() ?? "object" }) })
+    }
+    return new DockerError({ reason: new DockerCommandFailed({ argv: r.argv, exitCode: r.exitCode, stderr: r.stderr }) })
+  }
+  if (r._tag === "SpawnFailed") return new DockerError({ reason: new DockerUnavailable({ message: `cannot run docker: ${r.message}` }) })
+  return new DockerError({ reason: new DockerDecodeFailed({ message: r.message }) })
+}
+
+const labelArgs = (labels: Record<string, string>) => Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`])
+
+const LsLine = Schema.Struct({ ID: Schema.String, Names: Schema.optionalKey(Schema.String), Name: Schema.optionalKey(Schema.String), Labels: Schema.String, State: Schema.optionalKey(Schema.String) })
+const decodeLsLine = Schema.decodeUnknownSync(Schema.fromJsonString(LsLine))
+
+export const make = Effect.gen(function*() {
+  const runner = yield* ProcessRunner
+  const docker = (args: ReadonlyArray<string>, options?: RunOptions) =>
+    runner.run([DOCKER, ...args], options).pipe(Effect.mapError(toDockerError))
+  const dockerExec = (args: ReadonlyArray<string>, options?: RunOptions) =>
+    runner.exec([DOCKER, ...args], options).pipe(Effect.mapError(toDockerError))
+
+  const ignoreNotFound = <A>(eff: Effect.Effect<A, DockerError>) =>
+    eff.pipe(Effect.catchIf((e) => e.reason._tag === "NotFound", () => Effect.void), Effect.asVoid)
+
+  const createNetwork = Effect.fn("Docker.createNetwork")(function*(spec: NetworkSpec) {
+    const args = ["network", "create", "--driver", "bridge", ...(spec.internal ? ["--internal"] : [])]
+    if (spec.subnet) args.push("--subnet", spec.subnet)
+    const { stdout } = yield* docker([...args, ...labelArgs(spec.labels), spec.name])
+    return { id: stdout.trim(), name: spec.name }
+  })
+  const removeNetwork = Effect.fn("Docker.removeNetwork")(function*(nameOrId: string) {
+    yield* ignoreNotFound(docker(["network", "rm", nameOrId]))
+  })
+  const removeContainer = Effect.fn("Docker.removeContainer")(function*(nameOrId: string) {
+    yield* ignoreNotFound(docker(["rm", "--force", "--volumes", nameOrId]))
+  })
+
+  const createArgs = (spec: ContainerSpec): Array<string> => {
+    const [first] = spec.networks
+    const args = ["create", "--name", spec.name, ...labelArgs(spec.labels)]
+    if (first) {
+      args.push("--network", first.name)
+      if (first.ip) args.push("--ip", first.ip)
+      for (const a of first.aliases ?? []) args.push("--network-alias", a)
+    } else {
+      args.push("--network", "none")
+    }
+    for (const [k, v] of Object.entries(spec.env)) args.push("--env", `${k}=${v}`)
+    for (const k of Object.keys(spec.secretEnv ?? {})) args.push("--env", k)
+    for (const m of spec.mounts ?? []) args.push("--mount", `type=bind,source=${m.source},target=${m.target}${m.readonly ? ",readonly" : ""}`)
+    if (spec.workdir) args.push("--workdir", spec.workdir)
+    if (spec.user) args.push("--user", spec.user)
+    if (spec.hostname) args.push("--hostname", spec.hostname)
+    if (spec.entrypoint !== undefined) args.push("--entrypoint", spec.entrypoint)
+    if (spec.tty) args.push("--tty", "--interactive")
+    if (spec.cpus) args.push("--cpus", String(spec.cpus))
+    if (spec.memory) args.push("--memory", spec.memory)
+    args.push(...(spec.extraArgs ?? []), spec.image, ...(spec.command ?? []))
+    return args
+  }
+
+  const runContainer = Effect.fn("Docker.runContainer")(function*(spec: ContainerSpec) {
+    const secretEnv = Object.fromEntries(Object.entries(spec.secretEnv ?? {}).map(([k, v]) => [k, Redacted.value(v)]))
+    const { stdout } = yield* docker(createArgs(spec), { env: secretEnv })
+    const id = stdout.trim()
+    // From here on the container exists: if connecting or starting fails, remove it.
+    yield* Effect.gen(function*() {
+      for (const net of spec.networks.slice(1)) {
+        yield* docker([
+          "network", "connect",
+          ...(net.ip ? ["--ip", net.ip] : []),
+          ...(net.aliases ?? []).flatMap((a) => ["--alias", a]),
+          net.name, id
+        ])
+      }
+      yield* docker(["start", id])
+    }).pipe(Effect.onError(() => removeContainer(id).pipe(Effect.ignore)))
+    return { id, name: spec.name }
+  })
+
+  const listKind = (kind: "container" | "network" | "volume", slug: string | undefined) => {
+    const filter = ["--filter", `label=${LABEL_SLUG}${slug ? `=${slug}` : ""}`]
+    const args = kind === "container"
+      ? ["ps", "--all", "--no-trunc", ...filter, "--format", "{{json .}}"]
+      : [kind, "ls", ...filter, "--format", "{{json .}}"]
+    return docker(args).pipe(
+      Effect.flatMap(({ stdout }) =>
+        Effect.try({
+          try: () =>
+            stdout.split("\n").filter((l) => l.trim()).map((l): LabelledResource => {
+              const row = decodeLsLine(l)
+              const label = row.Labels.split(",").find((kv) => kv.startsWith(`${LABEL_SLUG}=`))
+              const name = row.Names ?? row.Name ?? row.ID
+              return { kind, id: row.ID || name, name, slug: label?.slice(LABEL_SLUG.length + 1) ?? "", ...(row.State ? { state: row.State } : {}) }
+            }),
+          catch: (e) => new DockerError({ reason: new DockerDecodeFailed({ message: String(e) }) })
+        })
+      )
+    )
+  }
+
+  return Docker.of({
+    info: docker(["info", "--format", "{{json .}}"]).pipe(
+      Effect.flatMap(({ stdout }) =>
+        Effect.try({
+          try: () => {
+            const j = JSON.parse(stdout) as { OperatingSystem?: string; ServerVersion?: string; ServerErrors?: Array<string> }
+            if (!j.ServerVersion) throw new Error(j.ServerErrors?.join("; ") ?? "no server answered")
+            return { operatingSystem: j.OperatingSystem ?? "unknown", serverVersion: j.ServerVersion }
+          },
+          catch: (e) => new DockerError({ reason: new DockerUnavailable({ message: (e as Error).message }) })
+        })
+      )
+    ),
+    imageExists: (ref) => dockerExec(["image", "inspect", "--format", "{{.Id}}", ref]).pipe(Effect.map((r) => r.exitCode === 0)),
+    imageId: (ref) => docker(["image", "inspect", "--format", "{{.Id}}", ref]).pipe(Effect.map((r) => r.stdout.trim())),
+    build: Effect.fn("Docker.build")(function*(spec) {
+      const args = ["build", "--tag", spec.tag, ...labelArgs(spec.labels ?? {})]
+      if (spec.dockerfile) args.push("--file", spec.dockerfile)
+      for (const [k, v] of Object.entries(spec.buildArgs ?? {})) args.push("--build-arg", `${k}=${v}`)
+      args.push(spec.context)
+      const progress = spec.onProgress
+      yield* docker(args, {
+        env: { DOCKER_BUILDKIT: process.env["DOCKER_BUILDKIT"] ?? "0" },
+        ...(progress ? { onStdoutLine: progress, onStderrLine: progress } : {})
+      })
+    }),
+    saveImage: (ref, tarPath) => docker(["save", "--output", tarPath, ref]).pipe(Effect.asVoid),
+    createNetwork,
+    removeNetwork,
+    network: (spec) =>
+      Effect.acquireRelease(createNetwork(spec), (n) =>
+        removeNetwork(n.name).pipe(Effect.catchCause((c) => Effect.logError(`could not remove network ${n.name}`, c)))),
+    runContainer,
+    removeContainer,
+    container: (spec) =>
+      Effect.acquireRelease(runContainer(spec), (c) =>
+        removeContainer(c.name).pipe(Effect.catchCause((cause) => Effect.logError(`could not remove container ${c.name}`, cause)))),
+    startContainer: (n) => docker(["start", n]).pipe(Effect.asVoid),
+    stopContainer: (n) => ignoreNotFound(docker(["stop", "--time", "5", n])),
+    containerState: (n) =>
+      docker(["inspect", "--format", "{{json .State}}", n]).pipe(
+        Effect.map(({ stdout }) => {
+          const s = JSON.parse(stdout) as { Running: boolean; Status: string; Health?: { Status: string } }
+          return { running: s.Running, status: s.Status, ...(s.Health ? { health: s.Health.Status } : {}) }
+        })
+      ),
+    exec: (container, argv, options) => {
+      const args = ["exec", ...(options?.stdin !== undefined ? ["--interactive"] : [])]
+      for (const [k, v] of Object.entries(options?.env ?? {})) args.push("--env", `${k}=${v}`)
+      if (options?.user) args.push("--user", options.user)
+      if (options?.workdir) args.push("--workdir", options.workdir)
+      return dockerExec([...args, container, ...argv], options?.stdin !== undefined ? { stdin: options.stdin } : undefined)
+    },
+    execInteractive: (container, argv, options) => {
+      const args = ["exec", "--interactive", ...(options?.tty ? ["--tty"] : [])]
+      for (const [k, v] of Object.entries(options?.env ?? {})) args.push("--env", `${k}=${v}`)
+      if (options?.user) args.push("--user", options.user)
+      if (options?.workdir) args.push("--workdir", options.workdir)
+      return runner.interactive([DOCKER, ...args, container, ...argv]).pipe(Effect.mapError(toDockerError))
+    },
+    copyTo: (container, hostPath, containerPath) => docker(["cp", hostPath, `${container}:${containerPath}`]).pipe(Effect.asVoid),
+    logs: (container, options) =>
+      runner.interactive([DOCKER, "logs", ...(options?.follow ? ["--follow"] : []), ...(options?.tail !== undefined ? ["--tail", String(options.tail)] : []), container]).pipe(
+        Effect.mapError(toDockerError),
+        Effect.asVoid
+      ),
+    listLabelled: (slug) =>
+      Effect.all([listKind("container", slug), listKind("network", slug), listKind("volume", slug)]).pipe(Effect.map((xs) => xs.flat())),
+    removeVolume: (name) => ignoreNotFound(docker(["volume", "rm", "--force", name]))
+  })
+})
+
+export const layer = Layer.effect(Docker, make).pipe(Layer.provide(ProcessRunnerLive.layer))

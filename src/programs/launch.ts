@@ -1,0 +1,302 @@
+/**
+ * launch: the side effects, as one scoped program. Every acquisition is a resource whose
+ * release is guaranteed, in reverse order, on success, failure or interruption:
+ *
+ *   state dir → subnet lease → bottle CA → deploy keys → images → internal network →
+ *   egress network → bundle → agent → (provision, attach)
+ *
+ * Deploy-key revocation runs even when other releases fail, and a revocation failure is an
+ * error the operator sees. In detach mode a successful launch keeps everything running; its
+ * teardown is `bottle stop`, which works from the state dir and the slug label.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect, Exit, Redacted, Ref, Schema, Scope } from "effect"
+import * as YAML from "yaml"
+import { ensureBottleCa } from "../../bundle/egress/ca.ts"
+import { AGENT_HOME } from "../providers/claude.ts"
+import { BUNDLE_EGRESS_DIR, EGRESS_PORT, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
+import type { BottleMeta, BottlePlan } from "../schema/BottlePlan.ts"
+import { Docker, LABEL_ROLE, LABEL_SLUG } from "../services/Docker.ts"
+import { GitHost, type DeployKeyRef, type GitHostError } from "../services/GitHost.ts"
+import { StateStore } from "../services/StateStore.ts"
+import { agentImageSource, bundleImageSource, ensureImage, type ImageSource } from "./images.ts"
+
+export class LaunchFailed extends Schema.TaggedClass<LaunchFailed>()("LaunchFailed", { step: Schema.String, message: Schema.String }) {}
+export class RevocationFailed extends Schema.TaggedClass<RevocationFailed>()("RevocationFailed", {
+  keys: Schema.Array(Schema.Struct({ repo: Schema.String, id: Schema.Number, message: Schema.String }))
+}) {}
+export class BackendNotBuilt extends Schema.TaggedClass<BackendNotBuilt>()("BackendNotBuilt", { backend: Schema.String }) {}
+export class MissingToken extends Schema.TaggedClass<MissingToken>()("MissingToken", { env: Schema.String, purpose: Schema.String }) {}
+
+export class LaunchError extends Schema.TaggedError<LaunchError>()("LaunchError", {
+  reason: Schema.Union([LaunchFailed, RevocationFailed, BackendNotBuilt, MissingToken])
+}) {
+  override get message(): string {
+    const r = this.reason
+    switch (r._tag) {
+      case "LaunchFailed":
+        return `launch failed at ${r.step}: ${r.message}`
+      case "RevocationFailed":
+        return `DEPLOY KEY REVOCATION FAILED — revoke by hand now: ${r.keys.map((k) => `${k.repo} key ${k.id} (${k.message})`).join("; ")}`
+      case "BackendNotBuilt":
+        return `the ${r.backend} backend is not built yet in this version of bot-bottle; use --backend docker`
+      case "MissingToken":
+        return `$${r.env} is not set on the host (needed for ${r.purpose}); export it and try again`
+    }
+  }
+}
+
+export const bundleName = (slug: string) => `bottle-${slug}-bundle`
+export const agentName = (slug: string) => `bottle-${slug}-agent`
+export const AGENT_PROVISION_DIR = "/run/bottle/agent"
+export const BUNDLE_READY_LINE = "bottle-bundle: ready"
+export const BUNDLE_FAILED_LINE = "bottle-bundle: unhealthy"
+
+export interface LaunchOptions {
+  readonly mode: "attach" | "detach"
+  /** A first launch creates the state dir (and removes it if the launch fails). */
+  readonly fresh: boolean
+  readonly env: Record<string, string | undefined>
+  readonly onStep?: (step: string) => void
+  readonly onBuildProgress?: (line: string) => void
+  /** How long to wait for the bundle to report ready. */
+  readonly readyTimeoutMs?: number
+  /** Image build contexts (default: the package's agent-image/ and bundle/). */
+  readonly images?: { readonly agent: ImageSource; readonly bundle: ImageSource }
+}
+
+export interface LaunchedBottle {
+  readonly slug: string
+  readonly agentContainer: string
+  readonly bundleContainer: string
+  readonly exitCode?: number
+}
+
+const labelsFor = (slug: string, role: string) => ({ [LABEL_SLUG]: slug, [LABEL_ROLE]: role })
+
+/** The plan with the subnet actually leased (it may differ from the one shown if another bottle took it since). */
+const withSubnet = (plan: BottlePlan, index: number): BottlePlan => {
+  const { subnet, bundleIp } = subnetFor(index)
+  if (index === plan.network.subnetIndex) return plan
+  const proxy = `http://${bundleIp}:${EGRESS_PORT}`
+  const env = { ...plan.env }
+  for (const k of ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"]) if (k in env) env[k] = proxy
+  return { ...plan, env, network: { ...plan.network, subnetIndex: index, subnet, bundleIp } }
+}
+
+/** Shell run as root in the agent once: trust the bottle CA, place prompt/skills, own the workspace. */
+const provisionScript = (plan: BottlePlan, skillsDir: string) => `set -eu
+install -m 0644 ${AGENT_PROVISION_DIR}/ca.pem /usr/local/share/ca-certificates/bot-bottle.crt
+update-ca-certificates >/dev/null 2>&1
+mkdir -p ${AGENT_HOME}/.bottle ${plan.workdir}
+install -m 0600 ${AGENT_PROVISION_DIR}/prompt.md ${plan.promptPath}
+if [ -d ${AGENT_PROVISION_DIR}/skills ]; then mkdir -p ${skillsDir} && cp -a ${AGENT_PROVISION_DIR}/skills/. ${skillsDir}/; fi
+chown -R node:node ${AGENT_HOME} ${plan.workdir}
+chmod 1777 /tmp
+`
+
+/**
+ * Acquires everything a docker bottle needs, in dependency order. Each acquisition is scoped;
+ * `revocationFailures` collects deploy keys whose revocation failed during release.
+ */
+export const acquireDockerBottle = Effect.fnUntraced(function*(
+  initialPlan: BottlePlan,
+  options: LaunchOptions,
+  revocationFailures: Ref.Ref<ReadonlyArray<{ repo: string; id: number; message: string }>>
+) {
+  const docker = yield* Docker
+  const state = yield* StateStore
+  const gitHost = yield* GitHost
+  const step = (s: string) => Effect.sync(() => options.onStep?.(s))
+  const slug = initialPlan.slug
+
+  // Everything that can be checked before acquiring anything.
+  for (const t of initialPlan.egress.tokens) {
+    if (!options.env[t.env]) return yield* new LaunchError({ reason: new MissingToken({ env: t.env, purpose: "an egress route or deploy key" }) })
+  }
+
+  yield* step("state")
+  if (options.fresh) yield* state.createBottleDir(slug)
+  const lease = yield* state.lease(SUBNET_POOL, SUBNET_POOL_SIZE, slug)
+  const plan = withSubnet(initialPlan, lease.index)
+  const dir = state.bottleDir(slug)
+  const egressDir = path.join(dir, "egress")
+  const agentDir = path.join(dir, "agent")
+  yield* state.writeJson(slug, "plan.json", plan)
+  yield* state.writeFile(slug, "egress/routes.yaml", YAML.stringify({ routes: plan.egress.routes }))
+  yield* state.writeFile(slug, "agent/prompt.md", plan.prompt)
+  const extraEgressCa = options.env["BOTTLE_EGRESS_EXTRA_CA_CERTS"]
+  if (extraEgressCa) {
+    yield* state.writeFile(slug, "egress/extra-ca.pem", yield* Effect.try({
+      try: () => fs.readFileSync(extraEgressCa, "utf8"),
+      catch: (e) => new LaunchError({ reason: new LaunchFailed({ step: "state", message: `BOTTLE_EGRESS_EXTRA_CA_CERTS: ${(e as Error).message}` }) })
+    }), 0o644)
+  }
+  const ca = yield* ensureBottleCa(egressDir).pipe(
+    Effect.mapError((e) => new LaunchError({ reason: new LaunchFailed({ step: "ca", message: e.message }) }))
+  )
+  // The agent gets the CA certificate only; the key stays in the bundle's mount.
+  yield* state.writeFile(slug, "agent/ca.pem", ca.certPem, 0o644)
+  yield* Effect.sync(() => {
+    for (const s of plan.skills) fs.cpSync(s.source, path.join(agentDir, "skills", s.name), { recursive: true })
+  })
+
+  yield* step("deploy-keys")
+  const keys: Array<DeployKeyRef & { tokenEnv: string }> = []
+  for (const u of plan.git.upstreams) {
+    if (!u.deploy_key) continue
+    const token = Redacted.make(options.env[u.deploy_key.token_env] ?? "")
+    const ref = yield* gitHost.deployKey(
+      {
+        provider: u.deploy_key.provider,
+        apiUrl: u.deploy_key.api_url ?? (u.deploy_key.provider === "github" ? "https://api.github.com" : ""),
+        repo: u.deploy_key.repo,
+        token,
+        title: `bot-bottle ${slug}`,
+        publicKey: "",
+        readOnly: false
+      },
+      (r: DeployKeyRef, e: GitHostError) => Ref.update(revocationFailures, (xs) => [...xs, { repo: r.repo, id: r.id, message: e.message }])
+    )
+    keys.push({ ...ref, tokenEnv: u.deploy_key.token_env })
+  }
+
+  yield* step("images")
+  const sources = options.images ?? { agent: agentImageSource(), bundle: bundleImageSource() }
+  const agentImage = yield* ensureImage(sources.agent, { env: options.env, ...(options.onBuildProgress ? { onProgress: options.onBuildProgress } : {}) })
+  const bundleImage = yield* ensureImage(sources.bundle, { env: options.env, ...(options.onBuildProgress ? { onProgress: options.onBuildProgress } : {}) })
+  const meta: BottleMeta = {
+    slug,
+    backend: plan.backend,
+    createdAt: new Date().toISOString(),
+    agentImage: agentImage.tag,
+    bundleImage: bundleImage.tag,
+    deployKeys: keys.map((k) => ({ provider: k.provider, apiUrl: k.apiUrl, repo: k.repo, id: k.id, title: k.title, tokenEnv: k.tokenEnv }))
+  }
+  yield* state.writeJson(slug, "meta.json", meta)
+
+  yield* step("network:internal")
+  yield* docker.network({ name: plan.network.internal, internal: true, subnet: plan.network.subnet, labels: labelsFor(slug, "internal") })
+  yield* step("network:egress")
+  yield* docker.network({ name: plan.network.egress, internal: false, labels: labelsFor(slug, "egress") })
+
+  yield* step("bundle")
+  const tokens = Object.fromEntries(plan.egress.tokens.map((t) => [t.env, Redacted.make(options.env[t.env] ?? "")]))
+  const bundle = yield* docker.container({
+    name: bundleName(slug),
+    image: bundleImage.tag,
+    networks: [{ name: plan.network.internal, ip: plan.network.bundleIp }, { name: plan.network.egress }],
+    env: {
+      BOTTLE_SLUG: slug,
+      BOTTLE_DAEMONS: plan.daemons.join(","),
+      BOTTLE_EGRESS_DIR: BUNDLE_EGRESS_DIR,
+      BOTTLE_EGRESS_LISTEN: `0.0.0.0:${EGRESS_PORT}`,
+      ...(extraEgressCa ? { BOTTLE_EGRESS_EXTRA_CA: `${BUNDLE_EGRESS_DIR}/extra-ca.pem` } : {})
+    },
+    secretEnv: tokens,
+    labels: labelsFor(slug, "bundle"),
+    mounts: [{ source: egressDir, target: BUNDLE_EGRESS_DIR, readonly: false }],
+    extraArgs: ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+  })
+  yield* waitForBundle(bundle.name, options.readyTimeoutMs ?? 30_000)
+
+  yield* step("agent")
+  const agent = yield* docker.container({
+    name: agentName(slug),
+    image: agentImage.tag,
+    networks: [{ name: plan.network.internal }],
+    env: { ...plan.env, HOME: AGENT_HOME },
+    labels: labelsFor(slug, "agent"),
+    mounts: [{ source: agentDir, target: AGENT_PROVISION_DIR, readonly: true }],
+    workdir: plan.workdir,
+    user: "root",
+    hostname: slug,
+    command: ["sleep", "infinity"],
+    ...(plan.resources.cpus !== undefined ? { cpus: plan.resources.cpus } : {}),
+    ...(plan.resources.memory !== undefined ? { memory: plan.resources.memory } : {}),
+    extraArgs: [
+      "--init",
+      "--cap-drop", "ALL",
+      "--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER", "--cap-add", "SETUID", "--cap-add", "SETGID",
+      "--security-opt", "no-new-privileges"
+    ]
+  })
+
+  yield* step("provision")
+  if (plan.copyCwd) yield* docker.copyTo(agent.name, `${plan.cwd}/.`, plan.workdir)
+  const prov = yield* docker.exec(agent.name, ["sh", "-c", provisionScript(plan, "/home/node/.claude/skills")], { user: "root" })
+  if (prov.exitCode !== 0) {
+    return yield* new LaunchError({ reason: new LaunchFailed({ step: "provision", message: prov.stderr.trim() || `exit ${prov.exitCode}` }) })
+  }
+  return { plan, agent: agent.name, bundle: bundle.name }
+})
+
+/** Polls the bundle's log for its readiness line; a crash line or a dead container fails. */
+const waitForBundle = Effect.fnUntraced(function*(name: string, timeoutMs: number) {
+  const docker = yield* Docker
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const logs = yield* docker.exec(name, ["cat", "/run/bottle/status"])
+    const status = logs.stdout.trim()
+    if (status === "ready") return
+    if (status.startsWith("unhealthy")) {
+      return yield* new LaunchError({ reason: new LaunchFailed({ step: "bundle", message: `the sidecar bundle is unhealthy: ${status}` }) })
+    }
+    const st = yield* docker.containerState(name)
+    if (!st.running) return yield* new LaunchError({ reason: new LaunchFailed({ step: "bundle", message: `the sidecar bundle exited (${st.status}); see \`docker logs ${name}\`` }) })
+    if (Date.now() > deadline) return yield* new LaunchError({ reason: new LaunchFailed({ step: "bundle", message: `the sidecar bundle did not become ready in ${timeoutMs} ms` }) })
+    yield* Effect.sleep(50)
+  }
+})
+
+/** Attach: run the agent's command with the caller's terminal; returns its exit code. */
+export const attach = Effect.fn("attach")(function*(plan: BottlePlan) {
+  const docker = yield* Docker
+  return yield* docker.execInteractive(agentName(plan.slug), [...plan.command], {
+    tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
+    user: "node",
+    workdir: plan.workdir,
+    env: { ...plan.env, HOME: AGENT_HOME }
+  })
+})
+
+const surfaceRevocations = (failures: Ref.Ref<ReadonlyArray<{ repo: string; id: number; message: string }>>) =>
+  Effect.gen(function*() {
+    const failed = yield* Ref.get(failures)
+    if (failed.length > 0) {
+      yield* Effect.logError(new LaunchError({ reason: new RevocationFailed({ keys: failed }) }).message)
+      return yield* new LaunchError({ reason: new RevocationFailed({ keys: failed }) })
+    }
+  })
+
+/**
+ * The launch program. attach: acquire, attach, release all (whatever happens). detach:
+ * acquire; on failure or interruption release all; on success leave it running.
+ */
+export const launch = Effect.fn("launch")(function*(plan: BottlePlan, options: LaunchOptions) {
+  if (plan.backend !== "docker") return yield* new LaunchError({ reason: new BackendNotBuilt({ backend: plan.backend }) })
+  const failures = yield* Ref.make<ReadonlyArray<{ repo: string; id: number; message: string }>>([])
+  // Only acquisition and the attached session are interruptible: once they end (however they
+  // end), the decision to release and the releases themselves run to completion.
+  return yield* Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const exit = yield* Effect.exit(restore(Effect.gen(function*() {
+        const acquired = yield* acquireDockerBottle(plan, options, failures).pipe(Scope.provide(scope))
+        if (options.mode === "detach") {
+          return { slug: plan.slug, agentContainer: acquired.agent, bundleContainer: acquired.bundle } satisfies LaunchedBottle
+        }
+        const exitCode = yield* attach(acquired.plan)
+        return { slug: plan.slug, agentContainer: acquired.agent, bundleContainer: acquired.bundle, exitCode } satisfies LaunchedBottle
+      })))
+      if (!(Exit.isSuccess(exit) && options.mode === "detach")) {
+        // Releases run in reverse order; each logs its own failure and never fails, so a failed
+        // container removal cannot skip a deploy-key revocation behind it.
+        yield* Scope.close(scope, exit)
+        yield* surfaceRevocations(failures)
+      }
+      return yield* exit
+    })
+  )
+})

@@ -1,0 +1,130 @@
+/**
+ * prepare: pure resolution. Manifest + agent + cwd → a BottlePlan. It reads files the manifest
+ * names (prompt, skills) and peeks at the lease table to show the subnet the bottle would get,
+ * but it starts nothing, builds nothing and writes nothing: the plan can be shown and
+ * declined with nothing left behind.
+ */
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Effect } from "effect"
+import { claude, PROMPT_PATH } from "../providers/claude.ts"
+import { SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor, EGRESS_PORT } from "../schema/Bundle.ts"
+import type { BottlePlan, Daemon } from "../schema/BottlePlan.ts"
+import type { Backend } from "../schema/Manifest.ts"
+import { ManifestError } from "../schema/ManifestError.ts"
+import type { RouteRole } from "../schema/Route.ts"
+import { StateStore } from "../services/StateStore.ts"
+import type { LoadedManifest } from "./loadManifest.ts"
+
+export interface PrepareInput {
+  readonly loaded: LoadedManifest
+  readonly agent: string
+  readonly cwd: string
+  readonly env: Record<string, string | undefined>
+  /** --backend or BOTTLE_BACKEND; overrides the manifest. */
+  readonly backend?: Backend | undefined
+  /** --name; default `<agent>-<hash of cwd>`. */
+  readonly name?: string | undefined
+}
+
+export const defaultSlug = (agent: string, cwd: string) =>
+  `${agent}-${createHash("sha256").update(path.resolve(cwd)).digest("hex").slice(0, 6)}`
+
+/** Front matter (---\n...\n---) is metadata for humans and tools, not prompt text. */
+const stripFrontMatter = (text: string) => text.replace(/^---\r?\n[\s\S]*?\r?\n---\r?\n?/, "")
+
+const expandHome = (p: string) => (p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p)
+
+export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
+  const { loaded } = input
+  const { manifest } = loaded
+  const fail = (keyPath: ReadonlyArray<PropertyKey>, pathText: string, message: string) => {
+    const pos = loaded.locate(keyPath)
+    return new ManifestError({ file: loaded.file, problems: [{ ...(pos ? { line: pos.line, column: pos.column } : {}), path: pathText, message }] })
+  }
+
+  const agent = manifest.agents[input.agent]
+  if (!agent) {
+    const known = Object.keys(manifest.agents)
+    return yield* fail(["agents"], "agents", `no agent named "${input.agent}" (defined: ${known.length ? known.join(", ") : "none"})`)
+  }
+  const bottle = manifest.bottles[agent.bottle]!
+  const backend = input.backend ?? bottle.backend ?? "docker"
+  const slug = input.name ?? defaultSlug(input.agent, input.cwd)
+  if (!/^[a-z][a-z0-9-]{0,62}$/.test(slug)) {
+    return yield* fail([], "--name", `invalid bottle name "${slug}": lower-case letters, digits and '-', starting with a letter`)
+  }
+
+  // Prompt: inline markdown, or a path to a .md file relative to the manifest.
+  let prompt = agent.prompt ?? ""
+  if (agent.prompt !== undefined && !agent.prompt.includes("\n") && /\.md$/i.test(agent.prompt.trim())) {
+    const file = path.resolve(loaded.dir, expandHome(agent.prompt.trim()))
+    prompt = yield* Effect.try({
+      try: () => stripFrontMatter(fs.readFileSync(file, "utf8")),
+      catch: () => fail(["agents", input.agent, "prompt"], `agents.${input.agent}.prompt`, `prompt file ${file} cannot be read`)
+    })
+  }
+
+  const skills: Array<{ name: string; source: string }> = []
+  for (const [i, s] of (agent.skills ?? []).entries()) {
+    const dir = path.resolve(loaded.dir, expandHome(s))
+    const ok = fs.existsSync(dir) && fs.statSync(dir).isDirectory()
+    if (!ok) return yield* fail(["agents", input.agent, "skills", i], `agents.${input.agent}.skills[${i}]`, `skill directory ${dir} does not exist`)
+    skills.push({ name: path.basename(dir), source: dir })
+  }
+
+  const routes = bottle.egress?.routes ?? []
+  const roles = new Set<RouteRole>(routes.flatMap((r) => r.roles ?? []))
+  const tokenEnvs = [...new Set([
+    ...routes.flatMap((r) => (r.auth ? [r.auth.token_env] : [])),
+    ...(bottle.git?.upstreams ?? []).flatMap((u) => (u.deploy_key ? [u.deploy_key.token_env] : []))
+  ])]
+
+  const state = yield* StateStore
+  const subnetIndex = yield* state.peekLease(SUBNET_POOL, SUBNET_POOL_SIZE, slug)
+  const { subnet, bundleIp } = subnetFor(subnetIndex)
+
+  const supervise = bottle.supervise ?? false
+  const upstreams = bottle.git?.upstreams ?? []
+  const daemons: Array<Daemon> = ["egress", ...(upstreams.length > 0 ? (["git-gate"] as const) : []), ...(supervise ? (["supervise"] as const) : [])]
+  const template = claude
+  const proxy = `http://${bundleIp}:${EGRESS_PORT}`
+  const workdir = bottle.workspace?.workdir ?? "/workspace"
+
+  const plan: BottlePlan = {
+    version: 1,
+    slug,
+    agent: input.agent,
+    bottle: agent.bottle,
+    backend,
+    provider: agent.provider ?? "claude",
+    manifestFile: loaded.file,
+    cwd: path.resolve(input.cwd),
+    command: [...template.command(agent.command ?? template.defaultCommand, { hasPrompt: prompt.trim() !== "", supervise })],
+    env: {
+      ...template.env(roles),
+      HTTPS_PROXY: proxy,
+      HTTP_PROXY: proxy,
+      https_proxy: proxy,
+      http_proxy: proxy,
+      NO_PROXY: "localhost,127.0.0.1,::1",
+      no_proxy: "localhost,127.0.0.1,::1",
+      ...bottle.env,
+      ...agent.env
+    },
+    workdir,
+    copyCwd: bottle.workspace?.copy_cwd ?? false,
+    prompt,
+    promptPath: PROMPT_PATH,
+    skills,
+    network: { subnetIndex, subnet, bundleIp, internal: `bottle-${slug}-int`, egress: `bottle-${slug}-ext` },
+    egress: { routes, tokens: tokenEnvs.map((env) => ({ env, present: !!input.env[env] })) },
+    git: { upstreams },
+    supervise,
+    daemons,
+    resources: { ...(bottle.resources?.cpus !== undefined ? { cpus: bottle.resources.cpus } : {}), ...(bottle.resources?.memory !== undefined ? { memory: bottle.resources.memory } : {}) }
+  }
+  return plan
+})

@@ -1,11 +1,14 @@
 // Bundles the CLI (and the bundle daemons it hosts) into one ES module, so `bottle` starts
-// without resolving hundreds of files. mockttp stays external: only the egress daemon loads
-// it, lazily, so CLI start-up never pays for it.
+// without resolving hundreds of files. mockttp stays external and the egress daemon is a
+// separate chunk, loaded on demand: CLI start-up never pays for the proxy.
 import { build } from "esbuild"
 
 await build({
-  entryPoints: ["src/cli/main.ts"],
-  outfile: "dist/bottle.mjs",
+  entryPoints: { bottle: "src/cli/main.ts" },
+  outdir: "dist",
+  outExtension: { ".js": ".mjs" },
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
   bundle: true,
   platform: "node",
   format: "esm",

@@ -95,6 +95,12 @@ start_daemon() {
   DOCKERD_PID=$!
 }
 
+show_log() {
+  # the daemon's log without its (many) info/debug lines
+  say "--- $LOG (errors and warnings, last lines) ---"
+  grep -vE 'level=(info|debug)' "$LOG" | tail -n "${1:-25}" >&2 || true
+}
+
 stop_daemon() {
   local pid="$1"
   kill "$pid" 2>/dev/null || true
@@ -108,6 +114,7 @@ if daemon_alive; then
   pid="$(cat "$PIDFILE")"
   say "dockerd already running as pid $pid; waiting for it to answer"
   wait_for_engine "$pid" && { say "Docker engine is up."; exit 0; }
+  show_log
   die "an existing dockerd (pid $pid) does not answer; see $LOG"
 fi
 rm -f "$PIDFILE"
@@ -121,11 +128,12 @@ fi
 
 start_daemon "${args[@]}"
 if ! wait_for_engine "$DOCKERD_PID"; then
-  say "--- last lines of $LOG ---"; tail -n 30 "$LOG" >&2 || true
+  show_log 10
   stop_daemon "$DOCKERD_PID"
   retried=0
   # iptables: if the nf_tables backend is refused, try the legacy one.
-  if grep -qiE 'iptables' "$LOG" && command -v iptables-legacy >/dev/null 2>&1 \
+  if grep -iE 'level=(error|fatal)|failed' "$LOG" | grep -qi 'iptables' \
+     && command -v iptables-legacy >/dev/null 2>&1 \
      && command -v update-alternatives >/dev/null 2>&1; then
     say "retrying with iptables-legacy"
     update-alternatives --set iptables /usr/sbin/iptables-legacy >/dev/null 2>&1 || true
@@ -141,7 +149,7 @@ if ! wait_for_engine "$DOCKERD_PID"; then
     wait_for_engine "$DOCKERD_PID" && retried=1 || stop_daemon "$DOCKERD_PID"
   fi
   if [ "$retried" -eq 0 ]; then
-    say "--- last lines of $LOG ---"; tail -n 40 "$LOG" >&2 || true
+    show_log 30
     die "could not start a Docker engine"
   fi
 fi

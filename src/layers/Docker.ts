@@ -52,7 +52,10 @@ export const make = Effect.gen(function*() {
     eff.pipe(Effect.catchIf((e) => e.reason._tag === "NotFound", () => Effect.void), Effect.asVoid)
 
   const createNetwork = Effect.fn("Docker.createNetwork")(function*(spec: NetworkSpec) {
-    const args = ["network", "create", "--driver", "bridge", ...(spec.internal ? ["--internal"] : [])]
+    // --internal alone still lets containers reach the host through the bridge's gateway
+    // address; inhibit_ipv4 leaves the bridge without a host-side address, so the only peers
+    // on an internal network are its containers.
+    const args = ["network", "create", "--driver", "bridge", ...(spec.internal ? ["--internal", "--opt", "com.docker.network.bridge.inhibit_ipv4=true"] : [])]
     if (spec.subnet) args.push("--subnet", spec.subnet)
     const { stdout } = yield* docker([...args, ...labelArgs(spec.labels), spec.name])
     return { id: stdout.trim(), name: spec.name }

@@ -42,7 +42,9 @@ export const bundleImageSource = (): ImageSource => {
       ...walk(path.join(root, "bundle"), "").filter((f) => f.at === "Dockerfile" || f.at.startsWith("rootfs/")),
       { at: "package.json", from: path.join(root, "package.json") },
       { at: "package-lock.json", from: path.join(root, "package-lock.json") },
-      { at: "dist/bottle.mjs", from: path.join(root, "dist", "bottle.mjs") }
+      ...(fs.existsSync(path.join(root, "dist", "bottle.mjs"))
+        ? walk(path.join(root, "dist"), "dist").filter((f) => f.at.endsWith(".mjs"))
+        : [{ at: "dist/bottle.mjs", from: path.join(root, "dist", "bottle.mjs") }])
     ]
   }
 }

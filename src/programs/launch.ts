@@ -20,6 +20,7 @@ import type { BottleMeta, BottlePlan } from "../schema/BottlePlan.ts"
 import { Docker, LABEL_ROLE, LABEL_SLUG } from "../services/Docker.ts"
 import { GitHost, type DeployKeyRef, type GitHostError } from "../services/GitHost.ts"
 import { StateStore } from "../services/StateStore.ts"
+import { STATUS_FILE } from "../../bundle/init.ts"
 import { agentImageSource, bundleImageSource, ensureImage, type ImageSource } from "./images.ts"
 
 export class LaunchFailed extends Schema.TaggedClass<LaunchFailed>()("LaunchFailed", { step: Schema.String, message: Schema.String }) {}
@@ -196,6 +197,9 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
     },
     secretEnv: tokens,
     labels: labelsFor(slug, "bundle"),
+    // The bundle runs as the host user who owns the state dir (0700), so it can read its
+    // config and CA key without the dir being opened to anyone else.
+    ...(process.getuid && process.getgid ? { user: `${process.getuid()}:${process.getgid()}` } : {}),
     mounts: [{ source: egressDir, target: BUNDLE_EGRESS_DIR, readonly: false }],
     extraArgs: ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
   })
@@ -237,7 +241,7 @@ const waitForBundle = Effect.fnUntraced(function*(name: string, timeoutMs: numbe
   const docker = yield* Docker
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const logs = yield* docker.exec(name, ["cat", "/run/bottle/status"])
+    const logs = yield* docker.exec(name, ["cat", STATUS_FILE])
     const status = logs.stdout.trim()
     if (status === "ready") return
     if (status.startsWith("unhealthy")) {

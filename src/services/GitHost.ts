@@ -19,8 +19,12 @@ export class GitHostMissingToken extends Schema.TaggedClass<GitHostMissingToken>
   tokenEnv: Schema.String
 }) {}
 
+export class GitHostUnsupported extends Schema.TaggedClass<GitHostUnsupported>()("Unsupported", {
+  message: Schema.String
+}) {}
+
 export class GitHostError extends Schema.TaggedError<GitHostError>()("GitHostError", {
-  reason: Schema.Union([GitHostRequestFailed, GitHostUnreachable, GitHostMissingToken])
+  reason: Schema.Union([GitHostRequestFailed, GitHostUnreachable, GitHostMissingToken, GitHostUnsupported])
 }) {
   override get message(): string {
     const r = this.reason
@@ -31,6 +35,8 @@ export class GitHostError extends Schema.TaggedError<GitHostError>()("GitHostErr
         return `${r.url} unreachable: ${r.message}`
       case "MissingToken":
         return `deploy keys need an API token in $${r.tokenEnv}, which is not set`
+      case "Unsupported":
+        return r.message
     }
   }
 }

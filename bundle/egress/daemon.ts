@@ -1,0 +1,191 @@
+/**
+ * The egress daemon as a scoped program: CA, trust store, routes, audit log, proxy, and a
+ * watcher that reloads routes when the routes file is replaced. Everything acquired is
+ * released when the scope closes (interruption, SIGINT/SIGTERM through runMain).
+ *
+ * Guarantees:
+ * - it refuses to start with a route whose token is missing from its environment;
+ * - a routes file that fails validation on reload is reported and the previous routes stay
+ *   in force (the file on disk never half-applies);
+ * - upstream TLS trusts exactly the system roots, Node's bundled roots and the configured
+ *   extra CAs (set as the process default store once, so connections reuse it cheaply).
+ */
+import * as fs from "node:fs"
+import * as fsp from "node:fs/promises"
+import * as path from "node:path"
+import * as tls from "node:tls"
+import { Config, ConfigProvider, Effect, Option, Redacted, Schedule } from "effect"
+import type { Route } from "../../src/schema/Route.ts"
+import { AuditLog } from "./audit.ts"
+import { ensureBottleCa } from "./ca.ts"
+import { EgressError, errorMessage } from "./errors.ts"
+import { compilePolicy, type Policy } from "./policy.ts"
+import { startProxy } from "./proxy.ts"
+import { loadRoutes } from "./routes.ts"
+
+export interface EgressOptions {
+  readonly routesFile: string
+  readonly stateDir: string
+  readonly listen: { readonly host: string; readonly port: number }
+  readonly bottle?: string | undefined
+  readonly extraCaFiles?: ReadonlyArray<string> | undefined
+  /** Where tokens come from (default: the process environment). */
+  readonly env?: Record<string, string | undefined> | undefined
+  /** Upstream DNS servers ("127.0.0.1:5353"); default: the system resolver. */
+  readonly dnsServers?: ReadonlyArray<string> | undefined
+  readonly headersTimeoutMs?: number | undefined
+  readonly idleTimeoutMs?: number | undefined
+  /** How often the routes file is re-checked when no watch event arrives. */
+  readonly pollMs?: number | undefined
+  readonly auditMaxBytes?: number | undefined
+}
+
+export interface RunningEgress {
+  readonly host: string
+  readonly port: number
+  readonly caCertPath: string
+  /** Re-reads the routes file now (the watcher does this on its own). */
+  readonly reload: Effect.Effect<void, EgressError>
+}
+
+/** Reads the tokens named by auth routes, as Redacted values, via Config. */
+const readTokens = (routes: ReadonlyArray<Route>, env: Record<string, string | undefined> | undefined) =>
+  Effect.gen(function*() {
+    const provider = env ? ConfigProvider.fromEnvRecord(env) : ConfigProvider.fromEnv()
+    const tokens = new Map<string, Redacted.Redacted<string>>()
+    for (const r of routes) {
+      const name = r.auth?.token_env
+      if (name === undefined || tokens.has(name)) continue
+      const value = yield* Effect.option(Config.Redacted(name).parse(provider))
+      if (Option.isSome(value) && Redacted.value(value.value).length > 0) tokens.set(name, value.value)
+    }
+    return tokens
+  })
+
+const policyFrom = Effect.fn("egress.policyFrom")(function*(file: string, env: Record<string, string | undefined> | undefined): Effect.fn.Return<Policy, EgressError> {
+  const routes = yield* loadRoutes(file)
+  const tokens = yield* readTokens(routes.routes, env)
+  const { policy, missing } = compilePolicy(routes.routes, { get: (name) => tokens.get(name) })
+  const first = missing[0]
+  if (first) return yield* new EgressError({ reason: { _tag: "MissingToken", env: first.env, host: first.host } })
+  return policy
+})
+
+/** Sets the process trust store to system + bundled roots + extra CAs; restores on release. */
+const trustStore = (extraCaFiles: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const previous = tls.getCACertificates("default")
+        const extras = await Promise.all(extraCaFiles.map((f) => fsp.readFile(f, "utf8")))
+        const split = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []
+        const all = [...tls.getCACertificates("bundled"), ...tls.getCACertificates("system"), ...extras.flatMap(split)]
+        tls.setDefaultCACertificates([...new Set(all)])
+        return previous
+      },
+      catch: (cause) => new EgressError({ reason: { _tag: "CaFailed", path: extraCaFiles.join(", "), message: `cannot load extra CA: ${errorMessage(cause)}` } })
+    }),
+    (previous) => Effect.sync(() => tls.setDefaultCACertificates(previous))
+  )
+
+const fileStamp = (file: string): string => {
+  try {
+    const st = fs.statSync(file)
+    return `${st.ino}:${st.size}:${st.mtimeMs}`
+  } catch {
+    return "missing"
+  }
+}
+
+/**
+ * Starts the egress proxy; it runs until the enclosing scope closes. Port 0 binds an
+ * ephemeral port, reported in the result.
+ */
+export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions) {
+  const bottle = options.bottle ?? path.basename(path.dirname(path.resolve(options.stateDir)))
+  const ca = yield* ensureBottleCa(options.stateDir)
+  const keyPem = yield* Effect.tryPromise({
+    try: () => fsp.readFile(ca.keyPath, "utf8"),
+    catch: (cause) => new EgressError({ reason: { _tag: "CaFailed", path: ca.keyPath, message: errorMessage(cause) } })
+  })
+  const initial = yield* policyFrom(options.routesFile, options.env)
+  yield* trustStore(options.extraCaFiles ?? [])
+
+  const audit = yield* Effect.acquireRelease(
+    Effect.sync(() => new AuditLog(options.stateDir, options.auditMaxBytes !== undefined ? { maxBytes: options.auditMaxBytes } : {})),
+    (log) => Effect.promise(() => log.close())
+  )
+  const proxy = yield* Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () =>
+        startProxy(
+          {
+            ca: { certPem: ca.certPem, keyPem },
+            listen: options.listen,
+            bottle,
+            audit,
+            dnsServers: options.dnsServers,
+            headersTimeoutMs: options.headersTimeoutMs,
+            idleTimeoutMs: options.idleTimeoutMs
+          },
+          initial
+        ),
+      catch: (cause) => new EgressError({ reason: { _tag: "ListenFailed", host: options.listen.host, port: options.listen.port, message: errorMessage(cause) } })
+    }),
+    (p) => Effect.promise(() => p.stop().catch(() => undefined))
+  )
+
+  // Live reload: a replaced file (atomic rename in the mounted directory) changes its inode,
+  // so we compare a stamp rather than trusting watch events alone (bind mounts may not deliver
+  // them); a watch event only makes the next check immediate.
+  let stamp = fileStamp(options.routesFile)
+  const reload = Effect.gen(function*() {
+    const policy = yield* policyFrom(options.routesFile, options.env)
+    yield* Effect.promise(() => proxy.setPolicy(policy))
+    yield* Effect.logInfo(`egress: routes reloaded from ${options.routesFile} (${policy.routes.length} routes)`)
+  })
+  const check = Effect.suspend(() => {
+    const now = fileStamp(options.routesFile)
+    if (now === stamp || now === "missing") return Effect.void
+    stamp = now
+    return reload.pipe(
+      Effect.catch((e: EgressError) => Effect.logError(`egress: keeping previous routes: ${e.message}`)),
+      // The watcher must outlive any bug in one reload.
+      Effect.catchCause((cause) => Effect.logError("egress: reload failed; keeping previous routes", cause))
+    )
+  })
+  const wake = yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      let notify: (() => void) | undefined
+      let watcher: fs.FSWatcher | undefined
+      try {
+        watcher = fs.watch(path.dirname(options.routesFile), { persistent: false }, () => notify?.())
+        watcher.on("error", () => {})
+      } catch {
+        watcher = undefined
+      }
+      return { watcher, onChange: (f: () => void) => (notify = f) }
+    }),
+    ({ watcher }) => Effect.sync(() => watcher?.close())
+  )
+  const pollMs = options.pollMs ?? 1000
+  yield* Effect.forkScoped(
+    Effect.callback<void>((resume) => {
+      const timer = setTimeout(() => resume(Effect.void), pollMs)
+      wake.onChange(() => {
+        clearTimeout(timer)
+        // Let a burst of events (write + rename) settle.
+        setTimeout(() => resume(Effect.void), 20)
+      })
+      return Effect.sync(() => clearTimeout(timer))
+    }).pipe(Effect.andThen(check), Effect.repeat(Schedule.forever))
+  )
+
+  yield* Effect.logInfo(`egress: listening on ${proxy.host}:${proxy.port} (bottle ${bottle}, ${initial.routes.length} routes, CA ${ca.certPath})`)
+  return {
+    host: proxy.host,
+    port: proxy.port,
+    caCertPath: ca.certPath,
+    reload
+  } satisfies RunningEgress
+})

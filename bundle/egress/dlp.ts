@@ -1,0 +1,156 @@
+/**
+ * Data-loss prevention: finds the daemon's own tokens and well-known credential shapes in
+ * what the agent sends, and redacts injected tokens that a response echoes back.
+ *
+ * Guarantees:
+ * - `BodyScanner` never lets the last byte of a match leave: it holds back `window - 1` bytes
+ *   (window ≥ the longest token and ≥ 256), so a secret split across chunks is seen whole
+ *   before any chunk completing it is released. Memory per request is bounded by the window.
+ * - `Redactor` holds back only a suffix that could still become a token, so a server-sent
+ *   event that ends in "\n\n" is released at once (SSE latency is unaffected).
+ * - Findings name the token's env var or the pattern, never the value.
+ */
+import { secretPatterns } from "../../src/schema/SecretPatterns.ts"
+
+export interface HeldToken {
+  /** Env var the value came from (what findings and logs name). */
+  readonly env: string
+  readonly value: string
+}
+
+export type Finding =
+  | { readonly _tag: "Token"; readonly env: string }
+  | { readonly _tag: "Pattern"; readonly name: string }
+
+export const describeFinding = (f: Finding): string =>
+  f._tag === "Token" ? `the value of $${f.env} (a token egress holds for another route)` : `a credential (${f.name})`
+
+/** Tokens shorter than this are not scanned for: they would match ordinary text. */
+export const MIN_SCANNED_TOKEN = 8
+
+/** Finds a held token (other than the allowed ones) or a credential pattern in `text`. */
+export const scanText = (text: string, tokens: ReadonlyArray<HeldToken>, allowedEnv: string | undefined): Finding | undefined => {
+  for (const t of tokens) {
+    if (t.env !== allowedEnv && t.value.length >= MIN_SCANNED_TOKEN && text.includes(t.value)) return { _tag: "Token", env: t.env }
+  }
+  for (const p of secretPatterns) {
+    if (p.regex.test(text)) {
+      // A route's own token may look like a known credential shape: that is not a leak.
+      if (allowedEnv !== undefined && tokens.some((t) => t.env === allowedEnv && p.regex.test(t.value) && text.includes(t.value))) {
+        const stripped = tokens.filter((t) => t.env === allowedEnv).reduce((s, t) => s.split(t.value).join(""), text)
+        if (!p.regex.test(stripped)) continue
+      }
+      return { _tag: "Pattern", name: p.name }
+    }
+  }
+  return undefined
+}
+
+/** URL text as sent and percent-decoded (an agent may encode a token to slip it past). */
+export const scanUrl = (pathAndQuery: string, tokens: ReadonlyArray<HeldToken>, allowedEnv: string | undefined): Finding | undefined => {
+  const found = scanText(pathAndQuery, tokens, allowedEnv)
+  if (found) return found
+  let decoded = pathAndQuery
+  try {
+    decoded = decodeURIComponent(pathAndQuery.replace(/\+/g, " "))
+  } catch {
+    // Malformed escapes: the raw text was scanned already.
+  }
+  return decoded === pathAndQuery ? undefined : scanText(decoded, tokens, allowedEnv)
+}
+
+export const scanWindowFor = (tokens: ReadonlyArray<HeldToken>): number => Math.max(256, ...tokens.map((t) => t.value.length))
+
+/**
+ * Streaming scan of a request body. `push` returns the bytes that are safe to forward now
+ * (everything but the held-back tail) or a finding; `end` scans and releases the tail.
+ */
+export class BodyScanner {
+  private held: Buffer = Buffer.alloc(0)
+  private readonly keep: number
+  private readonly tokens: ReadonlyArray<HeldToken>
+  private readonly allowedEnv: string | undefined
+  bytes = 0
+
+  constructor(tokens: ReadonlyArray<HeldToken>, allowedEnv: string | undefined, window: number) {
+    this.tokens = tokens
+    this.allowedEnv = allowedEnv
+    this.keep = window - 1
+  }
+
+  push(chunk: Buffer): Buffer | Finding {
+    this.bytes += chunk.length
+    const all = this.held.length === 0 ? chunk : Buffer.concat([this.held, chunk])
+    // latin1 maps bytes 1:1 to code units: ASCII secrets are found in any encoding of the rest.
+    const found = scanText(all.toString("latin1"), this.tokens, this.allowedEnv)
+    if (found) return found
+    const cut = Math.max(0, all.length - this.keep)
+    this.held = Buffer.from(all.subarray(cut))
+    return all.subarray(0, cut)
+  }
+
+  end(): Buffer {
+    const rest = this.held
+    this.held = Buffer.alloc(0)
+    return rest
+  }
+}
+
+/**
+ * Streaming redaction of held tokens in a response body. Replaces each occurrence with `*`
+ * of the same length (so Content-Length stays right) and holds back only a tail that is a
+ * proper prefix of some token.
+ */
+export class Redactor {
+  private held: Buffer = Buffer.alloc(0)
+  private readonly needles: ReadonlyArray<Buffer>
+  private readonly maxLen: number
+  redactions = 0
+
+  constructor(tokens: ReadonlyArray<HeldToken>) {
+    this.needles = tokens.filter((t) => t.value.length >= MIN_SCANNED_TOKEN).map((t) => Buffer.from(t.value, "latin1"))
+    this.maxLen = Math.max(0, ...this.needles.map((n) => n.length))
+  }
+
+  get active(): boolean {
+    return this.needles.length > 0
+  }
+
+  push(chunk: Buffer): Buffer {
+    let all = this.held.length === 0 ? chunk : Buffer.concat([this.held, chunk])
+    let copied = false
+    for (const n of this.needles) {
+      let at = all.indexOf(n)
+      while (at !== -1) {
+        if (!copied) {
+          all = Buffer.from(all)
+          copied = true
+        }
+        all.fill(0x2a, at, at + n.length)
+        this.redactions++
+        at = all.indexOf(n, at + n.length)
+      }
+    }
+    const cut = this.partialTail(all)
+    this.held = cut === all.length ? Buffer.alloc(0) : Buffer.from(all.subarray(cut))
+    return cut === all.length ? all : all.subarray(0, cut)
+  }
+
+  end(): Buffer {
+    const rest = this.held
+    this.held = Buffer.alloc(0)
+    return rest
+  }
+
+  /** Index where a suffix that could still grow into a token starts (or length: none). */
+  private partialTail(buf: Buffer): number {
+    const from = Math.max(0, buf.length - this.maxLen + 1)
+    for (let i = from; i < buf.length; i++) {
+      for (const n of this.needles) {
+        const len = buf.length - i
+        if (len < n.length && buf[i] === n[0] && buf.compare(n, 0, len, i, buf.length) === 0) return i
+      }
+    }
+    return buf.length
+  }
+}

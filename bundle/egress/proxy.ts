@@ -1,0 +1,560 @@
+/**
+ * The egress proxy engine, built on mockttp: mockttp terminates the agent's TLS (certificates
+ * minted per SNI from the bottle CA), parses HTTP/1, HTTP/2 and WebSocket upgrades, handles
+ * CONNECT, and forwards upstream with full certificate verification. We add the policy.
+ *
+ * Shape: one static rule per route (a matcher that consults the pure `decide` policy once per
+ * request, then a guard step and mockttp's passthrough step), one fallback rule that answers
+ * 403 naming the rule that refused, and the same for WebSockets. A policy change (live reload)
+ * swaps the whole rule set atomically (`setRequestRules`).
+ *
+ * Guarantees:
+ * - nothing is forwarded unless `decide` allowed it through a route;
+ * - a CONNECT whose target no route admits (host or port) is refused before any TLS;
+ * - the agent's credential headers (the route's auth header and alternates, every copy) are
+ *   removed and the real token injected; the token never appears in a log or audit line;
+ * - request bodies stream through a bounded-window DLP scan, response bodies through a
+ *   redactor; neither is buffered whole (mockttp's own body buffer is capped at 0 bytes, and
+ *   no beforeRequest/beforeResponse callback is used, since those buffer whole bodies).
+ *
+ * mockttp extension points used (checked by the tests): custom matcher objects (sync
+ * `matches`), custom step types registered in mockttp's step lookup tables, the socket
+ * metadata symbols for CONNECT target and SNI, and the listener of the underlying server
+ * (to refuse CONNECT early and to bind to one address).
+ */
+import * as net from "node:net"
+import { Transform } from "node:stream"
+import * as mockttp from "mockttp"
+import { StepLookup } from "mockttp/dist/rules/requests/request-step-impls"
+import { WsStepLookup } from "mockttp/dist/rules/websockets/websocket-step-impls"
+import { LastTunnelAddress, TlsMetadata } from "mockttp/dist/util/socket-extensions"
+import { Redacted } from "effect"
+import { hostMatches } from "../../src/schema/Route.ts"
+import type { AuditDecision, AuditEntry, AuditLog } from "./audit.ts"
+import { BodyScanner, describeFinding, Redactor, scanWindowFor } from "./dlp.ts"
+import { type CompiledRoute, decide, type Decision, type Policy, type RequestFacts } from "./policy.ts"
+
+type OngoingRequest = mockttp.OngoingRequest
+type OngoingResponse = mockttp.OngoingResponse
+type RawHeaders = Array<[string, string]>
+
+interface SocketMeta {
+  [LastTunnelAddress]?: string
+  [TlsMetadata]?: { sniHostname?: string }
+}
+
+export interface ProxyOptions {
+  readonly ca: { readonly certPem: string; readonly keyPem: string }
+  readonly listen: { readonly host: string; readonly port: number }
+  readonly bottle: string
+  readonly audit: AuditLog
+  /** DNS servers for upstream lookups ("127.0.0.1:5353"); default: the system resolver. */
+  readonly dnsServers?: ReadonlyArray<string> | undefined
+  /** How long a client may take to send request headers (slowloris guard). */
+  readonly headersTimeoutMs?: number | undefined
+  /** A connection with no traffic either way for this long is closed (default 5 minutes). */
+  readonly idleTimeoutMs?: number | undefined
+  readonly log?: ((line: string) => void) | undefined
+}
+
+export interface EgressProxy {
+  readonly host: string
+  readonly port: number
+  readonly setPolicy: (policy: Policy) => Promise<void>
+  readonly stop: () => Promise<void>
+}
+
+// --- request facts -------------------------------------------------------------------------
+
+const header = (raw: RawHeaders, name: string): string | undefined => {
+  for (const [k, v] of raw) if (k.toLowerCase() === name) return v
+  return undefined
+}
+
+const hostOfTarget = (target: string): { host: string; port: number | undefined } => {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(target)
+  if (!m) return { host: target, port: undefined }
+  return { host: m[1]!.toLowerCase(), port: m[2] === undefined ? undefined : Number(m[2]) }
+}
+
+const socketOf = (req: OngoingRequest): SocketMeta | undefined => (req as unknown as { socket?: SocketMeta }).socket
+
+export const factsOf = (req: OngoingRequest): RequestFacts => {
+  const socket = socketOf(req)
+  const tunnel = socket?.[LastTunnelAddress]
+  const raw = req.rawHeaders as RawHeaders
+  const protocol = req.protocol
+  return {
+    method: req.method.toUpperCase(),
+    host: req.destination.hostname,
+    port: req.destination.port,
+    tls: protocol === "https" || protocol === "wss",
+    tunnelHost: tunnel === undefined ? undefined : hostOfTarget(tunnel).host,
+    sni: protocol === "https" || protocol === "wss" ? socket?.[TlsMetadata]?.sniHostname : undefined,
+    hostHeader: header(raw, "host") ?? header(raw, ":authority"),
+    pathAndQuery: req.path,
+    headers: raw
+  }
+}
+
+const pathOnly = (pathAndQuery: string): string => {
+  const q = pathAndQuery.indexOf("?")
+  return q === -1 ? pathAndQuery : pathAndQuery.slice(0, q)
+}
+
+const denialBody = (rule: string, reason: string): string =>
+  JSON.stringify({ error: "egress denied", rule, reason, hint: "bot-bottle egress allows only routed hosts; see `bottle egress allow`" }) + "\n"
+
+/** HTTP/1 only: HTTP/2 has no Connection header (Node warns and drops it). */
+const closeHeader = (req: OngoingRequest): Record<string, string> => (req.httpVersion.startsWith("2") ? {} : { connection: "close" })
+
+/** Removes every copy of the route's credential headers and adds the real one. */
+const injectCredential = (raw: RawHeaders, auth: NonNullable<CompiledRoute["auth"]>): RawHeaders => {
+  const out = raw.filter(([k]) => !auth.strip.includes(k.toLowerCase()))
+  out.push([auth.header, Redacted.value(auth.value)])
+  return out
+}
+
+// --- one generation of rules (one policy) ----------------------------------------------------
+
+class Generation {
+  readonly policy: Policy
+  readonly window: number
+  private readonly decisions = new WeakMap<object, Decision>()
+
+  constructor(policy: Policy) {
+    this.policy = policy
+    this.window = scanWindowFor(policy.tokens)
+  }
+
+  decision(req: OngoingRequest): Decision {
+    let d = this.decisions.get(req)
+    if (d === undefined) {
+      d = decide(this.policy, factsOf(req))
+      this.decisions.set(req, d)
+    }
+    return d
+  }
+
+  /** CONNECT is refused unless some route admits the target host on that port. */
+  connectVerdict(target: string): { rule: string; reason: string } | undefined {
+    const { host, port } = hostOfTarget(target)
+    if (port === undefined) return { rule: "bad-connect", reason: `CONNECT target ${JSON.stringify(target)} has no port` }
+    const candidates = this.policy.routes.filter((r) => hostMatches(r.route.host, host))
+    if (candidates.length === 0) return { rule: "default-deny", reason: `host ${host} is not routed` }
+    if (candidates.some((r) => r.ports.includes(port))) return undefined
+    return { rule: candidates[0]!.name, reason: `port ${port} not allowed (allowed: ${candidates[0]!.ports.join(", ")})` }
+  }
+}
+
+class RouteMatcher {
+  readonly type = "bottle-route"
+  readonly gen: Generation
+  readonly index: number
+  constructor(gen: Generation, index: number) {
+    this.gen = gen
+    this.index = index
+  }
+  matches(req: OngoingRequest): boolean {
+    const d = this.gen.decision(req)
+    return d._tag === "Allow" && d.route.index === this.index
+  }
+  explain(): string {
+    return `allowed by ${this.gen.policy.routes[this.index]?.name ?? "?"}`
+  }
+  serialize(): never {
+    throw new Error("bot-bottle egress rules are local only")
+  }
+  dispose(): void {}
+}
+
+// --- steps -----------------------------------------------------------------------------------
+
+interface Context {
+  readonly bottle: string
+  readonly audit: AuditLog
+  readonly log: (line: string) => void
+}
+
+const auditEntry = (
+  ctx: Context,
+  req: OngoingRequest,
+  started: number,
+  fields: { status: number; bytesIn: number; bytesOut: number; decision: AuditDecision; rule: string; reason?: string | undefined }
+): AuditEntry => ({
+  time: new Date().toISOString(),
+  bottle: ctx.bottle,
+  method: req.method,
+  host: req.destination.hostname,
+  path: pathOnly(req.path),
+  status: fields.status,
+  bytes_in: fields.bytesIn,
+  bytes_out: fields.bytesOut,
+  duration_ms: Math.round((performance.now() - started) * 100) / 100,
+  decision: fields.decision,
+  rule: fields.rule,
+  ...(fields.reason !== undefined ? { reason: fields.reason } : {})
+})
+
+class DlpBlocked extends Error {}
+
+type WriteCb = (error?: Error | null) => void
+
+/**
+ * Wraps a response's write/end: counts bytes and, when tokens are held, redacts them. Data
+ * not held back by the redactor is written straight through (no added latency).
+ */
+const wrapResponse = (res: OngoingResponse, redactor: Redactor | undefined, counter: { bytesOut: number }) => {
+  const target = res as unknown as {
+    write: (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
+    end: (chunk?: unknown, encoding?: unknown, cb?: unknown) => unknown
+  }
+  const write = target.write.bind(res)
+  const end = target.end.bind(res)
+  const toBuffer = (chunk: unknown, encoding: unknown): Buffer =>
+    Buffer.isBuffer(chunk) ? chunk : typeof chunk === "string" ? Buffer.from(chunk, typeof encoding === "string" ? (encoding as BufferEncoding) : "utf8") : Buffer.from(chunk as Uint8Array)
+  target.write = (chunk: unknown, encoding?: unknown, cb?: unknown): boolean => {
+    const callback = (typeof encoding === "function" ? encoding : cb) as WriteCb | undefined
+    let buf = toBuffer(chunk, encoding)
+    if (redactor) buf = redactor.push(buf)
+    counter.bytesOut += buf.length
+    if (buf.length === 0) {
+      if (callback) process.nextTick(callback)
+      return true
+    }
+    return callback ? write(buf, callback) : write(buf)
+  }
+  target.end = (chunk?: unknown, encoding?: unknown, cb?: unknown): unknown => {
+    const callback = (typeof chunk === "function" ? chunk : typeof encoding === "function" ? encoding : cb) as WriteCb | undefined
+    const parts: Array<Buffer> = []
+    if (chunk !== undefined && chunk !== null && typeof chunk !== "function") {
+      const buf = toBuffer(chunk, encoding)
+      parts.push(redactor ? redactor.push(buf) : buf)
+    }
+    if (redactor) parts.push(redactor.end())
+    const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts)
+    counter.bytesOut += out.length
+    if (out.length === 0) return callback ? end(callback) : end()
+    return callback ? end(out, callback) : end(out)
+  }
+}
+
+/** Runs before mockttp's passthrough on an allowed request: inject, scan, redact, audit. */
+class GuardStep {
+  static readonly isFinal = false
+  static readonly fromDefinition = (d: GuardStep) => d
+  readonly type = "bottle-guard"
+  readonly gen: Generation
+  readonly route: CompiledRoute
+  readonly ctx: Context
+  constructor(gen: Generation, route: CompiledRoute, ctx: Context) {
+    this.gen = gen
+    this.route = route
+    this.ctx = ctx
+  }
+  explain(): string {
+    return `guard ${this.route.name}`
+  }
+  serialize(): never {
+    throw new Error("bot-bottle egress rules are local only")
+  }
+  dispose(): void {}
+
+  async handle(req: OngoingRequest, res: OngoingResponse): Promise<{ continue: true }> {
+    const started = performance.now()
+    const { ctx, route } = this
+    const tokens = this.gen.policy.tokens
+    if (route.auth) req.rawHeaders = injectCredential(req.rawHeaders as RawHeaders, route.auth)
+
+    let outcome: { decision: AuditDecision; rule: string; reason?: string } = { decision: "allow", rule: route.name }
+    const counter = { bytesOut: 0 }
+    const scanner = new BodyScanner(tokens, route.auth?.env, this.gen.window)
+
+    // Stream the request body through the DLP scanner: mockttp pipes whatever asStream returns
+    // to the upstream request, and aborts upstream when that stream errors.
+    const body = req.body
+    const original = body.asStream.bind(body)
+    body.asStream = () => {
+      const source = original()
+      const guarded = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          const result = scanner.push(chunk)
+          if (Buffer.isBuffer(result)) return callback(null, result.length > 0 ? result : undefined)
+          const reason = `body carries ${describeFinding(result)}`
+          outcome = { decision: "dlp-block", rule: "dlp", reason }
+          ctx.log(`egress: blocked ${req.method} ${req.destination.hostname}${pathOnly(req.path)}: ${reason}`)
+          if (!res.headersSent) {
+            res.writeHead(403, { "content-type": "application/json", ...closeHeader(req) })
+            res.end(denialBody("dlp", reason))
+          } else {
+            res.destroy()
+          }
+          callback(new DlpBlocked(reason))
+        },
+        flush(callback) {
+          const rest = scanner.end()
+          callback(null, rest.length > 0 ? rest : undefined)
+        }
+      })
+      source.on("error", (e) => guarded.destroy(e))
+      source.pipe(guarded)
+      return guarded
+    }
+
+    const redactor = tokens.length > 0 ? new Redactor(tokens) : undefined
+    wrapResponse(res, redactor, counter)
+    res.once("close", () => {
+      const status = outcome.decision === "dlp-block" ? 403 : res.statusCode
+      const decision: AuditDecision = outcome.decision === "allow" && !res.writableFinished ? "error" : outcome.decision
+      ctx.audit.write(
+        auditEntry(ctx, req, started, { status, bytesIn: scanner.bytes, bytesOut: counter.bytesOut, decision, rule: outcome.rule, reason: outcome.reason })
+      )
+    })
+    return { continue: true }
+  }
+}
+
+/** The fallback: answers 403 with a body naming the refusing rule; never reads the body. */
+class DenyStep {
+  static readonly isFinal = true
+  static readonly fromDefinition = (d: DenyStep) => d
+  readonly type = "bottle-deny"
+  readonly gen: Generation
+  readonly ctx: Context
+  constructor(gen: Generation, ctx: Context) {
+    this.gen = gen
+    this.ctx = ctx
+  }
+  explain(): string {
+    return "deny (default)"
+  }
+  serialize(): never {
+    throw new Error("bot-bottle egress rules are local only")
+  }
+  dispose(): void {}
+  async handle(req: OngoingRequest, res: OngoingResponse): Promise<void> {
+    const started = performance.now()
+    const d = this.gen.decision(req)
+    const rule = d._tag === "Deny" ? d.rule : "default-deny"
+    const reason = d._tag === "Deny" ? d.reason : "no rule"
+    const dlp = d._tag === "Deny" && d.dlp
+    const body = denialBody(rule, reason)
+    // The body is not read: close the connection rather than drain an unwanted upload.
+    res.writeHead(403, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), ...closeHeader(req) })
+    res.end(body)
+    this.ctx.audit.write(
+      auditEntry(this.ctx, req, started, { status: 403, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: dlp ? "dlp-block" : "deny", rule, reason })
+    )
+    if (dlp) this.ctx.log(`egress: blocked ${req.method} ${req.destination.hostname}${pathOnly(req.path)}: ${reason}`)
+  }
+}
+
+/** WebSocket upgrade on an allowed route: inject the credential, audit when it closes. */
+class WsGuardStep {
+  static readonly isFinal = false
+  readonly type = "bottle-ws-guard"
+  readonly route: CompiledRoute
+  readonly ctx: Context
+  constructor(route: CompiledRoute, ctx: Context) {
+    this.route = route
+    this.ctx = ctx
+  }
+  explain(): string {
+    return `guard ${this.route.name}`
+  }
+  serialize(): never {
+    throw new Error("bot-bottle egress rules are local only")
+  }
+  dispose(): void {}
+  async handle(req: OngoingRequest, socket: net.Socket): Promise<{ continue: true }> {
+    const started = performance.now()
+    if (this.route.auth) req.rawHeaders = injectCredential(req.rawHeaders as RawHeaders, this.route.auth)
+    const read0 = socket.bytesRead
+    const written0 = socket.bytesWritten
+    socket.once("close", () => {
+      this.ctx.audit.write(
+        auditEntry(this.ctx, req, started, {
+          status: 101,
+          bytesIn: socket.bytesRead - read0,
+          bytesOut: socket.bytesWritten - written0,
+          decision: "allow",
+          rule: this.route.name
+        })
+      )
+    })
+    return { continue: true }
+  }
+}
+
+class WsDenyStep {
+  static readonly isFinal = true
+  readonly type = "bottle-ws-deny"
+  readonly gen: Generation
+  readonly ctx: Context
+  constructor(gen: Generation, ctx: Context) {
+    this.gen = gen
+    this.ctx = ctx
+  }
+  explain(): string {
+    return "deny websocket (default)"
+  }
+  serialize(): never {
+    throw new Error("bot-bottle egress rules are local only")
+  }
+  dispose(): void {}
+  async handle(req: OngoingRequest, socket: net.Socket): Promise<void> {
+    const started = performance.now()
+    const d = this.gen.decision(req)
+    const rule = d._tag === "Deny" ? d.rule : "default-deny"
+    const reason = d._tag === "Deny" ? d.reason : "no rule"
+    const body = denialBody(rule, reason)
+    socket.end(
+      `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+    )
+    this.ctx.audit.write(
+      auditEntry(this.ctx, req, started, { status: 403, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: d._tag === "Deny" && d.dlp ? "dlp-block" : "deny", rule, reason })
+    )
+  }
+}
+
+// Register the step types with mockttp (idempotent: module state).
+;(StepLookup as unknown as Record<string, unknown>)["bottle-guard"] = GuardStep
+;(StepLookup as unknown as Record<string, unknown>)["bottle-deny"] = DenyStep
+;(WsStepLookup as unknown as Record<string, unknown>)["bottle-ws-guard"] = WsGuardStep
+;(WsStepLookup as unknown as Record<string, unknown>)["bottle-ws-deny"] = WsDenyStep
+
+// --- rules -----------------------------------------------------------------------------------
+
+const buildRules = (gen: Generation, ctx: Context, dnsServers: ReadonlyArray<string> | undefined) => {
+  const connection = {
+    // Full verification upstream: never ignore certificate errors (trust = process default CA
+    // store, which the daemon sets to system roots + configured extra CAs).
+    ignoreHostHttpsErrors: false as const,
+    ...(dnsServers && dnsServers.length > 0 ? { lookupOptions: { servers: [...dnsServers], maxTtl: 60 } } : {})
+  }
+  const request = gen.policy.routes.map((route) => ({
+    id: `route-${route.index}`,
+    matchers: [new RouteMatcher(gen, route.index)],
+    steps: [new GuardStep(gen, route, ctx), new mockttp.requestSteps.PassThroughStep(connection)]
+  }))
+  const websocket = gen.policy.routes.map((route) => ({
+    id: `ws-route-${route.index}`,
+    matchers: [new RouteMatcher(gen, route.index)],
+    steps: [new WsGuardStep(route, ctx), new mockttp.webSocketSteps.PassThroughWebSocketStep(connection)]
+  }))
+  const fallback = { id: "default-deny", priority: 0, matchers: [new mockttp.matchers.WildcardMatcher()] }
+  return {
+    request: [...request, { ...fallback, steps: [new DenyStep(gen, ctx)] }],
+    websocket: [...websocket, { ...fallback, id: "ws-default-deny", steps: [new WsDenyStep(gen, ctx)] }]
+  }
+}
+
+// --- server ----------------------------------------------------------------------------------
+
+interface PolyglotServer extends net.Server {
+  readonly _httpServer?: net.Server & { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number }
+}
+
+export const startProxy = async (options: ProxyOptions, initial: Policy): Promise<EgressProxy> => {
+  const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"))
+  const ctx: Context = { bottle: options.bottle, audit: options.audit, log }
+  const server = mockttp.getLocal({
+    https: { cert: options.ca.certPem, key: options.ca.keyPem },
+    // ALPN as the client offers it: h2 when the client speaks it, HTTP/1.1 otherwise.
+    http2: true,
+    recordTraffic: false,
+    suggestChanges: false,
+    cors: false,
+    // 0: mockttp keeps no copy of bodies (it would otherwise buffer each one whole).
+    maxBodySize: 0
+  })
+  let gen = new Generation(initial)
+
+  const apply = async (g: Generation) => {
+    const rules = buildRules(g, ctx, options.dnsServers)
+    // Both sets are swapped synchronously: a request sees the old or the new policy, whole.
+    await Promise.all([
+      server.setRequestRules(...(rules.request as unknown as Array<mockttp.RequestRuleData>)),
+      server.setWebSocketRules(...(rules.websocket as unknown as Array<mockttp.WebSocketRuleData>))
+    ])
+    gen = g
+  }
+
+  // mockttp can only listen on all interfaces; start it on an ephemeral port, then move the
+  // same server to the requested address before any rule exists (until then it answers
+  // nothing: mockttp has no rules, so the window admits no traffic to anywhere).
+  await server.start(0)
+  const inner = (server as unknown as { server?: PolyglotServer }).server
+  if (!inner) {
+    await server.stop()
+    throw new Error("mockttp internals changed: no underlying server")
+  }
+  await new Promise<void>((resolve) => inner.close(() => resolve()))
+  await new Promise<void>((resolve, reject) => {
+    inner.once("error", reject)
+    inner.listen({ host: options.listen.host, port: options.listen.port }, () => {
+      inner.off("error", reject)
+      resolve()
+    })
+  })
+  // Slow clients: Node's HTTP server enforces headersTimeout from a periodic check that it
+  // starts on 'listening'. mockttp's HTTP/1 server is a sub-server that never listens itself
+  // (httpolyglot feeds it sockets), so the check never starts: start it here.
+  const http1 = inner._httpServer
+  if (!http1) throw new Error("mockttp internals changed: no HTTP/1 sub-server")
+  const headersTimeout = options.headersTimeoutMs ?? 30_000
+  http1.headersTimeout = headersTimeout
+  http1.requestTimeout = 0
+  http1.connectionsCheckingInterval = Math.max(250, Math.min(5_000, Math.floor(headersTimeout / 2)))
+  http1.emit("listening")
+
+  // Half-closed, stalled or garbage connections (e.g. a TLS hello that never completes inside
+  // a tunnel) must not hold a socket forever.
+  const idleMs = options.idleTimeoutMs ?? 5 * 60_000
+  inner.prependListener("connection", (socket: net.Socket) => {
+    if (socket instanceof net.Socket) socket.setTimeout(idleMs, () => socket.destroy())
+  })
+
+  // Refuse CONNECT to targets no route admits, before any TLS.
+  const [mockttpConnect] = inner.listeners("connect") as Array<(req: unknown, socket: unknown, head: unknown) => void>
+  if (!mockttpConnect) throw new Error("mockttp internals changed: no CONNECT listener")
+  inner.removeListener("connect", mockttpConnect)
+  inner.on("connect", (req: { url?: string; method?: string }, socket: unknown, head: unknown) => {
+    if (socket instanceof net.Socket) {
+      const started = performance.now()
+      const target = req.url ?? ""
+      const refusal = gen.connectVerdict(target)
+      if (refusal) {
+        const body = denialBody(refusal.rule, refusal.reason)
+        socket.on("error", () => {})
+        socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+        const { host } = hostOfTarget(target)
+        ctx.audit.write({
+          time: new Date().toISOString(),
+          bottle: ctx.bottle,
+          method: "CONNECT",
+          host,
+          path: target,
+          status: 403,
+          bytes_in: 0,
+          bytes_out: Buffer.byteLength(body),
+          duration_ms: Math.round((performance.now() - started) * 100) / 100,
+          decision: "deny",
+          rule: refusal.rule,
+          reason: refusal.reason
+        })
+        return
+      }
+    }
+    mockttpConnect.call(inner, req, socket, head)
+  })
+
+  await apply(gen)
+  const address = inner.address() as net.AddressInfo
+  return {
+    host: options.listen.host,
+    port: address.port,
+    setPolicy: (policy) => apply(new Generation(policy)),
+    stop: () => server.stop()
+  }
+}

@@ -1,0 +1,14 @@
+/** `bottle cleanup`: remove everything labelled as ours whose bottle is gone. */
+import { Console, Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import { cleanup as cleanupProgram } from "../programs/bottles.ts"
+
+export const cleanup = Command.make(
+  "cleanup",
+  { dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Only list what would be removed"), Flag.withDefault(false)) },
+  Effect.fn(function*({ dryRun }) {
+    const removed = yield* cleanupProgram({ dryRun })
+    if (removed.length === 0) return yield* Console.log("nothing to clean up")
+    for (const r of removed) yield* Console.log(`${dryRun ? "would remove" : "removed"} ${r}`)
+  })
+).pipe(Command.withDescription("Remove containers, networks, volumes and leases left by bottles that no longer exist"))

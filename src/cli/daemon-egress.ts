@@ -1,0 +1,48 @@
+/**
+ * `bottle daemon egress --routes FILE --state-dir DIR --listen HOST:PORT [--extra-ca FILE]...
+ * [--bottle NAME]`: the egress daemon as a plain process (in the bundle container, or on the
+ * host for tests and benchmarks). Runs until SIGINT/SIGTERM; runMain turns those into
+ * interruption, so the listener, watcher and audit log are released in order.
+ *
+ * Tokens come from this process's environment, by the routes' `token_env` names. Extra
+ * upstream CAs may also come from `BOTTLE_EGRESS_EXTRA_CA` (a path, or paths joined by `:`).
+ */
+import { Effect, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { EgressError } from "../../bundle/egress/errors.ts"
+
+/** `HOST:PORT`, `[v6]:PORT` or `:PORT` (all interfaces). */
+export const parseListen = (text: string): Effect.Effect<{ host: string; port: number }, EgressError> => {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text.trim())
+  const port = m ? Number(m[3]) : NaN
+  if (!m || port > 65535) {
+    return Effect.fail(new EgressError({ reason: { _tag: "BadArgument", message: `--listen expects HOST:PORT (e.g. 127.0.0.1:8080), got ${JSON.stringify(text)}` } }))
+  }
+  return Effect.succeed({ host: m[1] ?? (m[2] || "0.0.0.0"), port })
+}
+
+export const egressDaemon = Command.make(
+  "egress",
+  {
+    routes: Flag.String("routes").pipe(Flag.withDescription("routes.yaml to enforce (reloaded when replaced)")),
+    stateDir: Flag.String("state-dir").pipe(Flag.withDescription("Directory for ca.pem, ca-key.pem (0600) and audit.log")),
+    listen: Flag.String("listen").pipe(Flag.withDescription("Address to listen on, HOST:PORT (port 0: ephemeral)")),
+    extraCa: Flag.String("extra-ca").pipe(Flag.atLeast(0), Flag.withDescription("Extra CA file trusted for upstream TLS (repeatable)")),
+    bottle: Flag.String("bottle").pipe(Flag.optional, Flag.withDescription("Bottle name for the audit log"))
+  },
+  Effect.fn("daemon.egress")(function*({ routes, stateDir, listen, extraCa, bottle }) {
+    const address = yield* parseListen(listen)
+    const fromEnv = (process.env["BOTTLE_EGRESS_EXTRA_CA"] ?? "").split(":").filter((p) => p.length > 0)
+    // Loaded on demand: the proxy (mockttp) costs ~300 ms to import, which no other command pays.
+    const { runEgress } = yield* Effect.promise(() => import("../../bundle/egress/daemon.ts"))
+    yield* Effect.scoped(
+      runEgress({
+        routesFile: routes,
+        stateDir,
+        listen: address,
+        bottle: Option.getOrUndefined(bottle),
+        extraCaFiles: [...extraCa, ...fromEnv]
+      }).pipe(Effect.andThen(Effect.never))
+    )
+  })
+).pipe(Command.withDescription("Run the egress proxy (TLS interception, routes, credential injection, DLP, audit)"))

@@ -1,0 +1,41 @@
+/**
+ * `bottle egress allow <slug> <host>` / `bottle egress deny <slug> <host>`: change the routes
+ * of a running bottle. The bottle's routes file is edited atomically (temp file + rename in
+ * the same directory); the daemon watches that directory and applies the change live.
+ */
+import { Console, Effect } from "effect"
+import { Argument, Command } from "effect/cli"
+import { egressDir, routesFileIn, stateRoot } from "../../bundle/egress/paths.ts"
+import { allowHost, denyHost } from "../../bundle/egress/routes.ts"
+
+const slug = Argument.String("slug").pipe(Argument.withDescription("The bottle's slug"))
+const host = Argument.String("host").pipe(Argument.withDescription("Host name, e.g. api.example.com or *.example.com"))
+
+/** The routes file of bottle `slug` under the state root. */
+export const bottleRoutesFile = (slugName: string, env: Record<string, string | undefined> = process.env): string =>
+  routesFileIn(egressDir(stateRoot(env), slugName))
+
+export const allow = Command.make(
+  "allow",
+  { slug, host },
+  Effect.fn("egress.allow")(function*({ slug, host }) {
+    const file = bottleRoutesFile(slug)
+    const outcome = yield* allowHost(file, host)
+    yield* Console.log(outcome === "changed" ? `egress: ${slug} may now reach ${host}` : `egress: ${slug} already routes ${host}`)
+  })
+).pipe(Command.withDescription("Allow a running bottle to reach a host (no credential, any path and method)"))
+
+export const deny = Command.make(
+  "deny",
+  { slug, host },
+  Effect.fn("egress.deny")(function*({ slug, host }) {
+    const file = bottleRoutesFile(slug)
+    const outcome = yield* denyHost(file, host)
+    yield* Console.log(outcome === "changed" ? `egress: ${slug} may no longer reach ${host}` : `egress: ${slug} had no route for ${host}`)
+  })
+).pipe(Command.withDescription("Remove a running bottle's routes for a host"))
+
+export const egress = Command.make("egress").pipe(
+  Command.withDescription("Change the egress routes of a running bottle"),
+  Command.withSubcommands([allow, deny])
+)

@@ -1,0 +1,29 @@
+/** `bottle logs <bottle>`: the sidecar bundle's daemon log; `--egress` for the egress audit log. */
+import { Console, Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import { readAudit } from "../../bundle/egress/audit.ts"
+import { egressDir } from "../../bundle/egress/paths.ts"
+import { bundleName } from "../programs/launch.ts"
+import { Docker } from "../services/Docker.ts"
+import { StateStore } from "../services/StateStore.ts"
+import { bottleArg, savedPlan } from "./bottleArg.ts"
+
+export const logs = Command.make(
+  "logs",
+  {
+    bottle: bottleArg,
+    egress: Flag.Boolean("egress").pipe(Flag.withDescription("Show the egress audit log (one JSON line per request)"), Flag.withDefault(false)),
+    follow: Flag.Boolean("follow").pipe(Flag.withAlias("f"), Flag.withDescription("Keep printing new lines"), Flag.withDefault(false))
+  },
+  Effect.fn(function*({ bottle, egress, follow }) {
+    yield* savedPlan(bottle)
+    if (egress) {
+      const state = yield* StateStore
+      const entries = yield* readAudit(egressDir(state.root, bottle))
+      for (const e of entries) yield* Console.log(JSON.stringify(e))
+      return
+    }
+    const docker = yield* Docker
+    yield* docker.logs(bundleName(bottle), { follow })
+  })
+).pipe(Command.withDescription("Show a bottle's sidecar logs (daemons), or its egress audit log"))

@@ -1,0 +1,51 @@
+/**
+ * The `bottle` CLI. Wiring only: commands → layers → runMain. runMain turns Ctrl-C into
+ * interruption, so every finalizer of a launch runs. Failures print one line and exit ≠ 0.
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { CliError, Command } from "effect/cli"
+import * as Cache from "../layers/Cache.ts"
+import * as Docker from "../layers/Docker.ts"
+import * as GitHost from "../layers/GitHost.ts"
+import * as ProcessRunner from "../layers/ProcessRunner.ts"
+import * as StateStore from "../layers/StateStore.ts"
+import { packageVersion } from "../programs/assets.ts"
+import { cleanup } from "./cleanup.ts"
+import { daemon } from "./daemon.ts"
+import { doctor } from "./doctor.ts"
+import { egress } from "./egress.ts"
+import { exec } from "./exec.ts"
+import { logs } from "./logs.ts"
+import { ls } from "./ls.ts"
+import { plan } from "./plan.ts"
+import { resume } from "./resume.ts"
+import { schema } from "./schema.ts"
+import { start } from "./start.ts"
+import { stop } from "./stop.ts"
+
+const bottle = Command.make("bottle").pipe(
+  Command.withDescription("Run an AI coding agent in a sandbox whose only way out is a sidecar you control"),
+  Command.withSubcommands([start, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon])
+)
+
+const layers = Layer.mergeAll(Docker.layer, StateStore.layer, Cache.layer, GitHost.layer, ProcessRunner.layer)
+
+const program = Command.run(bottle, { version: packageVersion() }).pipe(
+  Effect.provide(layers),
+  Effect.catch((error: unknown) =>
+    Effect.sync(() => {
+      // Parse errors were already shown by the CLI module with usage help.
+      if (CliError.isCliError(error)) {
+        process.exitCode = 2
+        return
+      }
+      const e = error as { message?: string; exitCode?: number }
+      process.stderr.write(`bottle: ${e.message ?? String(error)}\n`)
+      process.exitCode = e.exitCode ?? 1
+    })
+  ),
+  Effect.provide(NodeServices.layer)
+)
+
+NodeRuntime.runMain(program)

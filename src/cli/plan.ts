@@ -1,0 +1,17 @@
+/** `bottle plan <agent>`: resolve and print the plan; starts and writes nothing. */
+import { Console, Effect } from "effect"
+import { Argument, Command } from "effect/cli"
+import { resolvePlan } from "../programs/resolvePlan.ts"
+import { backendFlag, jsonFlag, manifestFlag, nameFlag } from "./flags.ts"
+import { renderPlan } from "./render.ts"
+
+export const agentArg = Argument.String("agent").pipe(Argument.withDescription("Agent name (a key of `agents` in bottle.yaml; `claude` in the default)"))
+
+export const plan = Command.make(
+  "plan",
+  { agent: agentArg, manifest: manifestFlag, backend: backendFlag, name: nameFlag, json: jsonFlag },
+  Effect.fn(function*(input) {
+    const { loaded, plan } = yield* resolvePlan(input)
+    yield* Console.log(input.json ? JSON.stringify(plan, null, 2) : renderPlan(plan, loaded.file))
+  })
+).pipe(Command.withDescription("Show what `bottle start <agent>` would do, without doing it"))

@@ -1,0 +1,36 @@
+/**
+ * Launch progress on stderr: one line per step, and build output folded into a single
+ * rewritten status line on a terminal (never dumped over the prompt).
+ */
+const LABELS: Record<string, string> = {
+  state: "writing bottle state",
+  "deploy-keys": "creating deploy keys",
+  images: "checking images",
+  "network:internal": "creating internal network",
+  "network:egress": "creating egress network",
+  bundle: "starting sidecar bundle",
+  agent: "starting agent",
+  provision: "provisioning agent"
+}
+
+export const progress = () => {
+  const tty = process.stderr.isTTY === true
+  let pending = false
+  const clear = () => {
+    if (tty && pending) process.stderr.write("\r\x1b[2K")
+    pending = false
+  }
+  return {
+    step: (s: string) => {
+      clear()
+      process.stderr.write(`• ${LABELS[s] ?? s}\n`)
+    },
+    detail: (line: string) => {
+      if (!tty) return
+      const cols = process.stderr.columns ?? 80
+      process.stderr.write(`\r\x1b[2K  ${line.slice(0, Math.max(10, cols - 4))}`)
+      pending = true
+    },
+    done: clear
+  }
+}

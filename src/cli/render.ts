@@ -1,0 +1,50 @@
+/**
+ * Human renderings of plans and bottle lists. Never prints a secret: tokens appear by env-var
+ * name with whether the host has them set.
+ */
+import type { BottlePlan } from "../schema/BottlePlan.ts"
+
+const PLACEHOLDERS = new Set(["egress-placeholder"])
+
+export const renderPlan = (plan: BottlePlan, manifestLabel: string): string => {
+  const lines: Array<string> = []
+  const row = (k: string, v: string) => lines.push(`  ${k.padEnd(10)} ${v}`)
+  lines.push(`Bottle ${plan.slug}  (agent ${plan.agent}, bottle ${plan.bottle}, backend ${plan.backend})`)
+  row("manifest", manifestLabel)
+  row("workspace", plan.copyCwd ? `${plan.cwd} copied to ${plan.workdir}` : `${plan.workdir} (empty; copy_cwd is off)`)
+  row("network", `internal ${plan.network.internal} ${plan.network.subnet} (bundle ${plan.network.bundleIp}); egress ${plan.network.egress} (bundle only)`)
+  row("daemons", plan.daemons.join(", "))
+  if (plan.egress.routes.length === 0) row("egress", "no routes: every request is refused")
+  plan.egress.routes.forEach((r, i) => {
+    const scope = [
+      r.methods ? r.methods.join("|") : "any method",
+      r.paths ? r.paths.join(" ") : "any path",
+      `port ${(r.ports ?? [443]).join(",")}`
+    ].join(", ")
+    const auth = r.auth
+      ? `; injects ${r.auth.header ?? "authorization"}: ${r.auth.scheme ? `${r.auth.scheme} ` : ""}$${r.auth.token_env} (${plan.egress.tokens.find((t) => t.env === r.auth!.token_env)?.present ? "set" : "NOT SET on this host"})`
+      : ""
+    row(i === 0 ? "egress" : "", `${r.host} (${scope})${auth}`)
+  })
+  if (plan.git.upstreams.length === 0) row("git", "no upstreams")
+  plan.git.upstreams.forEach((u, i) =>
+    row(i === 0 ? "git" : "", `${u.name} → ${u.url} (push ${(u.push?.allow ?? ["refs/heads/bottle/*"]).join(" ")}${u.push?.force ? ", force" : ""}${u.deploy_key ? `; deploy key on ${u.deploy_key.repo}, revoked at teardown` : ""})`)
+  )
+  row("supervise", plan.supervise ? "on (agent can ask for approval)" : "off")
+  row("command", plan.command.join(" "))
+  row("prompt", plan.prompt.trim() ? `${plan.prompt.length} characters` : "none")
+  if (plan.skills.length > 0) row("skills", plan.skills.map((s) => s.name).join(", "))
+  const env = Object.entries(plan.env)
+    .filter(([k]) => !/^(https?_proxy|no_proxy)$/i.test(k) || k === k.toUpperCase())
+    .map(([k, v]) => `${k}=${PLACEHOLDERS.has(v) ? `${v} (not a secret)` : v}`)
+  row("env", env.join("\n" + " ".repeat(13)))
+  const res = [plan.resources.cpus !== undefined ? `${plan.resources.cpus} cpus` : "", plan.resources.memory ? `memory ${plan.resources.memory}` : ""].filter(Boolean)
+  row("resources", res.length ? res.join(", ") : "engine defaults")
+  return lines.join("\n")
+}
+
+export const table = (headers: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
+  const fmt = (r: ReadonlyArray<string>) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()
+  return [fmt(headers), ...rows.map(fmt)].join("\n")
+}

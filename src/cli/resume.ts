@@ -1,0 +1,34 @@
+/** `bottle resume <bottle>`: reattach to a running bottle, or bring a stopped one back from its state. */
+import { Console, Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import { listBottles } from "../programs/bottles.ts"
+import { attach, launch } from "../programs/launch.ts"
+import { bottleArg, savedPlan } from "./bottleArg.ts"
+import { CliFailure } from "./failure.ts"
+import { progress } from "./progress.ts"
+
+export const resume = Command.make(
+  "resume",
+  {
+    bottle: bottleArg,
+    detach: Flag.Boolean("detach").pipe(Flag.withAlias("d"), Flag.withDescription("Bring it back without attaching"), Flag.withDefault(false))
+  },
+  Effect.fn(function*({ bottle, detach }) {
+    const plan = yield* savedPlan(bottle)
+    const row = (yield* listBottles()).find((r) => r.slug === bottle)
+    if (row?.status === "running") {
+      if (detach) return yield* Console.error(`bottle ${bottle} is already running`)
+      const code = yield* attach(plan)
+      if (code !== 0) process.exitCode = code
+      return
+    }
+    if (row?.status === "degraded") {
+      return yield* new CliFailure({ message: `bottle ${bottle} is half running (${row.containers.join(", ")}); \`bottle stop ${bottle}\` first, then resume` })
+    }
+    const ui = progress()
+    const result = yield* launch(plan, { mode: detach ? "detach" : "attach", fresh: false, env: process.env, onStep: ui.step, onBuildProgress: ui.detail }).pipe(
+      Effect.ensuring(Effect.sync(ui.done))
+    )
+    if (result.exitCode) process.exitCode = result.exitCode
+  })
+).pipe(Command.withDescription("Reattach to a running bottle, or restart a stopped one from its saved plan"))

@@ -1,0 +1,18 @@
+/** `bottle schema`: the manifest's JSON Schema, derived from the Schema itself. */
+import { Console, Schema } from "effect"
+import { Command } from "effect/cli"
+import { Manifest } from "../schema/Manifest.ts"
+
+export const manifestJsonSchema = () => {
+  const doc = Schema.toJsonSchemaDocument(Manifest)
+  return {
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    $id: "https://bot-bottle.dev/schema/bottle.yaml.json",
+    ...doc.schema,
+    ...(Object.keys(doc.definitions ?? {}).length ? { $defs: doc.definitions } : {})
+  }
+}
+
+export const schema = Command.make("schema", {}, () => Console.log(JSON.stringify(manifestJsonSchema(), null, 2))).pipe(
+  Command.withDescription("Print the manifest's JSON Schema (for editors)")
+)

@@ -1,0 +1,18 @@
+/** `bottle stop <bottle>`: remove its containers, networks, volumes; revoke deploy keys; free leases. */
+import { Console, Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import { teardown } from "../programs/bottles.ts"
+import { bottleArg } from "./bottleArg.ts"
+
+export const stop = Command.make(
+  "stop",
+  {
+    bottle: bottleArg,
+    purge: Flag.Boolean("purge").pipe(Flag.withDescription("Also delete the bottle's state (plan, CA, audit log)"), Flag.withDefault(false))
+  },
+  Effect.fn(function*({ bottle, purge }) {
+    const problems = yield* teardown(bottle, { purge, env: process.env })
+    for (const p of problems) yield* Console.error(`warning: ${p}`)
+    yield* Console.error(`bottle ${bottle} stopped${purge ? " and purged" : " (state kept: `bottle resume` restarts it, `--purge` deletes it)"}`)
+  })
+).pipe(Command.withDescription("Stop a bottle and remove everything it runs"))

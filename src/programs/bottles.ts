@@ -1,0 +1,109 @@
+/**
+ * Bottles as they exist: state dirs joined with what the Docker engine has under our slug
+ * label. `teardown` is `bottle stop`: it works from the label and the state dir alone, so it
+ * can stop a bottle launched by another process (detach) or left by a crash.
+ */
+import { Effect, Option, Redacted } from "effect"
+import { BottleMeta, BottlePlan } from "../schema/BottlePlan.ts"
+import { Docker, type LabelledResource } from "../services/Docker.ts"
+import { GitHost } from "../services/GitHost.ts"
+import { StateError, StateNotFound, StateStore } from "../services/StateStore.ts"
+import { LaunchError, RevocationFailed, agentName, bundleName } from "./launch.ts"
+
+export type BottleStatus = "running" | "stopped" | "degraded"
+
+export interface BottleRow {
+  readonly slug: string
+  readonly agent: string
+  readonly backend: string
+  readonly status: BottleStatus
+  readonly createdAt: string
+  readonly containers: ReadonlyArray<string>
+}
+
+const statusOf = (slug: string, resources: ReadonlyArray<LabelledResource>): BottleStatus => {
+  const mine = resources.filter((r) => r.slug === slug && r.kind === "container")
+  if (mine.length === 0) return "stopped"
+  const running = (name: string) => mine.some((r) => r.name === name && r.state === "running")
+  return running(agentName(slug)) && running(bundleName(slug)) ? "running" : "degraded"
+}
+
+export const listBottles = Effect.fn("listBottles")(function*() {
+  const state = yield* StateStore
+  const docker = yield* Docker
+  const slugs = yield* state.list
+  const resources = yield* docker.listLabelled()
+  const rows: Array<BottleRow> = []
+  for (const slug of slugs) {
+    const plan = yield* state.readJson(slug, "plan.json", BottlePlan).pipe(Effect.option)
+    const meta = yield* state.readJson(slug, "meta.json", BottleMeta).pipe(Effect.option)
+    rows.push({
+      slug,
+      agent: Option.match(plan, { onNone: () => "?", onSome: (p) => p.agent }),
+      backend: Option.match(plan, { onNone: () => "?", onSome: (p) => p.backend }),
+      status: statusOf(slug, resources),
+      createdAt: Option.match(meta, { onNone: () => "", onSome: (m) => m.createdAt }),
+      containers: resources.filter((r) => r.slug === slug && r.kind === "container").map((r) => r.name)
+    })
+  }
+  return rows
+})
+
+/** Removes a bottle's containers, networks and volumes, revokes its deploy keys, frees its leases. */
+export const teardown = Effect.fn("teardown")(function*(slug: string, options: { readonly purge: boolean; readonly env: Record<string, string | undefined> }) {
+  const state = yield* StateStore
+  const docker = yield* Docker
+  const gitHost = yield* GitHost
+  const exists = yield* state.exists(slug)
+  const resources = yield* docker.listLabelled(slug)
+  if (!exists && resources.length === 0) return yield* new StateError({ reason: new StateNotFound({ slug }) })
+
+  const order = { container: 0, network: 1, volume: 2 } as const
+  const problems: Array<string> = []
+  for (const r of [...resources].sort((a, b) => order[a.kind] - order[b.kind])) {
+    const remove = r.kind === "container" ? docker.removeContainer(r.name) : r.kind === "network" ? docker.removeNetwork(r.name) : docker.removeVolume(r.name)
+    yield* remove.pipe(Effect.catch((e) => Effect.sync(() => problems.push(`${r.kind} ${r.name}: ${e.message}`))))
+  }
+
+  // Revocation runs whatever happened above; its failure is the error the operator must see.
+  const meta = yield* state.readJson(slug, "meta.json", BottleMeta).pipe(Effect.option)
+  const failed: Array<{ repo: string; id: number; message: string }> = []
+  if (Option.isSome(meta)) {
+    const remaining = []
+    for (const k of meta.value.deployKeys) {
+      const ok = yield* gitHost.revokeDeployKey(k, Redacted.make(options.env[k.tokenEnv] ?? "")).pipe(
+        Effect.as(true),
+        Effect.catch((e) => Effect.sync(() => (failed.push({ repo: k.repo, id: k.id, message: e.message }), false)))
+      )
+      if (!ok) remaining.push(k)
+    }
+    yield* state.writeJson(slug, "meta.json", { ...meta.value, deployKeys: remaining })
+  }
+  yield* state.releaseLeases(slug)
+  if (failed.length > 0) return yield* new LaunchError({ reason: new RevocationFailed({ keys: failed }) })
+  if (options.purge) yield* state.removeBottle(slug)
+  return problems
+})
+
+/** Everything labelled as ours whose bottle is gone (no state dir), and leases of gone bottles. */
+export const cleanup = Effect.fn("cleanup")(function*(options: { readonly dryRun: boolean }) {
+  const state = yield* StateStore
+  const docker = yield* Docker
+  const slugs = new Set(yield* state.list)
+  const orphans = (yield* docker.listLabelled()).filter((r) => !slugs.has(r.slug))
+  const order = { container: 0, network: 1, volume: 2 } as const
+  const removed: Array<string> = []
+  for (const r of [...orphans].sort((a, b) => order[a.kind] - order[b.kind])) {
+    if (!options.dryRun) {
+      const remove = r.kind === "container" ? docker.removeContainer(r.name) : r.kind === "network" ? docker.removeNetwork(r.name) : docker.removeVolume(r.name)
+      yield* remove
+    }
+    removed.push(`${r.kind} ${r.name}`)
+  }
+  const leases = (yield* state.allLeases).filter((l) => !slugs.has(l.slug))
+  for (const slug of new Set(leases.map((l) => l.slug))) {
+    if (!options.dryRun) yield* state.releaseLeases(slug)
+  }
+  for (const l of leases) removed.push(`lease ${l.pool}#${l.index} (${l.slug})`)
+  return removed
+})

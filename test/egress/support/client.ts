@@ -1,0 +1,83 @@
+/**
+ * Clients that go through the proxy the way an agent does: CONNECT, then TLS trusting only
+ * the bottle CA (with SNI), then HTTP/1.1 over that tunnel. Knobs let a test lie (different
+ * SNI or Host than the CONNECT target) to check the proxy refuses.
+ */
+import * as http from "node:http"
+import * as https from "node:https"
+import * as net from "node:net"
+import * as tls from "node:tls"
+
+export interface ProxiedRequest {
+  readonly proxyPort: number
+  readonly ca: string
+  readonly host: string
+  readonly port: number
+  readonly path?: string
+  readonly method?: string
+  readonly headers?: Record<string, string | Array<string>>
+  readonly body?: string | Buffer
+  /** Override TLS SNI (default: host). */
+  readonly sni?: string
+}
+
+export interface ProxiedResponse {
+  readonly status: number
+  readonly headers: http.IncomingHttpHeaders
+  readonly body: string
+}
+
+/** Opens a CONNECT tunnel; resolves with the socket or the proxy's refusal. */
+export const connectTunnel = (proxyPort: number, target: string): Promise<{ socket: net.Socket } | { status: number; body: string }> =>
+  new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port: proxyPort, method: "CONNECT", path: target, headers: { host: target } })
+    req.once("connect", (res, socket, head) => {
+      if (res.statusCode === 200) {
+        if (head.length > 0) socket.unshift(head)
+        resolve({ socket })
+      } else {
+        const chunks: Array<Buffer> = [head]
+        socket.on("data", (c: Buffer) => chunks.push(c))
+        socket.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))
+        socket.on("error", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))
+      }
+    })
+    req.once("error", reject)
+    req.end()
+  })
+
+export const tlsOverTunnel = (socket: net.Socket, ca: string, servername: string, alpn?: Array<string>): Promise<tls.TLSSocket> =>
+  new Promise((resolve, reject) => {
+    const t = tls.connect({ socket, ca, servername, ...(alpn ? { ALPNProtocols: alpn } : {}) }, () => resolve(t))
+    t.once("error", reject)
+  })
+
+export const proxiedRequest = async (r: ProxiedRequest): Promise<ProxiedResponse> => {
+  const target = `${r.host}:${r.port}`
+  const tunnel = await connectTunnel(r.proxyPort, target)
+  if (!("socket" in tunnel)) return { status: tunnel.status, headers: {}, body: tunnel.body }
+  const socket = await tlsOverTunnel(tunnel.socket, r.ca, r.sni ?? r.host)
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: r.host,
+        port: r.port,
+        method: r.method ?? "GET",
+        path: r.path ?? "/",
+        headers: { host: target, ...r.headers },
+        createConnection: () => socket
+      },
+      (res) => {
+        const chunks: Array<Buffer> = []
+        res.on("data", (c: Buffer) => chunks.push(c))
+        res.on("end", () => {
+          socket.destroy()
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() })
+        })
+        res.on("error", reject)
+      }
+    )
+    req.on("error", reject)
+    req.end(r.body)
+  })
+}

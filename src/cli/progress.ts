@@ -15,6 +15,9 @@ const LABELS: Record<string, string> = {
 
 export const progress = () => {
   const tty = process.stderr.isTTY === true
+  // BOTTLE_TIMINGS=1 stamps each step with the milliseconds since launch began (for tuning).
+  const timings = process.env["BOTTLE_TIMINGS"] === "1"
+  const t0 = Date.now()
   let pending = false
   const clear = () => {
     if (tty && pending) process.stderr.write("\r\x1b[2K")
@@ -23,7 +26,7 @@ export const progress = () => {
   return {
     step: (s: string) => {
       clear()
-      process.stderr.write(`• ${LABELS[s] ?? s}\n`)
+      process.stderr.write(`• ${LABELS[s] ?? s}${timings ? ` (+${Date.now() - t0} ms)` : ""}\n`)
     },
     detail: (line: string) => {
       if (!tty) return
@@ -31,6 +34,9 @@ export const progress = () => {
       process.stderr.write(`\r\x1b[2K  ${line.slice(0, Math.max(10, cols - 4))}`)
       pending = true
     },
-    done: clear
+    done: () => {
+      clear()
+      if (timings) process.stderr.write(`• done (+${Date.now() - t0} ms)\n`)
+    }
   }
 }

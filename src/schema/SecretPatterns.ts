@@ -33,7 +33,9 @@ const secretishKey = /(?:token|secret|password|passwd|api[_-]?key|private[_-]?ke
  * looks like key material: long, no spaces, mixed character classes.
  */
 export const looksLikeLiteralSecret = (key: string, value: string): boolean => {
-  if (!secretishKey.test(key)) return false
+  if (!secretishKey.test(key) || /_env$/i.test(key)) return false
+  // An environment variable's name (TOKEN_ENV: GITHUB_TOKEN) is how tokens are meant to be named.
+  if (/^[A-Z_][A-Z0-9_]*$/.test(value)) return false
   if (value.length < 16 || /\s/.test(value)) return false
   if (/^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(value) || value.startsWith("/") || value.startsWith("~")) return false
   const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((r) => r.test(value)).length

@@ -1,0 +1,218 @@
+/**
+ * The docker backend end to end, on a real Docker engine: `bottle start` → exec → isolation
+ * attacks from inside the agent → token injection on the wire → `bottle stop` leaves nothing.
+ */
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { issueServerCert, makeTestCa } from "../egress/support/pki.ts"
+import { baseEnv, cli, cliSpawn, docker, ensureBuilt, labelled, tempDir, waitFor } from "./support.ts"
+
+const UPSTREAM_HOST = "api.upstream-test.dev"
+const TOKEN = `e2e-real-token-${crypto.randomBytes(12).toString("hex")}`
+const slug = `e2e-${crypto.randomBytes(3).toString("hex")}`
+
+const manifest = `
+agents:
+  e2e:
+    bottle: box
+bottles:
+  box:
+    egress:
+      routes:
+        - host: ${UPSTREAM_HOST}
+          auth: { header: authorization, scheme: Bearer, token_env: E2E_UPSTREAM_TOKEN }
+    workspace: { copy_cwd: true, workdir: /workspace }
+`
+
+let cwd = ""
+let stateDir = ""
+let env: NodeJS.ProcessEnv = {}
+let upstream = ""
+let hostServer: net.Server | undefined
+let hostPort = 0
+
+/** Runs a shell snippet in the agent as its user (or root), through `bottle exec`. */
+const inAgent = (script: string, opts: { root?: boolean; input?: string } = {}) =>
+  cli(["exec", slug, ...(opts.root ? ["--root"] : []), "--", "sh", "-c", script], { cwd, env, ...(opts.input !== undefined ? { input: opts.input } : {}) })
+
+beforeAll(async () => {
+  ensureBuilt()
+  cwd = tempDir("bb-e2e-cwd-")
+  stateDir = tempDir("bb-e2e-state-")
+  fs.writeFileSync(path.join(cwd, "bottle.yaml"), manifest)
+  fs.writeFileSync(path.join(cwd, "README.md"), "workspace file\n")
+  const ca = await makeTestCa()
+  const leaf = await issueServerCert(ca, [UPSTREAM_HOST])
+  const pki = tempDir("bb-e2e-pki-")
+  fs.writeFileSync(path.join(pki, "ca.pem"), ca.certPem)
+  fs.writeFileSync(path.join(pki, "cert.pem"), leaf.certPem)
+  fs.writeFileSync(path.join(pki, "key.pem"), leaf.keyPem)
+  fs.copyFileSync(path.join(import.meta.dirname, "upstream-server.mjs"), path.join(pki, "server.mjs"))
+  fs.chmodSync(pki, 0o755)
+  for (const f of fs.readdirSync(pki)) fs.chmodSync(path.join(pki, f), 0o644)
+  env = baseEnv({ BOTTLE_STATE_DIR: stateDir, E2E_UPSTREAM_TOKEN: TOKEN, BOTTLE_EGRESS_EXTRA_CA_CERTS: path.join(pki, "ca.pem") })
+
+  const started = cli(["start", "e2e", "--yes", "--detach", "--name", slug], { cwd, env })
+  expect(started.stderr).not.toContain(TOKEN)
+  expect(started.code, started.stderr).toBe(0)
+  expect(started.stdout.trim()).toBe(slug)
+
+  // The routed upstream lives on the bottle's egress network, reachable by the bundle only.
+  upstream = `bb-e2e-upstream-${slug}`
+  const run = docker(["run", "-d", "--name", upstream, "--label", "bot-bottle.e2e=1", "--network", `bottle-${slug}-ext`, "--network-alias", UPSTREAM_HOST,
+    "-v", `${pki}:/srv:ro`, "node:22-bookworm-slim", "node", "/srv/server.mjs"])
+  expect(run.code, run.stderr).toBe(0)
+  await waitFor(() => docker(["logs", upstream]).stdout.includes("upstream listening"), 30_000, "upstream")
+
+  // A host service the agent must not reach, on every host address.
+  hostServer = net.createServer((s) => s.end("host-secret\n"))
+  await new Promise<void>((r) => hostServer!.listen(0, "0.0.0.0", () => r()))
+  hostPort = (hostServer.address() as net.AddressInfo).port
+}, 900_000)
+
+afterAll(() => {
+  hostServer?.close()
+  if (upstream) docker(["rm", "-f", upstream])
+  if (cwd) cli(["stop", slug, "--purge"], { cwd, env })
+})
+
+describe("docker backend: a running bottle", () => {
+  it("runs Claude Code in the agent: `bottle exec <slug> -- claude --version`", () => {
+    const r = cli(["exec", slug, "--", "claude", "--version"], { cwd, env })
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/\d+\.\d+\.\d+ \(Claude Code\)/)
+  })
+
+  it("lists the bottle as running", () => {
+    const r = cli(["ls", "--json"], { cwd, env })
+    expect(r.code, r.stderr).toBe(0)
+    const rows = JSON.parse(r.stdout) as Array<{ slug: string; status: string }>
+    expect(rows.find((x) => x.slug === slug)?.status).toBe("running")
+  })
+
+  it("copied the workspace in, owned by the agent's user", () => {
+    const r = inAgent("cat /workspace/README.md && stat -c %U /workspace/README.md && id -un")
+    expect(r.stdout).toBe("workspace file\nnode\nnode\n")
+  })
+
+  it("cannot connect to a public IP directly (no route out)", () => {
+    // 203.0.113.10 is TEST-NET-3: a public-range address that is never anyone's host.
+    const r = inAgent("curl --noproxy '*' -sS -m 4 http://203.0.113.10/ ; echo rc=$?")
+    expect(r.stdout).toMatch(/rc=(7|28)/)
+    const viaNode = inAgent(`node -e "require('net').connect({host:'203.0.113.10',port:443}).on('error',e=>{console.log('blocked',e.code);process.exit(0)}).on('connect',()=>{console.log('CONNECTED');process.exit(1)}); setTimeout(()=>{console.log('blocked TIMEOUT');process.exit(0)},4000)"`)
+    expect(viaNode.stdout).toMatch(/^blocked/)
+  })
+
+  it("gets nothing usable from public DNS", () => {
+    const r = inAgent("timeout 8 getent hosts example.com; echo rc=$?")
+    expect(r.stdout).not.toMatch(/\d+\.\d+\.\d+\.\d+\s+example\.com/)
+    expect(r.stdout).toMatch(/rc=[1-9]/)
+  })
+
+  it("cannot reach the host: gateway, bridge and host addresses, or host 127.0.0.1 services", () => {
+    const hostIps = os.networkInterfaces()
+    const addrs = new Set<string>(["127.0.0.1", "172.17.0.1", "10.213.0.1"])
+    for (const list of Object.values(hostIps)) for (const a of list ?? []) if (a.family === "IPv4") addrs.add(a.address)
+    const gw = inAgent("ip route | awk '/default/ {print $3}'").stdout.trim()
+    if (gw) addrs.add(gw)
+    const net4 = inAgent("ip -4 -o addr show | awk '{print $4}'").stdout
+    for (const cidr of net4.split("\n").filter((l) => l && !l.startsWith("127."))) addrs.add(cidr.replace(/\.\d+\/\d+$/, ".1"))
+    for (const ip of addrs) {
+      const r = inAgent(`curl --noproxy '*' -sS -m 3 http://${ip}:${hostPort}/ ; echo rc=$?`)
+      expect(r.stdout, `host service reachable at ${ip}`).not.toContain("host-secret")
+      expect(r.stdout).toMatch(/rc=[1-9]/)
+    }
+  })
+
+  it("cannot reach the metadata service, directly or through the proxy", () => {
+    const direct = inAgent("curl --noproxy '*' -sS -m 3 http://169.254.169.254/latest/meta-data/ ; echo rc=$?")
+    expect(direct.stdout).toMatch(/rc=[1-9]/)
+    const proxied = inAgent("curl -sS -m 5 -o /dev/null -w '%{http_code}' http://169.254.169.254/latest/meta-data/")
+    expect(proxied.stdout).toBe("403")
+  })
+
+  it("has no docker socket", () => {
+    const r = inAgent("ls -la /var/run/docker.sock /run/docker.sock 2>&1; find / -xdev -name docker.sock 2>/dev/null | head -1; echo done", { root: true })
+    expect(r.stdout).toMatch(/No such file/)
+    expect(r.stdout.trim().endsWith("done")).toBe(true)
+    expect(r.stdout).not.toMatch(/\/docker\.sock\n/)
+  })
+
+  it("reaches a routed host through HTTPS_PROXY, with the real token injected on the wire", () => {
+    const r = inAgent(`curl -sS -m 10 https://${UPSTREAM_HOST}/v1/hello -H 'Authorization: Bearer egress-placeholder'`)
+    expect(r.stdout, r.stderr).toBe("hello from upstream\n")
+    const seen = docker(["logs", upstream]).stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { url: string; authorization: string | null })
+    const hit = seen.find((s) => s.url === "/v1/hello")
+    expect(hit?.authorization).toBe(`Bearer ${TOKEN}`)
+  })
+
+  it("refuses an unrouted host with a 403 that says why", () => {
+    const plain = inAgent("curl -sS -m 5 -w '\\n%{http_code}' http://unrouted.example.net/")
+    expect(plain.stdout).toMatch(/403$/)
+    expect(plain.stdout).toMatch(/not routed/)
+    const tls = inAgent("curl -sS -m 5 https://unrouted.example.net/ 2>&1; echo rc=$?")
+    expect(tls.stdout).toMatch(/403/)
+  })
+
+  it("holds the real token nowhere: env, /proc/*/environ, or any file", () => {
+    expect(inAgent("env").stdout).not.toContain(TOKEN)
+    // The token reaches grep on stdin only, so the scan itself does not plant it anywhere.
+    const environ = inAgent("for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f; done 2>/dev/null | grep -cF -f /dev/stdin; true", { root: true, input: TOKEN })
+    expect(environ.stdout.trim()).toBe("0")
+    const scan = "grep -rlsF -f /dev/stdin --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev / ; echo scanned"
+    const files = inAgent(scan, { root: true, input: TOKEN })
+    expect(files.stdout.trim()).toBe("scanned")
+    // Positive control: the same scan does find a planted string, so an empty result means something.
+    const canary = `canary-${crypto.randomBytes(8).toString("hex")}`
+    inAgent(`echo ${canary} > /home/node/.cache-canary`)
+    expect(inAgent(scan, { root: true, input: canary }).stdout).toContain("/home/node/.cache-canary")
+    // ...while the upstream did receive it (the same token, on the wire).
+    expect(docker(["logs", upstream]).stdout).toContain(TOKEN)
+  })
+
+  it("keeps the bundle's CA key out of the agent: it has the certificate only", () => {
+    const r = inAgent("ls /run/bottle/agent; grep -rlsF 'PRIVATE KEY' /run/bottle /usr/local/share/ca-certificates /home/node; echo end", { root: true })
+    expect(r.stdout).toContain("ca.pem")
+    expect(r.stdout).not.toContain("ca-key")
+    expect(r.stdout.trim().split("\n").pop()).toBe("end")
+  })
+})
+
+describe("docker backend: stop", () => {
+  it("`bottle stop` leaves no container, network or volume carrying the label", () => {
+    docker(["rm", "-f", upstream])
+    const r = cli(["stop", slug], { cwd, env })
+    expect(r.code, r.stderr).toBe(0)
+    expect(labelled(slug)).toEqual([])
+    expect(fs.readdirSync(path.join(stateDir, "leases", "subnet"))).toEqual([])
+  })
+})
+
+describe("docker backend: SIGINT during launch leaves nothing behind", () => {
+  // Each progress line is printed as its step begins, i.e. right after the previous acquisition.
+  const points = [
+    { after: "internal network", line: "creating egress network" },
+    { after: "both networks", line: "starting sidecar bundle" },
+    { after: "bundle", line: "starting agent" },
+    { after: "agent", line: "provisioning agent" }
+  ]
+  for (const p of points) {
+    it(`interrupted after the ${p.after}`, async () => {
+      const s = `int-${crypto.randomBytes(3).toString("hex")}`
+      const child = cliSpawn(["start", "e2e", "--yes", "--detach", "--name", s], { cwd, env })
+      const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)))
+      await waitFor(() => child.output().includes(p.line), 120_000, p.line)
+      child.kill("SIGINT")
+      const code = await exited
+      expect(code, child.output()).not.toBe(0)
+      expect(labelled(s)).toEqual([])
+      expect(fs.existsSync(path.join(stateDir, "bottles", s)), "state dir removed").toBe(false)
+      const leases = fs.readdirSync(path.join(stateDir, "leases", "subnet")).map((f) => fs.readFileSync(path.join(stateDir, "leases", "subnet", f), "utf8"))
+      expect(leases).not.toContain(s)
+    })
+  }
+})

@@ -10,6 +10,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as readline from "node:readline"
+import { build } from "esbuild"
 import { issueServerCert, makeTestCa } from "../test/egress/support/pki.ts"
 
 const HOST = "api.bench.test"
@@ -102,8 +103,23 @@ const main = async () => {
   fs.mkdirSync(stateDir, { recursive: true })
   const routesFile = path.join(stateDir, "routes.yaml")
   fs.writeFileSync(routesFile, `routes:\n  - host: ${HOST}\n    ports: [${upPort}]\n    auth: { scheme: Bearer, token_env: BENCH_TOKEN }\n`)
+  // Run the daemon as it ships: an esbuild bundle with mockttp external (as scripts/build.mjs
+  // does), not through Node's TypeScript stripping, which loads a compiler and inflates RSS.
+  const bundled = path.join(here, "..", "node_modules", ".cache", "bench-egress", "daemon.mjs")
+  await build({
+    entryPoints: [path.join(here, "egress", "daemon-process.ts")],
+    outfile: bundled,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node22",
+    external: ["mockttp"],
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    logLevel: "warning"
+  })
   const ours = await spawnJson<{ port: number }>(node, [
-    path.join(here, "egress", "daemon-process.ts"),
+    ...(process.env["BENCH_NODE_FLAGS"] ?? "").split(" ").filter((f) => f.length > 0),
+    bundled,
     JSON.stringify({ routesFile, stateDir, extraCa: rootFile, dns: upstream.ready.dns, env: { BENCH_TOKEN: "bench-token-0123456789abcdef" } })
   ])
   const oursCa = fs.readFileSync(path.join(stateDir, "ca.pem"), "utf8")

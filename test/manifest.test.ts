@@ -3,7 +3,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { loadManifest } from "../src/programs/loadManifest.ts"
+import { loadManifest, parseManifest } from "../src/programs/loadManifest.ts"
 import { DEFAULT_MANIFEST_NAME } from "../src/schema/defaultManifest.ts"
 
 const badDir = path.join(import.meta.dirname, "fixtures/manifests/bad")
@@ -64,6 +64,16 @@ describe("manifest: discovery and default", () => {
       const r2 = apiKey.manifest.bottles["default"]?.egress?.routes[0]
       assert.strictEqual(r2?.auth?.token_env, "ANTHROPIC_API_KEY")
       assert.strictEqual(r2?.auth?.header, "x-api-key")
+    }))
+
+  it.effect("token env-var names and paths are not mistaken for literal secrets", () =>
+    Effect.gen(function*() {
+      const loaded = yield* parseManifest(
+        `agents:\n  a: { bottle: b, env: { API_TOKEN_FILE: /run/secrets/api-token-file-path } }\nbottles:\n  b:\n    env: { GITHUB_TOKEN_NAME: E2E_UPSTREAM_TOKEN_VALUE }\n    egress:\n      routes:\n        - host: api.example.com\n          auth: { token_env: E2E_UPSTREAM_TOKEN_2 }\n`,
+        "inline.yaml",
+        os.tmpdir()
+      )
+      assert.strictEqual(loaded.manifest.bottles["b"]?.egress?.routes[0]?.auth?.token_env, "E2E_UPSTREAM_TOKEN_2")
     }))
 
   it.effect("--manifest pointing nowhere is one clear error naming the file", () =>

@@ -209,8 +209,11 @@ const wrapResponse = (res: OngoingResponse, redactor: Redactor | undefined, coun
     write: (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
     end: (chunk?: unknown, encoding?: unknown, cb?: unknown) => unknown
   }
-  const write = target.write.bind(res)
-  const end = target.end.bind(res)
+  // The class's own write/end, not mockttp's tracking wrappers: those copy every chunk into
+  // a PassThrough nobody reads, which keeps a whole response body in memory until it ends.
+  const proto = Object.getPrototypeOf(res) as typeof target
+  const write = proto.write.bind(res)
+  const end = proto.end.bind(res)
   const toBuffer = (chunk: unknown, encoding: unknown): Buffer =>
     Buffer.isBuffer(chunk) ? chunk : typeof chunk === "string" ? Buffer.from(chunk, typeof encoding === "string" ? (encoding as BufferEncoding) : "utf8") : Buffer.from(chunk as Uint8Array)
   target.write = (chunk: unknown, encoding?: unknown, cb?: unknown): boolean => {

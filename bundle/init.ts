@@ -7,9 +7,11 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
-import { Effect } from "effect"
 
 export const STATUS_FILE = "/tmp/bottle-status"
+/** The lines launch waits for in the bundle's log. */
+export const READY_LINE = "bottle-bundle: ready"
+export const UNHEALTHY_LINE = "bottle-bundle: unhealthy"
 export const BUILT_DAEMONS = ["egress"] as const
 
 interface DaemonSpec {
@@ -54,15 +56,18 @@ const canConnect = (port: number) =>
 
 const setStatus = (status: string) => fs.writeFileSync(STATUS_FILE, status + "\n")
 
-/** Runs until SIGTERM/SIGINT; returns the exit code for the process. */
-export const runInit = (self: string) =>
-  Effect.promise(() =>
+/**
+ * Runs until SIGTERM/SIGINT; resolves with the exit code for the process. Plain Node (no
+ * Effect): it is the bundle's PID 1 payload and its start-up is on every launch's critical path.
+ * `self` is the bottle CLI bundle the daemons are started from.
+ */
+export const runInit = (self: string): Promise<number> =>
     new Promise<number>((resolve) => {
       setStatus("starting")
       const { specs, unknown } = daemonSpecs(process.env, self)
       if (unknown.length > 0 || specs.length === 0) {
         const why = specs.length === 0 && unknown.length === 0 ? "BOTTLE_DAEMONS names no daemon" : `daemon ${unknown.join(", ")} is not built (have: ${BUILT_DAEMONS.join(", ")})`
-        log(`unhealthy: ${why}`)
+        process.stdout.write(`${UNHEALTHY_LINE}: ${why}\n`)
         setStatus(`unhealthy: ${why}`)
       }
       const children = new Map<string, ChildProcess>()
@@ -79,7 +84,7 @@ export const runInit = (self: string) =>
           }
           unhealthy = true
           const why = `daemon ${d.name} exited (${signal ? `signal ${signal}` : `code ${code}`}); not restarting`
-          log(`unhealthy: ${why}`)
+          process.stdout.write(`${UNHEALTHY_LINE}: ${why}\n`)
           setStatus(`unhealthy: ${why}`)
         })
       }
@@ -104,7 +109,7 @@ export const runInit = (self: string) =>
           if (ok.every(Boolean)) {
             if (unhealthy) return
             setStatus("ready")
-            log(`ready (${specs.map((d) => d.name).join(", ")})`)
+            process.stdout.write(`${READY_LINE} (${specs.map((d) => d.name).join(", ")})\n`)
             return
           }
           await new Promise((r) => setTimeout(r, 25))
@@ -112,4 +117,3 @@ export const runInit = (self: string) =>
       }
       void poll()
     })
-  )

@@ -6,7 +6,7 @@ import { runInit } from "../../bundle/init.ts"
 import { egressDaemon } from "./daemon-egress.ts"
 
 const init = Command.make("init", {}, () =>
-  runInit(fileURLToPath(import.meta.url)).pipe(Effect.flatMap((code) => Effect.sync(() => { process.exitCode = code })))
+  Effect.promise(() => runInit(fileURLToPath(import.meta.url))).pipe(Effect.flatMap((code) => Effect.sync(() => { process.exitCode = code })))
 ).pipe(Command.withDescription("The sidecar bundle's init: start the daemons in $BOTTLE_DAEMONS and report readiness"))
 
 export const daemon = Command.make("daemon").pipe(

@@ -6,9 +6,9 @@ const LABELS: Record<string, string> = {
   state: "writing bottle state",
   "deploy-keys": "creating deploy keys",
   images: "checking images",
-  "network:internal": "creating internal network",
-  "network:egress": "creating egress network",
+  networks: "creating networks (internal, egress)",
   bundle: "starting sidecar bundle",
+  "bundle:ready": "waiting for the sidecar bundle to be ready",
   agent: "starting agent",
   provision: "provisioning agent"
 }

@@ -57,6 +57,7 @@ export const make = Effect.gen(function*() {
     // on an internal network are its containers.
     const args = ["network", "create", "--driver", "bridge", ...(spec.internal ? ["--internal", "--opt", "com.docker.network.bridge.inhibit_ipv4=true"] : [])]
     if (spec.subnet) args.push("--subnet", spec.subnet)
+    if (spec.ipRange) args.push("--ip-range", spec.ipRange)
     const { stdout } = yield* docker([...args, ...labelArgs(spec.labels), spec.name])
     return { id: stdout.trim(), name: spec.name }
   })
@@ -93,20 +94,25 @@ export const make = Effect.gen(function*() {
 
   const runContainer = Effect.fn("Docker.runContainer")(function*(spec: ContainerSpec) {
     const secretEnv = Object.fromEntries(Object.entries(spec.secretEnv ?? {}).map(([k, v]) => [k, Redacted.value(v)]))
-    const { stdout } = yield* docker(createArgs(spec), { env: secretEnv })
-    const id = stdout.trim()
-    // From here on the container exists: if connecting or starting fails, remove it.
-    yield* Effect.gen(function*() {
-      for (const net of spec.networks.slice(1)) {
-        yield* docker([
+    const extra = spec.networks.slice(1)
+    const connect = (id: string) =>
+      Effect.forEach(extra, (net) =>
+        docker([
           "network", "connect",
           ...(net.ip ? ["--ip", net.ip] : []),
           ...(net.aliases ?? []).flatMap((a) => ["--alias", a]),
           net.name, id
-        ])
-      }
-      yield* docker(["start", id])
-    }).pipe(Effect.onError(() => removeContainer(id).pipe(Effect.ignore)))
+        ]), { discard: true })
+    // One `docker run -d` when the container has one network, or may join the rest after it
+    // starts (it then briefly has fewer routes, never more); else create → connect → start.
+    const oneCall = extra.length === 0 || spec.connectAfterStart === true
+    const args = createArgs(spec)
+    const { stdout } = yield* docker(oneCall ? ["run", "--detach", ...args.slice(1)] : args, { env: secretEnv })
+    const id = stdout.trim()
+    // From here on the container exists: if connecting or starting fails, remove it.
+    yield* (oneCall ? connect(id) : connect(id).pipe(Effect.andThen(docker(["start", id])))).pipe(
+      Effect.onError(() => removeContainer(id).pipe(Effect.ignore))
+    )
     return { id, name: spec.name }
   })
 
@@ -147,7 +153,8 @@ export const make = Effect.gen(function*() {
     imageExists: (ref) => dockerExec(["image", "inspect", "--format", "{{.Id}}", ref]).pipe(Effect.map((r) => r.exitCode === 0)),
     imageId: (ref) => docker(["image", "inspect", "--format", "{{.Id}}", ref]).pipe(Effect.map((r) => r.stdout.trim())),
     build: Effect.fn("Docker.build")(function*(spec) {
-      const args = ["build", "--tag", spec.tag, ...labelArgs(spec.labels ?? {})]
+      // --force-rm: a failed step must not leave its container behind.
+      const args = ["build", "--force-rm", "--tag", spec.tag, ...labelArgs(spec.labels ?? {})]
       if (spec.dockerfile) args.push("--file", spec.dockerfile)
       for (const [k, v] of Object.entries(spec.buildArgs ?? {})) args.push("--build-arg", `${k}=${v}`)
       args.push(spec.context)
@@ -192,6 +199,8 @@ export const make = Effect.gen(function*() {
       return runner.interactive([DOCKER, ...args, container, ...argv]).pipe(Effect.mapError(toDockerError))
     },
     copyTo: (container, hostPath, containerPath) => docker(["cp", hostPath, `${container}:${containerPath}`]).pipe(Effect.asVoid),
+    readLogs: (container, tail) =>
+      docker(["logs", "--tail", String(tail), container]).pipe(Effect.map((r) => r.stdout + r.stderr)),
     logs: (container, options) =>
       runner.interactive([DOCKER, "logs", ...(options?.follow ? ["--follow"] : []), ...(options?.tail !== undefined ? ["--tail", String(options.tail)] : []), container]).pipe(
         Effect.mapError(toDockerError),

@@ -23,5 +23,10 @@ export const packageRoot = (): string => {
   }
 }
 
+/** Replaced by the build (scripts/build.mjs); the bundled CLI runs where no package.json is. */
+declare const __BOTTLE_VERSION__: string | undefined
+
 export const packageVersion = (): string =>
-  (JSON.parse(fs.readFileSync(path.join(packageRoot(), "package.json"), "utf8")) as { version: string }).version
+  typeof __BOTTLE_VERSION__ === "string"
+    ? __BOTTLE_VERSION__
+    : (JSON.parse(fs.readFileSync(path.join(packageRoot(), "package.json"), "utf8")) as { version: string }).version

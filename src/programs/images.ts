@@ -40,8 +40,6 @@ export const bundleImageSource = (): ImageSource => {
     name: "bundle",
     files: [
       ...walk(path.join(root, "bundle"), "").filter((f) => f.at === "Dockerfile" || f.at.startsWith("rootfs/")),
-      { at: "package.json", from: path.join(root, "package.json") },
-      { at: "package-lock.json", from: path.join(root, "package-lock.json") },
       ...(fs.existsSync(path.join(root, "dist", "bottle.mjs"))
         ? walk(path.join(root, "dist"), "dist").filter((f) => f.at.endsWith(".mjs"))
         : [{ at: "dist/bottle.mjs", from: path.join(root, "dist", "bottle.mjs") }])

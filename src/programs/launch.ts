@@ -14,13 +14,13 @@ import * as path from "node:path"
 import { Effect, Exit, Redacted, Ref, Schema, Scope } from "effect"
 import * as YAML from "yaml"
 import { ensureBottleCa } from "../../bundle/egress/ca.ts"
+import { READY_LINE, UNHEALTHY_LINE } from "../../bundle/init.ts"
 import { AGENT_HOME } from "../providers/claude.ts"
 import { BUNDLE_EGRESS_DIR, EGRESS_PORT, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
 import type { BottleMeta, BottlePlan } from "../schema/BottlePlan.ts"
 import { Docker, LABEL_ROLE, LABEL_SLUG } from "../services/Docker.ts"
 import { GitHost, type DeployKeyRef, type GitHostError } from "../services/GitHost.ts"
 import { StateStore } from "../services/StateStore.ts"
-import { STATUS_FILE } from "../../bundle/init.ts"
 import { agentImageSource, bundleImageSource, ensureImage, type ImageSource } from "./images.ts"
 
 export class LaunchFailed extends Schema.TaggedClass<LaunchFailed>()("LaunchFailed", { step: Schema.String, message: Schema.String }) {}
@@ -51,8 +51,6 @@ export class LaunchError extends Schema.TaggedError<LaunchError>()("LaunchError"
 export const bundleName = (slug: string) => `bottle-${slug}-bundle`
 export const agentName = (slug: string) => `bottle-${slug}-agent`
 export const AGENT_PROVISION_DIR = "/run/bottle/agent"
-export const BUNDLE_READY_LINE = "bottle-bundle: ready"
-export const BUNDLE_FAILED_LINE = "bottle-bundle: unhealthy"
 
 export interface LaunchOptions {
   readonly mode: "attach" | "detach"
@@ -89,7 +87,8 @@ const withSubnet = (plan: BottlePlan, index: number): BottlePlan => {
 /** Shell run as root in the agent once: trust the bottle CA, place prompt/skills, own the workspace. */
 const provisionScript = (plan: BottlePlan, skillsDir: string) => `set -eu
 install -m 0644 ${AGENT_PROVISION_DIR}/ca.pem /usr/local/share/ca-certificates/bot-bottle.crt
-update-ca-certificates >/dev/null 2>&1
+# Appending is what update-ca-certificates would do for one new CA, without rehashing them all.
+cat ${AGENT_PROVISION_DIR}/ca.pem >> /etc/ssl/certs/ca-certificates.crt
 mkdir -p ${AGENT_HOME}/.bottle ${plan.workdir}
 install -m 0600 ${AGENT_PROVISION_DIR}/prompt.md ${plan.promptPath}
 if [ -d ${AGENT_PROVISION_DIR}/skills ]; then mkdir -p ${skillsDir} && cp -a ${AGENT_PROVISION_DIR}/skills/. ${skillsDir}/; fi
@@ -177,62 +176,81 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   }
   yield* state.writeJson(slug, "meta.json", meta)
 
-  yield* step("network:internal")
-  yield* docker.network({ name: plan.network.internal, internal: true, subnet: plan.network.subnet, labels: labelsFor(slug, "internal") })
-  yield* step("network:egress")
-  yield* docker.network({ name: plan.network.egress, internal: false, labels: labelsFor(slug, "egress") })
+  yield* step("networks")
+  yield* Effect.all([
+    docker.network({
+      name: plan.network.internal,
+      internal: true,
+      subnet: plan.network.subnet,
+      ipRange: subnetFor(plan.network.subnetIndex).ipRange,
+      labels: labelsFor(slug, "internal")
+    }),
+    docker.network({ name: plan.network.egress, internal: false, labels: labelsFor(slug, "egress") })
+  ], { concurrency: 2 })
 
-  yield* step("bundle")
+  // The bundle and the agent start side by side: the agent needs the bundle only when its
+  // command runs, so the bundle's start-up overlaps the agent's creation and provisioning.
+  // Both are acquired in this scope; either failing interrupts the other, and releases run.
   const tokens = Object.fromEntries(plan.egress.tokens.map((t) => [t.env, Redacted.make(options.env[t.env] ?? "")]))
-  const bundle = yield* docker.container({
-    name: bundleName(slug),
-    image: bundleImage.tag,
-    networks: [{ name: plan.network.internal, ip: plan.network.bundleIp }, { name: plan.network.egress }],
-    env: {
-      BOTTLE_SLUG: slug,
-      BOTTLE_DAEMONS: plan.daemons.join(","),
-      BOTTLE_EGRESS_DIR: BUNDLE_EGRESS_DIR,
-      BOTTLE_EGRESS_LISTEN: `0.0.0.0:${EGRESS_PORT}`,
-      ...(extraEgressCa ? { BOTTLE_EGRESS_EXTRA_CA: `${BUNDLE_EGRESS_DIR}/extra-ca.pem` } : {})
-    },
-    secretEnv: tokens,
-    labels: labelsFor(slug, "bundle"),
-    // The bundle runs as the host user who owns the state dir (0700), so it can read its
-    // config and CA key without the dir being opened to anyone else.
-    ...(process.getuid && process.getgid ? { user: `${process.getuid()}:${process.getgid()}` } : {}),
-    mounts: [{ source: egressDir, target: BUNDLE_EGRESS_DIR, readonly: false }],
-    extraArgs: ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+  const startBundle = Effect.gen(function*() {
+    yield* step("bundle")
+    const bundle = yield* docker.container({
+      name: bundleName(slug),
+      image: bundleImage.tag,
+      networks: [{ name: plan.network.internal, ip: plan.network.bundleIp }, { name: plan.network.egress }],
+      // The egress network is only needed once the agent makes a request; joining it after
+      // start takes a round trip off the bundle's start-up.
+      connectAfterStart: true,
+      env: {
+        BOTTLE_SLUG: slug,
+        BOTTLE_DAEMONS: plan.daemons.join(","),
+        BOTTLE_EGRESS_DIR: BUNDLE_EGRESS_DIR,
+        BOTTLE_EGRESS_LISTEN: `0.0.0.0:${EGRESS_PORT}`,
+        ...(extraEgressCa ? { BOTTLE_EGRESS_EXTRA_CA: `${BUNDLE_EGRESS_DIR}/extra-ca.pem` } : {})
+      },
+      secretEnv: tokens,
+      labels: labelsFor(slug, "bundle"),
+      // The bundle runs as the host user who owns the state dir (0700), so it can read its
+      // config and CA key without the dir being opened to anyone else.
+      ...(process.getuid && process.getgid ? { user: `${process.getuid()}:${process.getgid()}` } : {}),
+      mounts: [{ source: egressDir, target: BUNDLE_EGRESS_DIR, readonly: false }],
+      extraArgs: ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+    })
+    yield* step("bundle:ready")
+    yield* waitForBundle(bundle.name, options.readyTimeoutMs ?? 30_000)
+    return bundle
   })
-  yield* waitForBundle(bundle.name, options.readyTimeoutMs ?? 30_000)
-
-  yield* step("agent")
-  const agent = yield* docker.container({
-    name: agentName(slug),
-    image: agentImage.tag,
-    networks: [{ name: plan.network.internal }],
-    env: { ...plan.env, HOME: AGENT_HOME },
-    labels: labelsFor(slug, "agent"),
-    mounts: [{ source: agentDir, target: AGENT_PROVISION_DIR, readonly: true }],
-    workdir: plan.workdir,
-    user: "root",
-    hostname: slug,
-    command: ["sleep", "infinity"],
-    ...(plan.resources.cpus !== undefined ? { cpus: plan.resources.cpus } : {}),
-    ...(plan.resources.memory !== undefined ? { memory: plan.resources.memory } : {}),
-    extraArgs: [
-      "--init",
-      "--cap-drop", "ALL",
-      "--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER", "--cap-add", "SETUID", "--cap-add", "SETGID",
-      "--security-opt", "no-new-privileges"
-    ]
+  const startAgent = Effect.gen(function*() {
+    yield* step("agent")
+    const agent = yield* docker.container({
+      name: agentName(slug),
+      image: agentImage.tag,
+      networks: [{ name: plan.network.internal }],
+      env: { ...plan.env, HOME: AGENT_HOME },
+      labels: labelsFor(slug, "agent"),
+      mounts: [{ source: agentDir, target: AGENT_PROVISION_DIR, readonly: true }],
+      workdir: plan.workdir,
+      user: "root",
+      hostname: slug,
+      command: ["sleep", "infinity"],
+      ...(plan.resources.cpus !== undefined ? { cpus: plan.resources.cpus } : {}),
+      ...(plan.resources.memory !== undefined ? { memory: plan.resources.memory } : {}),
+      extraArgs: [
+        "--init",
+        "--cap-drop", "ALL",
+        "--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER", "--cap-add", "SETUID", "--cap-add", "SETGID",
+        "--security-opt", "no-new-privileges"
+      ]
+    })
+    yield* step("provision")
+    if (plan.copyCwd) yield* docker.copyTo(agent.name, `${plan.cwd}/.`, plan.workdir)
+    const prov = yield* docker.exec(agent.name, ["sh", "-c", provisionScript(plan, "/home/node/.claude/skills")], { user: "root" })
+    if (prov.exitCode !== 0) {
+      return yield* new LaunchError({ reason: new LaunchFailed({ step: "provision", message: prov.stderr.trim() || `exit ${prov.exitCode}` }) })
+    }
+    return agent
   })
-
-  yield* step("provision")
-  if (plan.copyCwd) yield* docker.copyTo(agent.name, `${plan.cwd}/.`, plan.workdir)
-  const prov = yield* docker.exec(agent.name, ["sh", "-c", provisionScript(plan, "/home/node/.claude/skills")], { user: "root" })
-  if (prov.exitCode !== 0) {
-    return yield* new LaunchError({ reason: new LaunchFailed({ step: "provision", message: prov.stderr.trim() || `exit ${prov.exitCode}` }) })
-  }
+  const [bundle, agent] = yield* Effect.all([startBundle, startAgent], { concurrency: 2 })
   return { plan, agent: agent.name, bundle: bundle.name }
 })
 
@@ -240,17 +258,19 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
 const waitForBundle = Effect.fnUntraced(function*(name: string, timeoutMs: number) {
   const docker = yield* Docker
   const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const logs = yield* docker.exec(name, ["cat", STATUS_FILE])
-    const status = logs.stdout.trim()
-    if (status === "ready") return
-    if (status.startsWith("unhealthy")) {
-      return yield* new LaunchError({ reason: new LaunchFailed({ step: "bundle", message: `the sidecar bundle is unhealthy: ${status}` }) })
+  for (let i = 0; ; i++) {
+    const log = yield* docker.readLogs(name, 50)
+    if (log.includes(READY_LINE)) return
+    const bad = log.split("\n").find((l) => l.startsWith(UNHEALTHY_LINE))
+    if (bad) {
+      return yield* new LaunchError({ reason: new LaunchFailed({ step: "bundle", message: `the sidecar bundle is ${bad.slice("bottle-bundle: ".length)}` }) })
     }
-    const st = yield* docker.containerState(name)
-    if (!st.running) return yield* new LaunchError({ reason: new LaunchFailed({ step: "bundle", message: `the sidecar bundle exited (${st.status}); see \`docker logs ${name}\`` }) })
+    if (i % 10 === 9) {
+      const st = yield* docker.containerState(name)
+      if (!st.running) return yield* new LaunchError({ reason: new LaunchFailed({ step: "bundle", message: `the sidecar bundle exited (${st.status}); see \`docker logs ${name}\`` }) })
+    }
     if (Date.now() > deadline) return yield* new LaunchError({ reason: new LaunchFailed({ step: "bundle", message: `the sidecar bundle did not become ready in ${timeoutMs} ms` }) })
-    yield* Effect.sleep(50)
+    yield* Effect.sleep(25)
   }
 })
 

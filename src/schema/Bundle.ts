@@ -14,5 +14,7 @@ export const SUBNET_POOL = "subnet"
 export const SUBNET_POOL_SIZE = 256
 export const subnetFor = (index: number) => ({
   subnet: `10.213.${index}.0/24`,
+  /** Dynamic addresses (the agent) come from the upper half; the bundle's fixed .2 is outside it. */
+  ipRange: `10.213.${index}.128/25`,
   bundleIp: `10.213.${index}.2`
 })

@@ -40,6 +40,8 @@ export interface NetworkSpec {
   readonly internal: boolean
   /** e.g. "10.243.7.0/24"; required for fixed container IPs. */
   readonly subnet?: string
+  /** Where dynamic addresses come from; fixed ones (`--ip`) stay outside it, so they never collide. */
+  readonly ipRange?: string
   readonly labels: Record<string, string>
 }
 
@@ -72,6 +74,8 @@ export interface ContainerSpec {
   readonly tty?: boolean
   readonly cpus?: number
   readonly memory?: string
+  /** Join networks after the first once started (saves a round trip; fewer routes meanwhile, never more). */
+  readonly connectAfterStart?: boolean
   /** Extra `docker create` flags our launch needs (cap drops, read-only, ...). */
   readonly extraArgs?: ReadonlyArray<string>
 }
@@ -131,6 +135,8 @@ export class Docker extends Context.Service<Docker, {
   /** Runs argv in the container with the caller's terminal attached; returns the exit code. */
   readonly execInteractive: (container: string, argv: ReadonlyArray<string>, options?: ExecOptions & { readonly tty: boolean }) => Effect.Effect<number, DockerError>
   readonly copyTo: (container: string, hostPath: string, containerPath: string) => Effect.Effect<void, DockerError>
+  /** The last `tail` lines of a container's output (stdout and stderr). */
+  readonly readLogs: (container: string, tail: number) => Effect.Effect<string, DockerError>
   readonly logs: (container: string, options?: { readonly follow?: boolean; readonly tail?: number }) => Effect.Effect<void, DockerError>
   /** Everything (containers, networks, volumes) carrying our slug label; `slug` narrows. */
   readonly listLabelled: (slug?: string) => Effect.Effect<ReadonlyArray<LabelledResource>, DockerError>

@@ -195,10 +195,10 @@ describe("docker backend: stop", () => {
 describe("docker backend: SIGINT during launch leaves nothing behind", () => {
   // Each progress line is printed as its step begins, i.e. right after the previous acquisition.
   const points = [
-    { after: "internal network", line: "creating egress network" },
+    { after: "deploy keys and images", line: "creating networks" },
     { after: "both networks", line: "starting sidecar bundle" },
-    { after: "bundle", line: "starting agent" },
-    { after: "agent", line: "provisioning agent" }
+    { after: "bundle container", line: "waiting for the sidecar bundle to be ready" },
+    { after: "agent container", line: "provisioning agent" }
   ]
   for (const p of points) {
     it(`interrupted after the ${p.after}`, async () => {

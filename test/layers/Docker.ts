@@ -10,7 +10,7 @@ import { Recorder } from "./Recorder.ts"
 export interface FakeDockerOptions {
   /** Container name suffixes (e.g. "-agent") whose removal fails. */
   readonly failRemove?: ReadonlyArray<string>
-  /** What `cat /run/bottle/status` in the bundle prints. */
+  /** What the bundle's log says (readiness line). */
   readonly bundleStatus?: string
   readonly provisionExitCode?: number
   readonly attachExitCode?: number
@@ -53,15 +53,14 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
       stopContainer: unexpected("stopContainer"),
       containerState: () => Effect.succeed({ running: true, status: "running" }),
       exec: (container, argv) =>
-        argv[0] === "cat"
-          ? Effect.succeed({ stdout: options.bundleStatus ?? "ready", stderr: "", exitCode: 0 })
-          : rec.gate(`exec ${container}`).pipe(
+        rec.gate(`exec ${container}`).pipe(
             Effect.andThen(rec.record(`exec ${container} ${argv[0]}`)),
             Effect.as({ stdout: "", stderr: "", exitCode: options.provisionExitCode ?? 0 })
           ),
       execInteractive: (container) =>
         rec.gate(`attach ${container}`).pipe(Effect.andThen(rec.record(`attach ${container}`)), Effect.as(options.attachExitCode ?? 0)),
       copyTo: (container) => rec.record(`copy ${container}`),
+      readLogs: () => Effect.succeed(options.bundleStatus ?? "bottle-bundle: ready (egress)\n"),
       logs: unexpected("logs"),
       listLabelled: unexpected("listLabelled"),
       removeVolume: unexpected("removeVolume")

@@ -8,7 +8,8 @@ import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 
-export const STATUS_FILE = "/tmp/bottle-status"
+/** Where the init records `starting`, `ready` or `unhealthy: …` (the image's health check reads it). */
+export const STATUS_FILE = process.env["BOTTLE_STATUS_FILE"] ?? "/tmp/bottle-status"
 /** The lines launch waits for in the bundle's log. */
 export const READY_LINE = "bottle-bundle: ready"
 export const UNHEALTHY_LINE = "bottle-bundle: unhealthy"
@@ -62,7 +63,13 @@ const setStatus = (status: string) => fs.writeFileSync(STATUS_FILE, status + "\n
  * `self` is the bottle CLI bundle the daemons are started from.
  */
 export const runInit = (self: string): Promise<number> =>
-    new Promise<number>((resolve) => {
+    new Promise<number>((resolveInit) => {
+      // Stay up after a crash (to report it) until told to stop: nothing else may hold the loop.
+      const keepAlive = setInterval(() => {}, 1 << 30)
+      const resolve = (code: number) => {
+        clearInterval(keepAlive)
+        resolveInit(code)
+      }
       setStatus("starting")
       const { specs, unknown } = daemonSpecs(process.env, self)
       if (unknown.length > 0 || specs.length === 0) {

@@ -22,6 +22,9 @@ export const resume = Command.make(
       if (code !== 0) process.exitCode = code
       return
     }
+    if (row?.status === "unhealthy") {
+      return yield* new CliFailure({ message: `bottle ${bottle}'s sidecar is unhealthy (a daemon crashed; see \`bottle logs ${bottle}\`): \`bottle stop ${bottle}\`, then resume` })
+    }
     if (row?.status === "degraded") {
       return yield* new CliFailure({ message: `bottle ${bottle} is half running (${row.containers.join(", ")}); \`bottle stop ${bottle}\` first, then resume` })
     }

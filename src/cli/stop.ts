@@ -3,6 +3,7 @@ import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { teardown } from "../programs/bottles.ts"
 import { bottleArg } from "./bottleArg.ts"
+import { CliFailure } from "./failure.ts"
 
 export const stop = Command.make(
   "stop",
@@ -12,7 +13,9 @@ export const stop = Command.make(
   },
   Effect.fn(function*({ bottle, purge }) {
     const problems = yield* teardown(bottle, { purge, env: process.env })
-    for (const p of problems) yield* Console.error(`warning: ${p}`)
+    if (problems.length > 0) {
+      return yield* new CliFailure({ message: `bottle ${bottle} stopped, but these remain (\`bottle stop ${bottle}\` again, or remove them by hand):\n  ${problems.join("\n  ")}` })
+    }
     yield* Console.error(`bottle ${bottle} stopped${purge ? " and purged" : " (state kept: `bottle resume` restarts it, `--purge` deletes it)"}`)
   })
 ).pipe(Command.withDescription("Stop a bottle and remove everything it runs"))

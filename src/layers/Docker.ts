@@ -38,7 +38,14 @@ const toDockerError = (e: ProcessError): DockerError => {
 
 const labelArgs = (labels: Record<string, string>) => Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`])
 
-const LsLine = Schema.Struct({ ID: Schema.String, Names: Schema.optionalKey(Schema.String), Name: Schema.optionalKey(Schema.String), Labels: Schema.String, State: Schema.optionalKey(Schema.String) })
+const LsLine = Schema.Struct({
+  ID: Schema.String,
+  Names: Schema.optionalKey(Schema.String),
+  Name: Schema.optionalKey(Schema.String),
+  Labels: Schema.String,
+  State: Schema.optionalKey(Schema.String),
+  Status: Schema.optionalKey(Schema.String)
+})
 const decodeLsLine = Schema.decodeUnknownSync(Schema.fromJsonString(LsLine))
 
 export const make = Effect.gen(function*() {
@@ -129,7 +136,15 @@ export const make = Effect.gen(function*() {
               const row = decodeLsLine(l)
               const label = row.Labels.split(",").find((kv) => kv.startsWith(`${LABEL_SLUG}=`))
               const name = row.Names ?? row.Name ?? row.ID
-              return { kind, id: row.ID || name, name, slug: label?.slice(LABEL_SLUG.length + 1) ?? "", ...(row.State ? { state: row.State } : {}) }
+              const health = row.Status?.match(/\((healthy|unhealthy|health: starting)\)/)?.[1]
+              return {
+                kind,
+                id: row.ID || name,
+                name,
+                slug: label?.slice(LABEL_SLUG.length + 1) ?? "",
+                ...(row.State ? { state: row.State } : {}),
+                ...(health ? { health: health === "health: starting" ? "starting" as const : health as "healthy" | "unhealthy" } : {})
+              }
             }),
           catch: (e) => new DockerError({ reason: new DockerDecodeFailed({ message: String(e) }) })
         })

@@ -10,7 +10,8 @@ import { GitHost } from "../services/GitHost.ts"
 import { StateError, StateNotFound, StateStore } from "../services/StateStore.ts"
 import { LaunchError, RevocationFailed, agentName, bundleName } from "./launch.ts"
 
-export type BottleStatus = "running" | "stopped" | "degraded"
+/** degraded: some containers are not running; unhealthy: the sidecar reports a crashed daemon. */
+export type BottleStatus = "running" | "stopped" | "degraded" | "unhealthy"
 
 export interface BottleRow {
   readonly slug: string
@@ -25,7 +26,8 @@ const statusOf = (slug: string, resources: ReadonlyArray<LabelledResource>): Bot
   const mine = resources.filter((r) => r.slug === slug && r.kind === "container")
   if (mine.length === 0) return "stopped"
   const running = (name: string) => mine.some((r) => r.name === name && r.state === "running")
-  return running(agentName(slug)) && running(bundleName(slug)) ? "running" : "degraded"
+  if (!running(agentName(slug)) || !running(bundleName(slug))) return "degraded"
+  return mine.some((r) => r.name === bundleName(slug) && r.health === "unhealthy") ? "unhealthy" : "running"
 }
 
 export const listBottles = Effect.fn("listBottles")(function*() {

@@ -103,6 +103,8 @@ export interface LabelledResource {
   readonly name: string
   readonly slug: string
   readonly state?: string
+  /** From the image's health check, when it has one. */
+  readonly health?: "starting" | "healthy" | "unhealthy"
 }
 
 export interface ExecOptions {

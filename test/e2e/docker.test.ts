@@ -12,6 +12,7 @@ import { issueServerCert, makeTestCa } from "../egress/support/pki.ts"
 import { baseEnv, cli, cliSpawn, docker, ensureBuilt, labelled, tempDir, waitFor } from "./support.ts"
 
 const UPSTREAM_HOST = "api.upstream-test.dev"
+const OTHER_HOST = "other.upstream-test.dev"
 const TOKEN = `e2e-real-token-${crypto.randomBytes(12).toString("hex")}`
 const slug = `e2e-${crypto.randomBytes(3).toString("hex")}`
 
@@ -46,7 +47,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(cwd, "bottle.yaml"), manifest)
   fs.writeFileSync(path.join(cwd, "README.md"), "workspace file\n")
   const ca = await makeTestCa()
-  const leaf = await issueServerCert(ca, [UPSTREAM_HOST])
+  const leaf = await issueServerCert(ca, [UPSTREAM_HOST, OTHER_HOST])
   const pki = tempDir("bb-e2e-pki-")
   fs.writeFileSync(path.join(pki, "ca.pem"), ca.certPem)
   fs.writeFileSync(path.join(pki, "cert.pem"), leaf.certPem)
@@ -63,7 +64,7 @@ beforeAll(async () => {
 
   // The routed upstream lives on the bottle's egress network, reachable by the bundle only.
   upstream = `bb-e2e-upstream-${slug}`
-  const run = docker(["run", "-d", "--name", upstream, "--label", "bot-bottle.e2e=1", "--network", `bottle-${slug}-ext`, "--network-alias", UPSTREAM_HOST,
+  const run = docker(["run", "-d", "--name", upstream, "--label", "bot-bottle.e2e=1", "--network", `bottle-${slug}-ext`, "--network-alias", UPSTREAM_HOST, "--network-alias", OTHER_HOST,
     "-v", `${pki}:/srv:ro`, "node:22-bookworm-slim", "node", "/srv/server.mjs"])
   expect(run.code, run.stderr).toBe(0)
   await waitFor(() => docker(["logs", upstream]).stdout.includes("upstream listening"), 30_000, "upstream")
@@ -150,6 +151,29 @@ describe("docker backend: a running bottle", () => {
     expect(hit?.authorization).toBe(`Bearer ${TOKEN}`)
   })
 
+  it("shows the sidecar's log and the egress audit log (`bottle logs`)", () => {
+    const daemons = cli(["logs", slug], { cwd, env })
+    expect(daemons.stdout + daemons.stderr).toContain("bottle-bundle: ready (egress)")
+    const audit = cli(["logs", slug, "--egress"], { cwd, env })
+    expect(audit.code, audit.stderr).toBe(0)
+    const entries = audit.stdout.trim().split("\n").map((l) => JSON.parse(l) as { host: string; path: string; decision: string; status: number })
+    expect(entries.some((e) => e.host === UPSTREAM_HOST && e.path === "/v1/hello" && e.decision === "allow" && e.status === 200)).toBe(true)
+    expect(audit.stdout).not.toContain(TOKEN)
+  })
+
+  it("changes routes of the running bottle live (`bottle egress allow|deny`)", async () => {
+    const probe = () => inAgent(`curl -sS -m 5 -o /dev/null -w '%{http_code}' https://${OTHER_HOST}/x 2>/dev/null; true`).stdout
+    expect(probe()).not.toBe("200")
+    expect(cli(["egress", "allow", slug, OTHER_HOST], { cwd, env }).code).toBe(0)
+    await waitFor(() => probe() === "200", 15_000, "allowed host to pass")
+    expect(cli(["egress", "deny", slug, OTHER_HOST], { cwd, env }).code).toBe(0)
+    await waitFor(() => probe() !== "200", 15_000, "denied host to be refused")
+    // The new route carries no credential: the upstream saw none.
+    const seen = docker(["logs", upstream]).stdout.split("\n").filter((l) => l.includes(OTHER_HOST)).map((l) => JSON.parse(l) as { authorization: string | null })
+    expect(seen.length).toBeGreaterThan(0)
+    expect(seen.every((x) => x.authorization === null)).toBe(true)
+  })
+
   it("refuses an unrouted host with a 403 that says why", () => {
     const plain = inAgent("curl -sS -m 5 -w '\\n%{http_code}' http://unrouted.example.net/")
     expect(plain.stdout).toMatch(/403$/)
@@ -189,6 +213,44 @@ describe("docker backend: stop", () => {
     expect(r.code, r.stderr).toBe(0)
     expect(labelled(slug)).toEqual([])
     expect(fs.readdirSync(path.join(stateDir, "leases", "subnet"))).toEqual([])
+  })
+})
+
+describe("docker backend: resume, a crashed sidecar, cleanup", () => {
+  it("`bottle resume --detach` brings a stopped bottle back from its state", () => {
+    const r = cli(["resume", slug, "--detach"], { cwd, env })
+    expect(r.code, r.stderr).toBe(0)
+    const v = cli(["exec", slug, "--", "claude", "--version"], { cwd, env })
+    expect(v.stdout).toMatch(/Claude Code/)
+  })
+
+  it("a crashed egress daemon is not restarted: the bottle turns unhealthy and the agent is cut off", async () => {
+    const bundle = `bottle-${slug}-bundle`
+    const kill = docker(["exec", bundle, "sh", "-c", "for p in /proc/[0-9]*; do if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q 'daemon[ ]egress'; then kill ${p#/proc/}; fi; done"])
+    expect(kill.code, kill.stderr).toBe(0)
+    await waitFor(() => docker(["logs", bundle]).stdout.includes("bottle-bundle: unhealthy: daemon egress exited"), 10_000, "crash report")
+    await waitFor(() => {
+      const rows = JSON.parse(cli(["ls", "--json"], { cwd, env }).stdout) as Array<{ slug: string; status: string }>
+      return rows.find((x) => x.slug === slug)?.status === "unhealthy"
+    }, 20_000, "`bottle ls` to say unhealthy")
+    const r = inAgent(`curl -sS -m 5 https://${UPSTREAM_HOST}/v1/hello; echo rc=$?`)
+    expect(r.stdout).not.toContain("hello from upstream")
+    docker(["rm", "-f", upstream])
+    expect(cli(["stop", slug], { cwd, env }).code).toBe(0)
+    expect(labelled(slug)).toEqual([])
+  })
+
+  it("`bottle cleanup` removes what is labelled as ours but belongs to no bottle", () => {
+    const ghost = `ghost-${crypto.randomBytes(3).toString("hex")}`
+    expect(docker(["network", "create", "--label", `bot-bottle.slug=${ghost}`, `bottle-${ghost}-int`]).code).toBe(0)
+    const dry = cli(["cleanup", "--dry-run"], { cwd, env })
+    expect(dry.stdout).toContain(`would remove network bottle-${ghost}-int`)
+    expect(labelled(ghost).length).toBe(1)
+    const r = cli(["cleanup"], { cwd, env })
+    expect(r.stdout).toContain(`removed network bottle-${ghost}-int`)
+    expect(labelled(ghost)).toEqual([])
+    // A stopped bottle with state is not "gone": cleanup leaves it be.
+    expect(fs.existsSync(path.join(stateDir, "bottles", slug))).toBe(true)
   })
 })
 

@@ -1,0 +1,93 @@
+/**
+ * The sidecar bundle's init, as shipped (dist/bundle-init.mjs) on the host: it starts only the
+ * daemons named, reports readiness, forwards SIGTERM, and never restarts a crashed daemon
+ * silently: the crash is logged and the status turns unhealthy.
+ */
+import { execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterEach, beforeAll, describe, expect, it } from "vitest"
+
+const root = path.resolve(import.meta.dirname, "..")
+const init = path.join(root, "dist", "bundle-init.mjs")
+
+beforeAll(() => {
+  execFileSync("npm", ["run", "-s", "build"], { cwd: root, stdio: "inherit" })
+}, 120_000)
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+
+const children: Array<ReturnType<typeof spawn>> = []
+afterEach(() => {
+  for (const c of children) c.kill("SIGKILL")
+  children.length = 0
+})
+
+const startInit = async (daemons: string, routes: string) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-init-"))
+  fs.writeFileSync(path.join(dir, "routes.yaml"), routes)
+  const port = await freePort()
+  const statusFile = path.join(dir, "status")
+  const child = spawn(process.execPath, [init], {
+    env: { PATH: process.env["PATH"], BOTTLE_DAEMONS: daemons, BOTTLE_EGRESS_DIR: dir, BOTTLE_EGRESS_LISTEN: `127.0.0.1:${port}`, BOTTLE_STATUS_FILE: statusFile },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  children.push(child)
+  let out = ""
+  child.stdout!.on("data", (c: Buffer) => (out += c.toString()))
+  child.stderr!.on("data", (c: Buffer) => (out += c.toString()))
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)))
+  const waitFor = async (re: RegExp, ms = 20_000) => {
+    const deadline = Date.now() + ms
+    while (!re.test(out)) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}; output:\n${out}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+  return { child, port, statusFile, exited, waitFor, output: () => out }
+}
+
+const connects = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = net.connect({ host: "127.0.0.1", port })
+    s.once("connect", () => (s.destroy(), resolve(true)))
+    s.once("error", () => resolve(false))
+  })
+
+describe("bundle init", () => {
+  it("starts egress, reports ready once it accepts connections, and stops it on SIGTERM", async () => {
+    const b = await startInit("egress", "routes: []\n")
+    await b.waitFor(/bottle-bundle: ready \(egress\)/)
+    expect(fs.readFileSync(b.statusFile, "utf8")).toBe("ready\n")
+    expect(await connects(b.port)).toBe(true)
+    b.child.kill("SIGTERM")
+    expect(await b.exited).toBe(0)
+    expect(await connects(b.port)).toBe(false)
+  }, 30_000)
+
+  it("a crashed daemon is logged, the status turns unhealthy, and it is not restarted", async () => {
+    const b = await startInit("egress", "routes:\n  - host: 10.0.0.1\n")
+    await b.waitFor(/bottle-bundle: unhealthy: daemon egress exited \(code \d+\); not restarting/)
+    expect(fs.readFileSync(b.statusFile, "utf8")).toMatch(/^unhealthy: daemon egress exited/)
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(b.child.exitCode, "init stays up to report").toBeNull()
+    expect(b.output().match(/unhealthy/g)?.length, "one crash, no restart loop").toBe(1)
+    expect(b.output()).not.toMatch(/ready/)
+  }, 30_000)
+
+  it("a daemon that is not built makes the bundle unhealthy at once", async () => {
+    const b = await startInit("egress,git-gate", "routes: []\n")
+    await b.waitFor(/bottle-bundle: unhealthy: daemon git-gate is not built/)
+    expect(fs.readFileSync(b.statusFile, "utf8")).toMatch(/^unhealthy/)
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(b.output()).not.toMatch(/bottle-bundle: ready/)
+  }, 30_000)
+})

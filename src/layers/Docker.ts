@@ -179,6 +179,11 @@ export const make = Effect.gen(function*() {
         ...(progress ? { onStdoutLine: progress, onStderrLine: progress } : {})
       })
     }),
+    imageRefs: (repo) =>
+      docker(["image", "ls", repo, "--format", "{{.Repository}}:{{.Tag}}"]).pipe(
+        Effect.map(({ stdout }) => stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.endsWith(":<none>")))
+      ),
+    removeImage: (ref) => ignoreNotFound(docker(["image", "rm", ref])),
     saveImage: (ref, tarPath) => docker(["save", "--output", tarPath, ref]).pipe(Effect.asVoid),
     createNetwork,
     removeNetwork,

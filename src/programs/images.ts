@@ -29,9 +29,12 @@ const walk = (dir: string, prefix: string): Array<{ at: string; from: string }> 
     return e.isDirectory() ? walk(from, at) : [{ at, from }]
   })
 
+/** Both images trust extra CAs the same way (scripts/install-extra-ca.sh). */
+const extraCaInstaller = () => ({ at: "install-extra-ca.sh", from: path.join(packageRoot(), "scripts", "install-extra-ca.sh") })
+
 export const agentImageSource = (): ImageSource => ({
   name: "agent",
-  files: walk(path.join(packageRoot(), "agent-image"), "")
+  files: [...walk(path.join(packageRoot(), "agent-image"), ""), extraCaInstaller()]
 })
 
 export const bundleImageSource = (): ImageSource => {
@@ -39,7 +42,8 @@ export const bundleImageSource = (): ImageSource => {
   return {
     name: "bundle",
     files: [
-      ...walk(path.join(root, "bundle"), "").filter((f) => f.at === "Dockerfile" || f.at.startsWith("rootfs/")),
+      ...walk(path.join(root, "bundle"), "").filter((f) => f.at === "Dockerfile"),
+      extraCaInstaller(),
       ...(fs.existsSync(path.join(root, "dist", "bottle.mjs"))
         ? walk(path.join(root, "dist"), "dist").filter((f) => f.at.endsWith(".mjs"))
         : [{ at: "dist/bottle.mjs", from: path.join(root, "dist", "bottle.mjs") }])
@@ -110,5 +114,10 @@ export const ensureImage = Effect.fn("ensureImage")(function*(
     labels: { "bot-bottle.image": src.name },
     ...(options.onProgress ? { onProgress: options.onProgress } : {})
   })
+  // Older builds of this image are dead weight (hundreds of MB each); one still used by a
+  // running bottle refuses removal and stays until that bottle is gone.
+  for (const ref of yield* docker.imageRefs(`bot-bottle/${src.name}`)) {
+    if (ref !== tag) yield* docker.removeImage(ref).pipe(Effect.ignore)
+  }
   return { tag, built: true }
 }, Effect.scoped)

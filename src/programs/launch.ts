@@ -124,7 +124,11 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   const egressDir = path.join(dir, "egress")
   const agentDir = path.join(dir, "agent")
   yield* state.writeJson(slug, "plan.json", plan)
-  yield* state.writeFile(slug, "egress/routes.yaml", YAML.stringify({ routes: plan.egress.routes }))
+  // A resumed bottle keeps the routes it had (including `bottle egress allow|deny` changes).
+  const routesFile = path.join(egressDir, "routes.yaml")
+  if (options.fresh || !fs.existsSync(routesFile)) {
+    yield* state.writeFile(slug, "egress/routes.yaml", YAML.stringify({ routes: plan.egress.routes }))
+  }
   yield* state.writeFile(slug, "agent/prompt.md", plan.prompt)
   const extraEgressCa = options.env["BOTTLE_EGRESS_EXTRA_CA_CERTS"]
   if (extraEgressCa) {

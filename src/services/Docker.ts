@@ -120,6 +120,9 @@ export class Docker extends Context.Service<Docker, {
   readonly imageExists: (ref: string) => Effect.Effect<boolean, DockerError>
   readonly imageId: (ref: string) => Effect.Effect<string, DockerError>
   readonly build: (spec: BuildSpec) => Effect.Effect<void, DockerError>
+  /** Tags of `repo` present locally, as full references (`repo:tag`). */
+  readonly imageRefs: (repo: string) => Effect.Effect<ReadonlyArray<string>, DockerError>
+  readonly removeImage: (ref: string) => Effect.Effect<void, DockerError>
   readonly saveImage: (ref: string, tarPath: string) => Effect.Effect<void, DockerError>
   readonly createNetwork: (spec: NetworkSpec) => Effect.Effect<Network, DockerError>
   readonly removeNetwork: (nameOrId: string) => Effect.Effect<void, DockerError>

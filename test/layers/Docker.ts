@@ -38,6 +38,8 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
       imageId: () => Effect.succeed("sha256:fake"),
       build: unexpected("build"),
       saveImage: unexpected("saveImage"),
+      imageRefs: unexpected("imageRefs"),
+      removeImage: unexpected("removeImage"),
       createNetwork,
       removeNetwork,
       // The gate sits before acquireRelease: an acquisition itself is uninterruptible, so an

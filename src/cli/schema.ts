@@ -4,7 +4,8 @@ import { Command } from "effect/cli"
 import { Manifest } from "../schema/Manifest.ts"
 
 export const manifestJsonSchema = () => {
-  const doc = Schema.toJsonSchemaDocument(Manifest)
+  // Closed objects: the loader rejects unknown keys, so editors must flag them too.
+  const doc = Schema.toJsonSchemaDocument(Manifest, { onExcessProperty: "error" })
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
     $id: "https://bot-bottle.dev/schema/bottle.yaml.json",

@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Layer, Schema } from "effect"
 import { stateRoot } from "../../bundle/egress/paths.ts"
-import { StateCorrupt, StateError, StateIo, StateNotFound, StateExhausted, StateStore, type Lease } from "../services/StateStore.ts"
+import { StateCorrupt, StateError, StateExists, StateIo, StateNotFound, StateExhausted, StateStore, type Lease } from "../services/StateStore.ts"
 
 
 const io = (p: string) => (e: unknown) => new StateError({ reason: new StateIo({ path: p, message: (e as Error).message }) })
@@ -95,10 +95,16 @@ export const make = (root: string) => {
       Effect.acquireRelease(
         Effect.try({
           try: () => {
-            fs.mkdirSync(bottleDir(slug), { recursive: true, mode: 0o700 })
+            fs.mkdirSync(bottlesDir, { recursive: true, mode: 0o700 })
+            // The leaf without `recursive`: creating it is the atomic claim on the name, so two
+            // launches of one slug cannot both own (and on failure delete) the same dir.
+            fs.mkdirSync(bottleDir(slug), { mode: 0o700 })
             return bottleDir(slug)
           },
-          catch: io(bottleDir(slug))
+          catch: (e) =>
+            (e as NodeJS.ErrnoException).code === "EEXIST"
+              ? new StateError({ reason: new StateExists({ slug }) })
+              : io(bottleDir(slug))(e)
         }),
         (dir, exit) =>
           exit._tag === "Success"

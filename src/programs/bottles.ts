@@ -10,8 +10,11 @@ import { GitHost } from "../services/GitHost.ts"
 import { StateError, StateNotFound, StateStore } from "../services/StateStore.ts"
 import { LaunchError, RevocationFailed, agentName, bundleName } from "./launch.ts"
 
-/** degraded: some containers are not running; unhealthy: the sidecar reports a crashed daemon. */
-export type BottleStatus = "running" | "stopped" | "degraded" | "unhealthy"
+/**
+ * degraded: some containers are not running; unhealthy: the sidecar reports a crashed daemon;
+ * unknown: the Docker engine could not be asked.
+ */
+export type BottleStatus = "running" | "stopped" | "degraded" | "unhealthy" | "unknown"
 
 export interface BottleRow {
   readonly slug: string
@@ -34,7 +37,9 @@ export const listBottles = Effect.fn("listBottles")(function*() {
   const state = yield* StateStore
   const docker = yield* Docker
   const slugs = yield* state.list
-  const resources = yield* docker.listLabelled()
+  if (slugs.length === 0) return []
+  // With the engine unreachable, the bottles are still listed: their status is unknown.
+  const resources = yield* docker.listLabelled().pipe(Effect.option)
   const rows: Array<BottleRow> = []
   for (const slug of slugs) {
     const plan = yield* state.readJson(slug, "plan.json", BottlePlan).pipe(Effect.option)
@@ -43,9 +48,9 @@ export const listBottles = Effect.fn("listBottles")(function*() {
       slug,
       agent: Option.match(plan, { onNone: () => "?", onSome: (p) => p.agent }),
       backend: Option.match(plan, { onNone: () => "?", onSome: (p) => p.backend }),
-      status: statusOf(slug, resources),
+      status: Option.match(resources, { onNone: () => "unknown" as const, onSome: (rs) => statusOf(slug, rs) }),
       createdAt: Option.match(meta, { onNone: () => "", onSome: (m) => m.createdAt }),
-      containers: resources.filter((r) => r.slug === slug && r.kind === "container").map((r) => r.name)
+      containers: Option.match(resources, { onNone: () => [], onSome: (rs) => rs.filter((r) => r.slug === slug && r.kind === "container").map((r) => r.name) })
     })
   }
   return rows

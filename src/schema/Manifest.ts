@@ -12,7 +12,7 @@ export { EnvVarName }
 
 const Name = Schema.String.pipe(
   Schema.check(
-    Schema.isPattern(/^[a-z][a-z0-9-]{0,30}$/, {
+    Schema.isPattern(/^[a-z][a-z0-9-]{0,30}$/u, {
       message: "expected a name of lower-case letters, digits and '-', starting with a letter (at most 31 characters)"
     })
   )
@@ -48,7 +48,7 @@ export type Backend = typeof Backend.Type
 
 const RefPattern = Schema.String.pipe(
   Schema.check(
-    Schema.isPattern(/^refs\/[A-Za-z0-9._\/*-]+$/, { message: 'expected a ref pattern like "refs/heads/agent/*"' })
+    Schema.isPattern(/^refs\/[A-Za-z0-9._\/*-]+$/u, { message: 'expected a ref pattern like "refs/heads/agent/*"' })
   )
 )
 
@@ -65,10 +65,10 @@ export type PushPolicy = typeof PushPolicy.Type
 export const DeployKey = Schema.Struct({
   provider: Schema.Literals(["github", "gitea"]),
   api_url: Schema.optionalKey(
-    Schema.String.pipe(Schema.check(Schema.isPattern(/^https?:\/\/\S+$/, { message: "expected an http(s) URL" })))
+    Schema.String.pipe(Schema.check(Schema.isPattern(/^https?:\/\/\S+$/u, { message: "expected an http(s) URL" })))
   ),
   repo: Schema.String.pipe(
-    Schema.check(Schema.isPattern(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, { message: 'expected "owner/name"' }))
+    Schema.check(Schema.isPattern(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/u, { message: 'expected "owner/name"' }))
   ),
   token_env: EnvVarName.annotate({ description: "Env var holding the API token that may create deploy keys" })
 })
@@ -78,7 +78,7 @@ export const GitUpstream = Schema.Struct({
   name: Name,
   url: Schema.String.pipe(
     Schema.check(
-      Schema.isPattern(/^(?:ssh:\/\/\S+|[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:\S+|https?:\/\/\S+|file:\/\/\S+)$/, {
+      Schema.isPattern(/^(?:ssh:\/\/\S+|[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:\S+|https?:\/\/\S+|file:\/\/\S+)$/u, {
         message: "expected a git URL (ssh://…, user@host:path, https://… or file://…)"
       })
     )
@@ -91,7 +91,7 @@ export const GitUpstream = Schema.Struct({
 export type GitUpstream = typeof GitUpstream.Type
 
 const MemorySize = Schema.String.pipe(
-  Schema.check(Schema.isPattern(/^[1-9][0-9]*[kmgKMG]?$/, { message: 'expected a size like "4g" or "512m"' }))
+  Schema.check(Schema.isPattern(/^[1-9][0-9]*[kmgKMG]?$/u, { message: 'expected a size like "4g" or "512m"' }))
 )
 
 export const Bottle = Schema.Struct({
@@ -104,13 +104,13 @@ export const Bottle = Schema.Struct({
     Schema.Struct({
       copy_cwd: Schema.optionalKey(Schema.Boolean).annotate({ description: "Copy the current directory into the sandbox" }),
       workdir: Schema.optionalKey(
-        Schema.String.pipe(Schema.check(Schema.isPattern(/^\/\S*$/, { message: "expected an absolute path" })))
+        Schema.String.pipe(Schema.check(Schema.isPattern(/^\/\S*$/u, { message: "expected an absolute path" })))
       )
     })
   ),
   resources: Schema.optionalKey(
     Schema.Struct({
-      cpus: Schema.optionalKey(Schema.Number.pipe(Schema.check(Schema.isBetween({ minimum: 0.1, maximum: 256 })))),
+      cpus: Schema.optionalKey(Schema.Finite.pipe(Schema.check(Schema.isBetween({ minimum: 0.1, maximum: 256 })))),
       memory: Schema.optionalKey(MemorySize)
     })
   )

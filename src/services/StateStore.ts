@@ -8,11 +8,12 @@ import { Context, Effect, Schema, Scope } from "effect"
 
 export class StateIo extends Schema.TaggedClass<StateIo>()("Io", { path: Schema.String, message: Schema.String }) {}
 export class StateNotFound extends Schema.TaggedClass<StateNotFound>()("NotFound", { slug: Schema.String }) {}
+export class StateExists extends Schema.TaggedClass<StateExists>()("Exists", { slug: Schema.String }) {}
 export class StateExhausted extends Schema.TaggedClass<StateExhausted>()("Exhausted", { pool: Schema.String }) {}
 export class StateCorrupt extends Schema.TaggedClass<StateCorrupt>()("Corrupt", { path: Schema.String, message: Schema.String }) {}
 
 export class StateError extends Schema.TaggedError<StateError>()("StateError", {
-  reason: Schema.Union([StateIo, StateNotFound, StateExhausted, StateCorrupt])
+  reason: Schema.Union([StateIo, StateNotFound, StateExists, StateExhausted, StateCorrupt])
 }) {
   override get message(): string {
     const r = this.reason
@@ -21,6 +22,8 @@ export class StateError extends Schema.TaggedError<StateError>()("StateError", {
         return `state dir: ${r.path}: ${r.message}`
       case "NotFound":
         return `no bottle named "${r.slug}" (see \`bottle ls\`)`
+      case "Exists":
+        return `bottle ${r.slug} already exists: \`bottle resume ${r.slug}\`, or \`bottle stop ${r.slug} --purge\` first (or pick another --name)`
       case "Exhausted":
         return `no free ${r.pool} left: stop or clean up other bottles (\`bottle cleanup\`)`
       case "Corrupt":
@@ -39,7 +42,7 @@ export interface Lease {
 export class StateStore extends Context.Service<StateStore, {
   readonly root: string
   readonly bottleDir: (slug: string) => string
-  /** Creates the bottle dir (0700). Scoped: removed again if the scope fails. */
+  /** Creates the bottle dir (0700); fails with Exists if it is there. Scoped: removed again if the scope fails. */
   readonly createBottleDir: (slug: string) => Effect.Effect<string, StateError, Scope.Scope>
   readonly writeFile: (slug: string, relPath: string, content: string, mode?: number) => Effect.Effect<string, StateError>
   readonly readFile: (slug: string, relPath: string) => Effect.Effect<string, StateError>

@@ -20,6 +20,7 @@ const manifest = `
 agents:
   e2e:
     bottle: box
+    prompt: ./PROMPT.md
 bottles:
   box:
     egress:
@@ -46,6 +47,7 @@ beforeAll(async () => {
   stateDir = tempDir("bb-e2e-state-")
   fs.writeFileSync(path.join(cwd, "bottle.yaml"), manifest)
   fs.writeFileSync(path.join(cwd, "README.md"), "workspace file\n")
+  fs.writeFileSync(path.join(cwd, "PROMPT.md"), "---\ntitle: e2e\n---\nBe careful with the database.\n")
   const ca = await makeTestCa()
   const leaf = await issueServerCert(ca, [UPSTREAM_HOST, OTHER_HOST])
   const pki = tempDir("bb-e2e-pki-")
@@ -93,6 +95,12 @@ describe("docker backend: a running bottle", () => {
     expect(r.code, r.stderr).toBe(0)
     const rows = JSON.parse(r.stdout) as Array<{ slug: string; status: string }>
     expect(rows.find((x) => x.slug === slug)?.status).toBe("running")
+  })
+
+  it("provisions the prompt (front matter stripped, 0600) and passes it to Claude Code", () => {
+    expect(inAgent("cat ~/.bottle/prompt.md; stat -c %a ~/.bottle/prompt.md").stdout).toBe("Be careful with the database.\n600\n")
+    const plan = JSON.parse(fs.readFileSync(path.join(stateDir, "bottles", slug, "plan.json"), "utf8")) as { command: Array<string> }
+    expect(plan.command).toEqual(["claude", "--append-system-prompt-file", "/home/node/.bottle/prompt.md"])
   })
 
   it("copied the workspace in, owned by the agent's user", () => {

@@ -1,0 +1,189 @@
+/**
+ * The built CLI (`node bin/bottle.js`, bundled by `npm run build`) as a user runs it: from an
+ * empty directory, with its own state dir and no Anthropic credential. Human output by default,
+ * `--json` for scripts, and every failure is a non-zero exit with one clear line on stderr.
+ *
+ * The build is copied to a private dir before use: other processes may rebuild dist/ (which
+ * starts with `rm -rf dist`) while these tests run.
+ */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
+import { manifestJsonSchema } from "../src/cli/schema.ts"
+
+const repo = path.join(import.meta.dirname, "..")
+const version = (JSON.parse(fs.readFileSync(path.join(repo, "package.json"), "utf8")) as { version: string }).version
+const SUBCOMMANDS = ["start", "plan", "ls", "exec", "stop", "resume", "logs", "cleanup", "schema", "doctor", "egress", "daemon"]
+
+const newestMtime = (p: string): number => {
+  const st = fs.statSync(p)
+  if (!st.isDirectory()) return st.mtimeMs
+  return fs.readdirSync(p).reduce((m, f) => Math.max(m, newestMtime(path.join(p, f))), st.mtimeMs)
+}
+const isStale = () => {
+  const built = path.join(repo, "dist/bottle.mjs")
+  if (!fs.existsSync(built)) return true
+  const sources = ["src", "bundle", "package.json", "scripts/build.mjs"].map((p) => newestMtime(path.join(repo, p)))
+  return Math.max(...sources) > fs.statSync(built).mtimeMs
+}
+
+const dockerUp = spawnSync("docker", ["info"], { stdio: "ignore", timeout: 10_000 }).status === 0
+
+let cliDir = ""
+
+interface Run {
+  readonly status: number | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly stateDir: string
+}
+
+/** Runs the CLI from a fresh empty cwd with a fresh state dir; `env` is added last. */
+const bottle = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Run => {
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "bb-cli-cwd-"))
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-cli-state-"))
+  const base: Record<string, string | undefined> = { ...process.env }
+  for (const k of ["CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "BOTTLE_BACKEND", "npm_lifecycle_event", "INIT_CWD"]) delete base[k]
+  const r = spawnSync(process.execPath, [path.join(cliDir, "bin/bottle.js"), ...args], {
+    cwd,
+    env: { ...base, BOTTLE_STATE_DIR: stateDir, BOTTLE_CACHE_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "bb-cli-cache-")), ...env },
+    input: "", // stdin is a closed pipe: not a terminal
+    encoding: "utf8",
+    timeout: 30_000
+  })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, stateDir }
+}
+const lines = (s: string) => s.split("\n").filter((l) => l.trim() !== "")
+
+beforeAll(() => {
+  for (let attempt = 0; ; attempt++) {
+    if (isStale()) {
+      const b = spawnSync("npm", ["run", "-s", "build"], { cwd: repo, encoding: "utf8" })
+      if (b.status !== 0) throw new Error(`npm run build failed:\n${b.stdout}${b.stderr}`)
+    }
+    cliDir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-cli-build-"))
+    try {
+      fs.cpSync(path.join(repo, "bin"), path.join(cliDir, "bin"), { recursive: true })
+      fs.cpSync(path.join(repo, "dist"), path.join(cliDir, "dist"), { recursive: true })
+      fs.copyFileSync(path.join(repo, "package.json"), path.join(cliDir, "package.json"))
+      if (bottle(["--version"]).status === 0) return
+    } catch (e) {
+      if (attempt >= 3) throw e
+    }
+    if (attempt >= 3) throw new Error("could not get a working build of the CLI (is someone else rebuilding dist/?)")
+  }
+}, 180_000)
+
+describe("bottle plan", () => {
+  it("with no manifest and no credential shows the built-in default plan", () => {
+    const r = bottle(["plan", "claude"])
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.include(r.stdout, "api.anthropic.com")
+    assert.include(r.stdout, "CLAUDE_CODE_OAUTH_TOKEN=egress-placeholder")
+    assert.include(r.stdout, "<built-in default manifest>")
+    assert.notInclude(r.stdout, "undefined")
+    assert.deepStrictEqual(fs.readdirSync(r.stateDir), [], "a plan writes nothing")
+  })
+
+  it("--json is a machine-readable plan", () => {
+    const r = bottle(["plan", "claude", "--json"])
+    assert.strictEqual(r.status, 0, r.stderr)
+    const plan = JSON.parse(r.stdout) as { slug: string; backend: string; agent: string; manifestFile: string }
+    assert.match(plan.slug, /^claude-[0-9a-f]{6}$/)
+    assert.strictEqual(plan.backend, "docker")
+    assert.strictEqual(plan.agent, "claude")
+    assert.strictEqual(plan.manifestFile, "<built-in default manifest>")
+  })
+
+  it("an unknown agent is one line on stderr naming it", () => {
+    const r = bottle(["plan", "nope"])
+    assert.notStrictEqual(r.status, 0)
+    assert.lengthOf(lines(r.stderr), 1, r.stderr)
+    assert.include(r.stderr, '"nope"')
+    assert.strictEqual(r.stdout, "")
+  })
+
+  it("a bad manifest is one line with file, line and the offending key", () => {
+    const file = path.join(repo, "test/fixtures/manifests/bad/unknown-key.yaml")
+    const r = bottle(["plan", "claude", "--manifest", file])
+    assert.notStrictEqual(r.status, 0)
+    assert.lengthOf(lines(r.stderr), 1, r.stderr)
+    assert.include(r.stderr, `${file}:7:`)
+    assert.include(r.stderr, "routs")
+  })
+
+  it("an unknown $BOTTLE_BACKEND fails clearly", () => {
+    const r = bottle(["plan", "claude"], { BOTTLE_BACKEND: "kvm" })
+    assert.notStrictEqual(r.status, 0)
+    assert.lengthOf(lines(r.stderr), 1, r.stderr)
+    assert.include(r.stderr, "BOTTLE_BACKEND")
+    assert.include(r.stderr, "kvm")
+  })
+})
+
+describe("bottle (other commands)", () => {
+  it("--version prints the package version", () => {
+    const r = bottle(["--version"])
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.include(r.stdout, version)
+  })
+
+  for (const cmd of SUBCOMMANDS) {
+    it(`${cmd} --help prints its usage`, () => {
+      const r = bottle([cmd, "--help"])
+      assert.strictEqual(r.status, 0, r.stderr)
+      assert.include(r.stdout, "USAGE")
+      assert.include(r.stdout, `bottle ${cmd}`)
+    })
+  }
+
+  it("schema prints the manifest's JSON Schema", () => {
+    const r = bottle(["schema"])
+    assert.strictEqual(r.status, 0, r.stderr)
+    const printed = JSON.parse(r.stdout) as Record<string, unknown>
+    assert.strictEqual(printed["$schema"], "https://json-schema.org/draft/2020-12/schema")
+    assert.deepStrictEqual(printed, JSON.parse(JSON.stringify(manifestJsonSchema())))
+  })
+
+  it("stop of an unknown bottle fails naming it", () => {
+    const r = bottle(["stop", "nosuch"])
+    assert.notStrictEqual(r.status, 0)
+    assert.lengthOf(lines(r.stderr), 1, r.stderr)
+    assert.include(r.stderr, "nosuch")
+  })
+
+  it("start without a credential fails and leaves nothing behind", () => {
+    const r = bottle(["start", "claude"])
+    assert.notStrictEqual(r.status, 0)
+    assert.include(lines(r.stderr).at(-1) ?? "", "CLAUDE_CODE_OAUTH_TOKEN")
+    assert.deepStrictEqual(fs.readdirSync(r.stateDir), [])
+  })
+
+  it("start without --yes and without a terminal refuses (even with a credential) and leaves nothing behind", () => {
+    const r = bottle(["start", "claude"], { CLAUDE_CODE_OAUTH_TOKEN: "placeholder-for-test" })
+    assert.notStrictEqual(r.status, 0)
+    assert.include(lines(r.stderr).at(-1) ?? "", "--yes")
+    assert.deepStrictEqual(fs.readdirSync(r.stateDir), [])
+  })
+
+  it.skipIf(!dockerUp)("ls --json with an empty state dir prints [] (needs a Docker engine)", () => {
+    const r = bottle(["ls", "--json"])
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.deepStrictEqual(JSON.parse(r.stdout), [])
+  })
+
+  it("ls --json without a reachable Docker engine still lists bottles, with status unknown", () => {
+    const unreachable = { DOCKER_HOST: "unix:///nonexistent/bb-docker.sock" }
+    const empty = bottle(["ls", "--json"], unreachable)
+    assert.strictEqual(empty.status, 0, empty.stderr)
+    assert.deepStrictEqual(JSON.parse(empty.stdout), [])
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), "bb-cli-state-"))
+    fs.mkdirSync(path.join(state, "bottles", "ghost-bottle"), { recursive: true })
+    const r = bottle(["ls", "--json"], { ...unreachable, BOTTLE_STATE_DIR: state })
+    assert.strictEqual(r.status, 0, r.stderr)
+    const rows = JSON.parse(r.stdout) as Array<{ slug: string; status: string }>
+    assert.deepStrictEqual(rows.map((x) => [x.slug, x.status]), [["ghost-bottle", "unknown"]])
+  })
+})

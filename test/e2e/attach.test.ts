@@ -1,0 +1,90 @@
+/**
+ * `bottle start` attached, as a person uses it: in a real terminal (tmux), the agent's command
+ * gets the TTY; its exit code comes back; exiting or Ctrl-C tears everything down.
+ */
+import { spawnSync } from "node:child_process"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { BIN, ensureBuilt, labelled, tempDir, waitFor } from "./support.ts"
+
+const manifest = `
+agents:
+  shell:
+    bottle: box
+    command: [bash, --norc, --noprofile]
+    skills: [./skills/review]
+  sleeper:
+    bottle: box
+    command: [sleep, "1000"]
+bottles:
+  box:
+    egress:
+      routes:
+        - host: api.example.com
+    workspace: { copy_cwd: true, workdir: /workspace }
+`
+
+let cwd = ""
+let stateDir = ""
+const sessions: Array<string> = []
+
+const tmux = (...args: Array<string>) => spawnSync("tmux", args, { encoding: "utf8" })
+const screen = (s: string) => tmux("capture-pane", "-p", "-t", s).stdout
+const q = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`
+
+/** Runs `bottle start <agent> --yes --name <slug>` in a fresh tmux session; the exit code lands in a file. */
+const startAttached = (agent: string, slug: string) => {
+  const session = `bb-${slug}`
+  sessions.push(session)
+  const exitFile = path.join(stateDir, `${slug}.exit`)
+  const env = [`PATH=${process.env["PATH"]}`, `HOME=${process.env["HOME"]}`, `BOTTLE_STATE_DIR=${stateDir}`, `TERM=xterm`,
+    ...(process.env["BOTTLE_EXTRA_CA_CERTS"] ? [`BOTTLE_EXTRA_CA_CERTS=${process.env["BOTTLE_EXTRA_CA_CERTS"]}`] : [])]
+  const cmd = `cd ${q(cwd)} && env -i ${env.map(q).join(" ")} ${q(process.execPath)} ${q(BIN)} start ${agent} --yes --name ${slug}; echo EXIT=$? > ${q(exitFile)}; sleep 600`
+  const r = tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "40", cmd)
+  expect(r.status, r.stderr).toBe(0)
+  return { session, exitFile }
+}
+
+beforeAll(() => {
+  ensureBuilt()
+  cwd = tempDir("bb-attach-cwd-")
+  stateDir = tempDir("bb-attach-state-")
+  fs.writeFileSync(path.join(cwd, "bottle.yaml"), manifest)
+  fs.mkdirSync(path.join(cwd, "skills", "review"), { recursive: true })
+  fs.writeFileSync(path.join(cwd, "skills", "review", "SKILL.md"), "---\nname: review\n---\nReview carefully.\n")
+}, 600_000)
+
+afterAll(() => {
+  for (const s of sessions) tmux("kill-session", "-t", s)
+})
+
+describe("bottle start, attached to a terminal", () => {
+  it("gives the agent's command the terminal, provisions skills and the (empty) prompt file, returns its exit code, and tears down on exit", async () => {
+    const slug = `att-${crypto.randomBytes(3).toString("hex")}`
+    const { session, exitFile } = startAttached("shell", slug)
+    await waitFor(() => /bash-[\d.]+\$\s*$/m.test(screen(session)), 300_000, `a shell prompt in:\n${screen(session)}`)
+    tmux("send-keys", "-t", session, "tty; stat -c %a:%s ~/.bottle/prompt.md; cat ~/.claude/skills/review/SKILL.md; exit 7", "Enter")
+    await waitFor(() => fs.existsSync(exitFile), 60_000, "the CLI to exit")
+    const text = screen(session)
+    expect(text).toMatch(/\/dev\/pts\/\d+/)
+    // No prompt: the file still exists (empty, 0600), and the command got no prompt flag.
+    expect(text).toMatch(/^600:0$/m)
+    expect(text).toContain("Review carefully.")
+    expect(fs.readFileSync(exitFile, "utf8").trim()).toBe("EXIT=7")
+    expect(labelled(slug)).toEqual([])
+    expect(fs.existsSync(path.join(stateDir, "bottles", slug, "plan.json")), "state kept for logs and resume").toBe(true)
+    expect(fs.readdirSync(path.join(stateDir, "leases", "subnet")).map((f) => fs.readFileSync(path.join(stateDir, "leases", "subnet", f), "utf8"))).not.toContain(slug)
+  }, 600_000)
+
+  it("Ctrl-C in the terminal ends the agent's command and tears everything down", async () => {
+    const slug = `int-${crypto.randomBytes(3).toString("hex")}`
+    const { session, exitFile } = startAttached("sleeper", slug)
+    await waitFor(() => spawnSync("docker", ["top", `bottle-${slug}-agent`], { encoding: "utf8" }).stdout.includes("sleep 1000"), 300_000, "the agent's command to run")
+    tmux("send-keys", "-t", session, "C-c")
+    await waitFor(() => fs.existsSync(exitFile), 60_000, "the CLI to exit")
+    expect(fs.readFileSync(exitFile, "utf8").trim()).toMatch(/^EXIT=(130|2)$/)
+    expect(labelled(slug)).toEqual([])
+  }, 600_000)
+})

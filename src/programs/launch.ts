@@ -2,8 +2,10 @@
  * launch: the side effects, as one scoped program. Every acquisition is a resource whose
  * release is guaranteed, in reverse order, on success, failure or interruption:
  *
- *   state dir → subnet lease → bottle CA → deploy keys → images → internal network →
- *   egress network → bundle → agent → (provision, attach)
+ *   state dir → subnet lease → bottle CA → deploy keys → { images ‖ internal + egress
+ *   networks } → { bundle (until ready) ‖ agent (provisioned) } → attach
+ *
+ * (‖: side by side; neither needs the other.)
  *
  * Deploy-key revocation runs even when other releases fail, and a revocation failure is an
  * error the operator sees. In detach mode a successful launch keeps everything running; its
@@ -166,22 +168,10 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
     keys.push({ ...ref, tokenEnv: u.deploy_key.token_env })
   }
 
-  yield* step("images")
+  // Images (a hash check each when nothing changed) and networks do not depend on each other.
   const sources = options.images ?? { agent: agentImageSource(), bundle: bundleImageSource() }
-  const agentImage = yield* ensureImage(sources.agent, { env: options.env, ...(options.onBuildProgress ? { onProgress: options.onBuildProgress } : {}) })
-  const bundleImage = yield* ensureImage(sources.bundle, { env: options.env, ...(options.onBuildProgress ? { onProgress: options.onBuildProgress } : {}) })
-  const meta: BottleMeta = {
-    slug,
-    backend: plan.backend,
-    createdAt: new Date().toISOString(),
-    agentImage: agentImage.tag,
-    bundleImage: bundleImage.tag,
-    deployKeys: keys.map((k) => ({ provider: k.provider, apiUrl: k.apiUrl, repo: k.repo, id: k.id, title: k.title, tokenEnv: k.tokenEnv }))
-  }
-  yield* state.writeJson(slug, "meta.json", meta)
-
-  yield* step("networks")
-  yield* Effect.all([
+  const buildOptions = { env: options.env, ...(options.onBuildProgress ? { onProgress: options.onBuildProgress } : {}) }
+  const networks = Effect.all([
     docker.network({
       name: plan.network.internal,
       internal: true,
@@ -191,6 +181,22 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
     }),
     docker.network({ name: plan.network.egress, internal: false, labels: labelsFor(slug, "egress") })
   ], { concurrency: 2 })
+  yield* step("images")
+  yield* step("networks")
+  const [agentImage, bundleImage] = yield* Effect.all([
+    ensureImage(sources.agent, buildOptions),
+    ensureImage(sources.bundle, buildOptions),
+    networks
+  ], { concurrency: 3 })
+  const meta: BottleMeta = {
+    slug,
+    backend: plan.backend,
+    createdAt: new Date().toISOString(),
+    agentImage: agentImage.tag,
+    bundleImage: bundleImage.tag,
+    deployKeys: keys.map((k) => ({ provider: k.provider, apiUrl: k.apiUrl, repo: k.repo, id: k.id, title: k.title, tokenEnv: k.tokenEnv }))
+  }
+  yield* state.writeJson(slug, "meta.json", meta)
 
   // The bundle and the agent start side by side: the agent needs the bundle only when its
   // command runs, so the bundle's start-up overlaps the agent's creation and provisioning.

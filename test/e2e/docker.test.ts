@@ -265,7 +265,7 @@ describe("docker backend: resume, a crashed sidecar, cleanup", () => {
 describe("docker backend: SIGINT during launch leaves nothing behind", () => {
   // Each progress line is printed as its step begins, i.e. right after the previous acquisition.
   const points = [
-    { after: "deploy keys and images", line: "creating networks" },
+    { after: "the state dir and lease", line: "creating networks" },
     { after: "both networks", line: "starting sidecar bundle" },
     { after: "bundle container", line: "waiting for the sidecar bundle to be ready" },
     { after: "agent container", line: "provisioning agent" }

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
+import { EGRESS_NODE_FLAGS } from "./egress/node-flags.ts"
 
 /** Where the init records `starting`, `ready` or `unhealthy: …` (the image's health check reads it). */
 export const STATUS_FILE = process.env["BOTTLE_STATUS_FILE"] ?? "/tmp/bottle-status"
@@ -38,7 +39,7 @@ const daemonSpecs = (env: NodeJS.ProcessEnv, self: string): { specs: Array<Daemo
       const listen = env["BOTTLE_EGRESS_LISTEN"] ?? "0.0.0.0:3128"
       specs.push({
         name,
-        argv: [process.execPath, self, "daemon", "egress", "--routes", `${dir}/routes.yaml`, "--state-dir", dir, "--listen", listen, ...(env["BOTTLE_SLUG"] ? ["--bottle", env["BOTTLE_SLUG"]] : [])],
+        argv: [process.execPath, ...EGRESS_NODE_FLAGS, self, "daemon", "egress", "--routes", `${dir}/routes.yaml`, "--state-dir", dir, "--listen", listen, ...(env["BOTTLE_SLUG"] ? ["--bottle", env["BOTTLE_SLUG"]] : [])],
         port: parseListen(listen).port
       })
     } else {

@@ -4,7 +4,9 @@
  * issuing requests back to back. Prints JSON results on stdout.
  *
  * argv[2]: JSON { kind: "rps" | "stream" | "sse", proxyPort?, host, port, path, ca,
- *                 connections?, durationMs?, samples? }
+ *                 connections?, durationMs?, warmupMs?, samples? }
+ * An "rps" run first loads the target for warmupMs (unmeasured: lets a JIT warm up), then
+ * measures for durationMs.
  */
 import * as http from "node:http"
 import * as https from "node:https"
@@ -19,6 +21,7 @@ interface Input {
   ca: string
   connections?: number
   durationMs?: number
+  warmupMs?: number
   samples?: number
 }
 
@@ -69,19 +72,23 @@ const pct = (sorted: Array<number>, p: number) => sorted[Math.min(sorted.length 
 const main = async () => {
   if (input.kind === "rps") {
     const conns = await Promise.all(Array.from({ length: input.connections ?? 1 }, connection))
-    for (const c of conns) await get(c.agent, input.path) // warm up
+    const load = (ms: number, latencies?: Array<number>) => {
+      const deadline = performance.now() + ms
+      return Promise.all(
+        conns.map(async (c) => {
+          while (performance.now() < deadline) {
+            const t0 = performance.now()
+            await get(c.agent, input.path)
+            latencies?.push(performance.now() - t0)
+          }
+        })
+      )
+    }
+    for (const c of conns) await get(c.agent, input.path)
+    await load(input.warmupMs ?? 0)
     const latencies: Array<number> = []
-    const deadline = performance.now() + (input.durationMs ?? 5000)
     const started = performance.now()
-    await Promise.all(
-      conns.map(async (c) => {
-        while (performance.now() < deadline) {
-          const t0 = performance.now()
-          await get(c.agent, input.path)
-          latencies.push(performance.now() - t0)
-        }
-      })
-    )
+    await load(input.durationMs ?? 5000, latencies)
     const elapsed = (performance.now() - started) / 1000
     latencies.sort((a, b) => a - b)
     process.stdout.write(JSON.stringify({ requests: latencies.length, rps: latencies.length / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99) }) + "\n")

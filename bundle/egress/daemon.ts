@@ -31,7 +31,10 @@ export interface EgressOptions {
   readonly extraCaFiles?: ReadonlyArray<string> | undefined
   /** Where tokens come from (default: the process environment). */
   readonly env?: Record<string, string | undefined> | undefined
-  /** Upstream DNS servers ("127.0.0.1:5353"); default: the system resolver. */
+  /**
+   * Upstream DNS servers ("127.0.0.1:5353"); default: `$BOTTLE_EGRESS_DNS` (servers joined by
+   * `,`), else the system resolver.
+   */
   readonly dnsServers?: ReadonlyArray<string> | undefined
   readonly headersTimeoutMs?: number | undefined
   readonly idleTimeoutMs?: number | undefined
@@ -88,6 +91,11 @@ const trustStore = (extraCaFiles: ReadonlyArray<string>) =>
     (previous) => Effect.sync(() => tls.setDefaultCACertificates(previous))
   )
 
+const dnsFromEnv = (env: Record<string, string | undefined>): ReadonlyArray<string> | undefined => {
+  const servers = (env["BOTTLE_EGRESS_DNS"] ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+  return servers.length > 0 ? servers : undefined
+}
+
 const fileStamp = (file: string): string => {
   try {
     const st = fs.statSync(file)
@@ -124,7 +132,7 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
             listen: options.listen,
             bottle,
             audit,
-            dnsServers: options.dnsServers,
+            dnsServers: options.dnsServers ?? dnsFromEnv(options.env ?? process.env),
             headersTimeoutMs: options.headersTimeoutMs,
             idleTimeoutMs: options.idleTimeoutMs
           },

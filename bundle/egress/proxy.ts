@@ -24,7 +24,13 @@
  */
 import * as net from "node:net"
 import { Transform } from "node:stream"
-import * as mockttp from "mockttp"
+import type * as mockttp from "mockttp"
+// mockttp's server modules only, not its main entry: that also loads the admin server, the
+// remote client and GraphQL (~10 MB of code the daemon never runs; it used to cost ~50 MB RSS).
+import { WildcardMatcher } from "mockttp/dist/rules/matchers"
+import { PassThroughStep } from "mockttp/dist/rules/requests/request-step-definitions"
+import { PassThroughWebSocketStep } from "mockttp/dist/rules/websockets/websocket-step-definitions"
+import { MockttpServer } from "mockttp/dist/server/mockttp-server"
 import { StepLookup } from "mockttp/dist/rules/requests/request-step-impls"
 import { WsStepLookup } from "mockttp/dist/rules/websockets/websocket-step-impls"
 import { LastTunnelAddress, TlsMetadata } from "mockttp/dist/util/socket-extensions"
@@ -198,6 +204,17 @@ const auditEntry = (
 
 class DlpBlocked extends Error {}
 
+const hasNoBody = (req: OngoingRequest): boolean => {
+  if (req.httpVersion.startsWith("2")) return false
+  const raw = req.rawHeaders as RawHeaders
+  for (const [k, v] of raw) {
+    const name = k.toLowerCase()
+    if (name === "transfer-encoding") return false
+    if (name === "content-length" && v.trim() !== "0") return false
+  }
+  return true
+}
+
 type WriteCb = (error?: Error | null) => void
 
 /**
@@ -274,10 +291,12 @@ class GuardStep {
     const scanner = new BodyScanner(tokens, route.auth?.env, this.gen.window)
 
     // Stream the request body through the DLP scanner: mockttp pipes whatever asStream returns
-    // to the upstream request, and aborts upstream when that stream errors.
+    // to the upstream request, and aborts upstream when that stream errors. An HTTP/1 request
+    // with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3): nothing to
+    // scan, so it skips the extra stream (most API calls are such GETs).
     const body = req.body
     const original = body.asStream.bind(body)
-    body.asStream = () => {
+    if (!hasNoBody(req)) body.asStream = () => {
       const source = original()
       const guarded = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
@@ -438,14 +457,14 @@ const buildRules = (gen: Generation, ctx: Context, dnsServers: ReadonlyArray<str
   const request = gen.policy.routes.map((route) => ({
     id: `route-${route.index}`,
     matchers: [new RouteMatcher(gen, route.index)],
-    steps: [new GuardStep(gen, route, ctx), new mockttp.requestSteps.PassThroughStep(connection)]
+    steps: [new GuardStep(gen, route, ctx), new PassThroughStep(connection)]
   }))
   const websocket = gen.policy.routes.map((route) => ({
     id: `ws-route-${route.index}`,
     matchers: [new RouteMatcher(gen, route.index)],
-    steps: [new WsGuardStep(route, ctx), new mockttp.webSocketSteps.PassThroughWebSocketStep(connection)]
+    steps: [new WsGuardStep(route, ctx), new PassThroughWebSocketStep(connection)]
   }))
-  const fallback = { id: "default-deny", priority: 0, matchers: [new mockttp.matchers.WildcardMatcher()] }
+  const fallback = { id: "default-deny", priority: 0, matchers: [new WildcardMatcher()] }
   return {
     request: [...request, { ...fallback, steps: [new DenyStep(gen, ctx)] }],
     websocket: [...websocket, { ...fallback, id: "ws-default-deny", steps: [new WsDenyStep(gen, ctx)] }]
@@ -461,7 +480,7 @@ interface PolyglotServer extends net.Server {
 export const startProxy = async (options: ProxyOptions, initial: Policy): Promise<EgressProxy> => {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"))
   const ctx: Context = { bottle: options.bottle, audit: options.audit, log }
-  const server = mockttp.getLocal({
+  const server = new MockttpServer({
     https: { cert: options.ca.certPem, key: options.ca.keyPem },
     // ALPN as the client offers it: h2 when the client speaks it, HTTP/1.1 otherwise.
     http2: true,

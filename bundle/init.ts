@@ -81,7 +81,8 @@ export const runInit = (self: string): Promise<number> =>
       const children = new Map<string, ChildProcess>()
       let stopping = false
       let unhealthy = unknown.length > 0
-      for (const d of specs) {
+      // A bundle missing one of its daemons is not a partial success: start none of them.
+      for (const d of unknown.length > 0 ? [] : specs) {
         const child = spawn(d.argv[0]!, d.argv.slice(1), { stdio: ["ignore", "inherit", "inherit"] })
         children.set(d.name, child)
         child.on("exit", (code, signal) => {

@@ -8,6 +8,23 @@ import { build } from "esbuild"
 
 fs.rmSync("dist", { recursive: true, force: true })
 
+// Dependencies of mockttp the egress daemon never runs, replaced by stubs that throw if called:
+// zstd-codec (a 6 MB wasm fallback; Node 22 has zstd built in) and pac-proxy-agent (PAC proxy
+// support, with a JavaScript sandbox; egress never uses an upstream proxy). Their source text
+// alone cost the daemon ~20 MB of memory.
+const unused = /^(zstd-codec(\/.*)?|pac-proxy-agent)$/
+const stubUnused = {
+  name: "stub-unused",
+  setup(b) {
+    b.onResolve({ filter: unused }, (args) => ({ path: args.path, namespace: "stub-unused" }))
+    b.onLoad({ filter: /.*/, namespace: "stub-unused" }, (args) => ({
+      contents: `const fail = () => { throw new Error(${JSON.stringify(`bot-bottle: ${args.path} is not bundled`)}) }
+module.exports = new Proxy({}, { get: (_, key) => (key === "__esModule" ? false : fail) })`,
+      loader: "js"
+    }))
+  }
+}
+
 await build({
   entryPoints: { bottle: "src/cli/main.ts", "bundle-init": "bundle/init-main.ts" },
   outdir: "dist",
@@ -21,5 +38,6 @@ await build({
   sourcemap: "linked",
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   define: { __BOTTLE_VERSION__: JSON.stringify(JSON.parse(fs.readFileSync("package.json", "utf8")).version) },
+  plugins: [stubUnused],
   logLevel: "warning"
 })

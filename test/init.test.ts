@@ -26,8 +26,9 @@ const freePort = () =>
   })
 
 const children: Array<ReturnType<typeof spawn>> = []
-afterEach(() => {
-  for (const c of children) c.kill("SIGKILL")
+// SIGTERM, as docker stop does: the init takes its daemons down with it (SIGKILL would orphan them).
+afterEach(async () => {
+  await Promise.all(children.map((c) => (c.exitCode !== null ? Promise.resolve() : new Promise((r) => (c.once("exit", r), c.kill("SIGTERM"))))))
   children.length = 0
 })
 
@@ -89,5 +90,6 @@ describe("bundle init", () => {
     expect(fs.readFileSync(b.statusFile, "utf8")).toMatch(/^unhealthy/)
     await new Promise((r) => setTimeout(r, 1000))
     expect(b.output()).not.toMatch(/bottle-bundle: ready/)
+    expect(await connects(b.port), "no daemon started: egress is not listening").toBe(false)
   }, 30_000)
 })

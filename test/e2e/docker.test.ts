@@ -137,6 +137,34 @@ describe("docker backend: a running bottle", () => {
     }
   })
 
+  it("cannot reach another bottle: its sidecar or its agent", async () => {
+    const other = `${slug}-b`
+    const started = cli(["start", "e2e", "--yes", "--detach", "--name", other], { cwd, env })
+    expect(started.code, started.stderr).toBe(0)
+    try {
+      const plan = JSON.parse(fs.readFileSync(path.join(stateDir, "bottles", other, "plan.json"), "utf8")) as { network: { bundleIp: string } }
+      const mine = JSON.parse(fs.readFileSync(path.join(stateDir, "bottles", slug, "plan.json"), "utf8")) as { network: { bundleIp: string } }
+      expect(plan.network.bundleIp).not.toBe(mine.network.bundleIp)
+      const otherAgentIp = docker(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", `bottle-${other}-agent`]).stdout.trim()
+      expect(otherAgentIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/)
+      // A listener in the other agent, which answers there (positive control)...
+      docker(["exec", "-d", `bottle-${other}-agent`, "node", "-e", "require('http').createServer((q, s) => s.end('other-agent')).listen(8080)"])
+      await waitFor(() => docker(["exec", `bottle-${other}-agent`, "curl", "-sS", "--noproxy", "*", `http://${otherAgentIp}:8080/`]).stdout === "other-agent", 10_000, "the listener")
+      // ...but not from this bottle; nor does the other sidecar, which is listening.
+      for (const target of [`${plan.network.bundleIp}:3128`, `${otherAgentIp}:8080`]) {
+        const r = inAgent(`curl --noproxy '*' -sS -m 3 http://${target}/ ; echo rc=$?`)
+        expect(r.stdout, `reached ${target}`).not.toContain("other-agent")
+        expect(r.stdout, `reached ${target}`).toMatch(/rc=(7|28)/)
+      }
+      // Nor through its own sidecar: IPs are never routed.
+      const viaProxy = inAgent(`curl -sS -m 5 -o /dev/null -w '%{http_code}' http://${plan.network.bundleIp}:3128/`)
+      expect(viaProxy.stdout).toBe("403")
+    } finally {
+      cli(["stop", other, "--purge"], { cwd, env })
+    }
+    expect(labelled(other)).toEqual([])
+  })
+
   it("cannot reach the metadata service, directly or through the proxy", () => {
     const direct = inAgent("curl --noproxy '*' -sS -m 3 http://169.254.169.254/latest/meta-data/ ; echo rc=$?")
     expect(direct.stdout).toMatch(/rc=[1-9]/)

@@ -144,8 +144,11 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   )
   // The agent gets the CA certificate only; the key stays in the bundle's mount.
   yield* state.writeFile(slug, "agent/ca.pem", ca.certPem, 0o644)
-  yield* Effect.sync(() => {
-    for (const s of plan.skills) fs.cpSync(s.source, path.join(agentDir, "skills", s.name), { recursive: true })
+  yield* Effect.try({
+    try: () => {
+      for (const s of plan.skills) fs.cpSync(s.source, path.join(agentDir, "skills", s.name), { recursive: true })
+    },
+    catch: (e) => new LaunchError({ reason: new LaunchFailed({ step: "state", message: `copying skills: ${(e as Error).message}` }) })
   })
 
   yield* step("deploy-keys")

@@ -29,7 +29,11 @@ export const progress = () => {
       process.stderr.write(`• ${LABELS[s] ?? s}${timings ? ` (+${Date.now() - t0} ms)` : ""}\n`)
     },
     detail: (line: string) => {
-      if (!tty) return
+      // Not a terminal (CI, logs): only the build's step headers, one per line.
+      if (!tty) {
+        if (/^Step \d+\/\d+ :/.test(line)) process.stderr.write(`  ${line.slice(0, 160)}\n`)
+        return
+      }
       const cols = process.stderr.columns ?? 80
       process.stderr.write(`\r\x1b[2K  ${line.slice(0, Math.max(10, cols - 4))}`)
       pending = true

@@ -11,7 +11,9 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string): string => {
   const row = (k: string, v: string) => lines.push(`  ${k.padEnd(10)} ${v}`)
   lines.push(`Bottle ${plan.slug}  (agent ${plan.agent}, bottle ${plan.bottle}, backend ${plan.backend})`)
   row("manifest", manifestLabel)
-  row("workspace", plan.copyCwd ? `${plan.cwd} copied to ${plan.workdir}` : `${plan.workdir} (empty; copy_cwd is off)`)
+  row("workspace", plan.mountCwd
+    ? `${plan.cwd} MOUNTED read-write at ${plan.workdir} (the agent edits these files in place)`
+    : plan.copyCwd ? `${plan.cwd} copied to ${plan.workdir}` : `${plan.workdir} (empty; copy_cwd is off)`)
   row("network", `internal ${plan.network.internal} ${plan.network.subnet} (bundle ${plan.network.bundleIp}); egress ${plan.network.egress} (bundle only)`)
   row("daemons", plan.daemons.join(", "))
   if (plan.egress.routes.length === 0) row("egress", "no routes: every request is refused")

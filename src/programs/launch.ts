@@ -17,7 +17,7 @@ import { Effect, Exit, Redacted, Ref, Schema, Scope } from "effect"
 import * as YAML from "yaml"
 import { ensureBottleCa } from "../../bundle/egress/ca.ts"
 import { READY_LINE, UNHEALTHY_LINE } from "../../bundle/init.ts"
-import { AGENT_HOME } from "../providers/claude.ts"
+import { AGENT_HOME, SKILLS_DIR } from "../providers/claude.ts"
 import { BUNDLE_EGRESS_DIR, EGRESS_PORT, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
 import type { BottleMeta, BottlePlan } from "../schema/BottlePlan.ts"
 import { Docker, LABEL_ROLE, LABEL_SLUG } from "../services/Docker.ts"
@@ -86,17 +86,26 @@ const withSubnet = (plan: BottlePlan, index: number): BottlePlan => {
   return { ...plan, env, network: { ...plan.network, subnetIndex: index, subnet, bundleIp } }
 }
 
-/** Shell run as root in the agent once: trust the bottle CA, place prompt/skills, own the workspace. */
-const provisionScript = (plan: BottlePlan, skillsDir: string) => `set -eu
-install -m 0644 ${AGENT_PROVISION_DIR}/ca.pem /usr/local/share/ca-certificates/bot-bottle.crt
+/**
+ * Shell run as root in the agent once: trust the bottle CA, place prompt and skills, own the
+ * home (and a copied workspace). Paths come in as positional parameters, never spliced into
+ * the script, so no manifest value can become shell syntax.
+ */
+const PROVISION_SCRIPT = `set -eu
+provision="$1"; home="$2"; workdir="$3"; prompt="$4"; skills="$5"; own_workdir="$6"
+install -m 0644 "$provision/ca.pem" /usr/local/share/ca-certificates/bot-bottle.crt
 # Appending is what update-ca-certificates would do for one new CA, without rehashing them all.
-cat ${AGENT_PROVISION_DIR}/ca.pem >> /etc/ssl/certs/ca-certificates.crt
-mkdir -p ${AGENT_HOME}/.bottle ${plan.workdir}
-install -m 0600 ${AGENT_PROVISION_DIR}/prompt.md ${plan.promptPath}
-if [ -d ${AGENT_PROVISION_DIR}/skills ]; then mkdir -p ${skillsDir} && cp -a ${AGENT_PROVISION_DIR}/skills/. ${skillsDir}/; fi
-chown -R node:node ${AGENT_HOME} ${plan.workdir}
+cat "$provision/ca.pem" >> /etc/ssl/certs/ca-certificates.crt
+mkdir -p "$home/.bottle" "$workdir"
+install -m 0600 "$provision/prompt.md" "$prompt"
+if [ -d "$provision/skills" ]; then mkdir -p "$skills" && cp -a "$provision/skills/." "$skills/"; fi
+chown -R node:node "$home"
+if [ "$own_workdir" = yes ]; then chown -R node:node "$workdir"; fi
 chmod 1777 /tmp
 `
+const provisionArgv = (plan: BottlePlan, skillsDir: string) =>
+  // A mounted workspace holds the user's own files, owned as they are on the host: never chowned.
+  ["sh", "-c", PROVISION_SCRIPT, "provision", AGENT_PROVISION_DIR, AGENT_HOME, plan.workdir, plan.promptPath, skillsDir, plan.mountCwd ? "no" : "yes"]
 
 /**
  * Acquires everything a docker bottle needs, in dependency order. Each acquisition is scoped;
@@ -241,7 +250,11 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
       networks: [{ name: plan.network.internal }],
       env: { ...plan.env, HOME: AGENT_HOME },
       labels: labelsFor(slug, "agent"),
-      mounts: [{ source: agentDir, target: AGENT_PROVISION_DIR, readonly: true }],
+      mounts: [
+        { source: agentDir, target: AGENT_PROVISION_DIR, readonly: true },
+        // Never chowned: these are the user's own files, owned as they are on the host.
+        ...(plan.mountCwd ? [{ source: plan.cwd, target: plan.workdir, readonly: false }] : [])
+      ],
       workdir: plan.workdir,
       user: "root",
       hostname: slug,
@@ -257,7 +270,7 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
     })
     yield* step("provision")
     if (plan.copyCwd) yield* docker.copyTo(agent.name, `${plan.cwd}/.`, plan.workdir)
-    const prov = yield* docker.exec(agent.name, ["sh", "-c", provisionScript(plan, "/home/node/.claude/skills")], { user: "root" })
+    const prov = yield* docker.exec(agent.name, provisionArgv(plan, SKILLS_DIR), { user: "root" })
     if (prov.exitCode !== 0) {
       return yield* new LaunchError({ reason: new LaunchFailed({ step: "provision", message: prov.stderr.trim() || `exit ${prov.exitCode}` }) })
     }

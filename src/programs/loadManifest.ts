@@ -194,6 +194,9 @@ export const parseManifest = (text: string, file: string, dir: string): Effect.E
           problems.push(at(["bottles", name, "git", "upstreams", i], "needs identity_file or deploy_key (how the git gate authenticates upstream)"))
         }
       })
+      if (bottle.workspace?.copy_cwd && bottle.workspace.mount_cwd) {
+        problems.push(at(["bottles", name, "workspace", "mount_cwd"], "set either copy_cwd or mount_cwd, not both"))
+      }
       const hosts = new Set<string>()
       bottle.egress?.routes.forEach((r, i) => {
         const key = `${r.host} ${(r.paths ?? []).join(",")} ${(r.methods ?? []).join(",")}`

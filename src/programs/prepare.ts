@@ -116,6 +116,7 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
     },
     workdir,
     copyCwd: bottle.workspace?.copy_cwd ?? false,
+    ...(bottle.workspace?.mount_cwd ? { mountCwd: true } : {}),
     prompt,
     promptPath: PROMPT_PATH,
     skills,

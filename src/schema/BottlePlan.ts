@@ -25,6 +25,8 @@ export const BottlePlan = Schema.Struct({
   env: Schema.Record(Schema.String, Schema.String),
   workdir: Schema.String,
   copyCwd: Schema.Boolean,
+  /** Bind-mount the cwd at workdir (read-write) instead of copying it. */
+  mountCwd: Schema.optionalKey(Schema.Boolean),
   prompt: Schema.String,
   promptPath: Schema.String,
   skills: Schema.Array(Schema.Struct({ name: Schema.String, source: Schema.String })),

@@ -102,9 +102,12 @@ export const Bottle = Schema.Struct({
   supervise: Schema.optionalKey(Schema.Boolean),
   workspace: Schema.optionalKey(
     Schema.Struct({
-      copy_cwd: Schema.optionalKey(Schema.Boolean).annotate({ description: "Copy the current directory into the sandbox" }),
+      copy_cwd: Schema.optionalKey(Schema.Boolean).annotate({ description: "Copy the current directory into the sandbox (a snapshot; the host copy is untouched)" }),
+      mount_cwd: Schema.optionalKey(Schema.Boolean).annotate({
+        description: "Bind-mount the current directory read-write at workdir instead: the agent edits your files in place"
+      }),
       workdir: Schema.optionalKey(
-        Schema.String.pipe(Schema.check(Schema.isPattern(/^\/\S*$/u, { message: "expected an absolute path" })))
+        Schema.String.pipe(Schema.check(Schema.isPattern(/^\/[A-Za-z0-9._\/-]*$/u, { message: "expected an absolute path of letters, digits, '.', '_', '-' and '/'" })))
       )
     })
   ),

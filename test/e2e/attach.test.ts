@@ -18,7 +18,12 @@ agents:
   sleeper:
     bottle: box
     command: [sleep, "1000"]
+  editor:
+    bottle: mounted
+    command: [bash, --norc, --noprofile]
 bottles:
+  mounted:
+    workspace: { mount_cwd: true, workdir: /workspace }
   box:
     egress:
       routes:
@@ -61,6 +66,23 @@ afterAll(() => {
 })
 
 describe("bottle start, attached to a terminal", () => {
+  it("mount_cwd: the agent edits the host's files in place, and their ownership is left alone", async () => {
+    const slug = `mnt-${crypto.randomBytes(3).toString("hex")}`
+    // The agent's user is uid 1000; the directory must be writable for it (here: world-writable).
+    fs.chmodSync(cwd, 0o777)
+    fs.writeFileSync(path.join(cwd, "host-file.txt"), "from the host\n")
+    const before = fs.statSync(path.join(cwd, "host-file.txt"))
+    const { session, exitFile } = startAttached("editor", slug)
+    await waitFor(() => /bash-[\d.]+\$\s*$/m.test(screen(session)), 300_000, `a shell prompt in:\n${screen(session)}`)
+    tmux("send-keys", "-t", session, "cat /workspace/host-file.txt && echo from-the-agent > /workspace/agent-file.txt; exit 0", "Enter")
+    await waitFor(() => fs.existsSync(exitFile), 60_000, "the CLI to exit")
+    expect(screen(session)).toContain("from the host")
+    expect(fs.readFileSync(path.join(cwd, "agent-file.txt"), "utf8")).toBe("from-the-agent\n")
+    const after = fs.statSync(path.join(cwd, "host-file.txt"))
+    expect([after.uid, after.gid]).toEqual([before.uid, before.gid])
+    expect(labelled(slug)).toEqual([])
+  }, 600_000)
+
   it("gives the agent's command the terminal, provisions skills and the (empty) prompt file, returns its exit code, and tears down on exit", async () => {
     const slug = `att-${crypto.randomBytes(3).toString("hex")}`
     const { session, exitFile } = startAttached("shell", slug)

@@ -19,7 +19,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as readline from "node:readline"
-import { EGRESS_NODE_FLAGS } from "../bundle/egress/node-flags.ts"
+import { EGRESS_ENV, EGRESS_NODE_FLAGS } from "../bundle/egress/node-flags.ts"
 import { issueServerCert, makeTestCa } from "../test/egress/support/pki.ts"
 
 const HOST = "api.bench.test"
@@ -159,7 +159,7 @@ const main = async () => {
       return m ? Number(m[1]) : undefined
     },
     // The bench's made-up host resolves through the upstream helper's DNS server.
-    { ...process.env, BENCH_TOKEN: "bench-token-0123456789abcdef", BOTTLE_EGRESS_DNS: upstream.ready.dns }
+    { ...process.env, ...EGRESS_ENV, BENCH_TOKEN: "bench-token-0123456789abcdef", BOTTLE_EGRESS_DNS: upstream.ready.dns }
   )
   const oursCa = fs.readFileSync(path.join(stateDir, "ca.pem"), "utf8")
 
@@ -190,7 +190,7 @@ const main = async () => {
   ] as const
   type Name = (typeof targets)[number]["name"]
 
-  process.stderr.write(`bench: ${pinning.label}; bot-bottle flags: ${nodeFlags.join(" ") || "none"}\n`)
+  process.stderr.write(`bench: ${pinning.label}; bot-bottle flags: ${nodeFlags.join(" ") || "none"}, env: ${Object.entries(EGRESS_ENV).map(([k, v]) => `${k}=${v}`).join(" ")}\n`)
   const rpsRuns: Record<Name, Array<Rps>> = { direct: [], "bot-bottle": [], mitmproxy: [] }
   for (let round = 1; round <= ROUNDS; round++) {
     for (const t of targets) {
@@ -226,7 +226,7 @@ const main = async () => {
   const range = (n: Name) => `${fmt(results[n].rpsRange[0], 0)}–${fmt(results[n].rpsRange[1], 0)}`
   const lines = [
     "",
-    `egress bench: ${os.cpus().length} cores (${pinning.label}); Node ${process.version}; bot-bottle = dist/bottle.mjs daemon egress ${nodeFlags.join(" ")}; mitmproxy (Debian) with a streaming addon`,
+    `egress bench: ${os.cpus().length} cores (${pinning.label}); Node ${process.version}; bot-bottle = ${Object.entries(EGRESS_ENV).map(([k, v]) => `${k}=${v}`).join(" ")} node ${nodeFlags.join(" ")} dist/bottle.mjs daemon egress; mitmproxy (Debian) with a streaming addon`,
     `requests/s: ${RPS_CONNECTIONS} keep-alive connections, small (3 B) responses, ${WARMUP_MS / 1000}s warm-up + ${RPS_MS / 1000}s measured, median of ${ROUNDS} interleaved runs`,
     "",
     `| ${"metric".padEnd(40)} | ${"bot-bottle".padStart(11)} | ${"mitmproxy".padStart(11)} | ${"direct".padStart(11)} | ${"target".padEnd(22)} |`,

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
-import { EGRESS_NODE_FLAGS } from "./egress/node-flags.ts"
+import { EGRESS_ENV, EGRESS_NODE_FLAGS } from "./egress/node-flags.ts"
 
 /** Where the init records `starting`, `ready` or `unhealthy: …` (the image's health check reads it). */
 export const STATUS_FILE = process.env["BOTTLE_STATUS_FILE"] ?? "/tmp/bottle-status"
@@ -19,6 +19,7 @@ export const BUILT_DAEMONS = ["egress"] as const
 interface DaemonSpec {
   readonly name: string
   readonly argv: ReadonlyArray<string>
+  readonly env?: Readonly<Record<string, string>>
   readonly port: number
 }
 
@@ -40,6 +41,7 @@ const daemonSpecs = (env: NodeJS.ProcessEnv, self: string): { specs: Array<Daemo
       specs.push({
         name,
         argv: [process.execPath, ...EGRESS_NODE_FLAGS, self, "daemon", "egress", "--routes", `${dir}/routes.yaml`, "--state-dir", dir, "--listen", listen, ...(env["BOTTLE_SLUG"] ? ["--bottle", env["BOTTLE_SLUG"]] : [])],
+        env: EGRESS_ENV,
         port: parseListen(listen).port
       })
     } else {
@@ -83,7 +85,7 @@ export const runInit = (self: string): Promise<number> =>
       let unhealthy = unknown.length > 0
       // A bundle missing one of its daemons is not a partial success: start none of them.
       for (const d of unknown.length > 0 ? [] : specs) {
-        const child = spawn(d.argv[0]!, d.argv.slice(1), { stdio: ["ignore", "inherit", "inherit"] })
+        const child = spawn(d.argv[0]!, d.argv.slice(1), { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...d.env } })
         children.set(d.name, child)
         child.on("exit", (code, signal) => {
           children.delete(d.name)

@@ -31,6 +31,12 @@ export const doctor = Command.make("doctor", {}, Effect.fn(function*() {
   const info = yield* Effect.result(docker.info)
   if (info._tag === "Success") {
     yield* ok("docker engine", `${info.success.operatingSystem}, server ${info.success.serverVersion}`)
+    const v = info.success.serverVersion.match(/^(\d+)\.(\d+)\.(\d+)/)
+    const [maj, min, pat] = v ? [Number(v[1]), Number(v[2]), Number(v[3])] : [0, 0, 0]
+    const patched = maj >= 26 || (maj === 25 && pat >= 5) || (maj === 23 && min === 0 && pat >= 11)
+    if (!patched) {
+      yield* warn("docker engine DNS", `${info.success.serverVersion} has CVE-2024-29018 (internal networks' DNS lookups can leave through the host); bot-bottle points the agent's DNS at its sidecar to close it`, "upgrade the engine to 26.0.0 or later (or 25.0.5, 23.0.11)")
+    }
   } else {
     yield* bad("docker engine", info.failure.message, "install Docker and start its engine (Linux: `sudo systemctl start docker`; macOS: start Docker Desktop); check `docker info`")
   }

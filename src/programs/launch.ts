@@ -253,7 +253,7 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
       mounts: [
         { source: agentDir, target: AGENT_PROVISION_DIR, readonly: true },
         // Never chowned: these are the user's own files, owned as they are on the host.
-        ...(plan.mountCwd ? [{ source: plan.cwd, target: plan.workdir, readonly: false }] : [])
+        ...(plan.mountCwd ? mountedWorkspace(plan) : [])
       ],
       workdir: plan.workdir,
       user: "root",
@@ -263,6 +263,15 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
       ...(plan.resources.memory !== undefined ? { memory: plan.resources.memory } : {}),
       extraArgs: [
         "--init",
+        // The engine's DNS would forward lookups of outside names for the agent (on engines
+        // before 26.0.0 even through the host's namespace, CVE-2024-29018: a DNS exfiltration
+        // channel). Pointed at the sidecar, where nothing answers on port 53, they go nowhere;
+        // names on the bottle's own network still resolve.
+        "--dns", plan.network.bundleIp,
+        // No IPv6 at all: --internal and inhibit_ipv4 close IPv4 only, and link-local IPv6
+        // could otherwise reach host services listening on ::.
+        "--sysctl", "net.ipv6.conf.all.disable_ipv6=1",
+        "--sysctl", "net.ipv6.conf.default.disable_ipv6=1",
         "--cap-drop", "ALL",
         "--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER", "--cap-add", "SETUID", "--cap-add", "SETGID",
         "--security-opt", "no-new-privileges"
@@ -279,6 +288,18 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   const [bundle, agent] = yield* Effect.all([startBundle, startAgent], { concurrency: 2 })
   return { plan, agent: agent.name, bundle: bundle.name }
 })
+
+/**
+ * The cwd mounted read-write, with what would run code on the host later laid over it
+ * read-only: git's config and hooks (core.fsmonitor, hooks run at the user's next git
+ * command) and the manifest (which names routes and the tokens they get).
+ */
+const mountedWorkspace = (plan: BottlePlan) => [
+  { source: plan.cwd, target: plan.workdir, readonly: false },
+  ...[".git/config", ".git/hooks", "bottle.yaml"]
+    .filter((rel) => fs.existsSync(path.join(plan.cwd, rel)))
+    .map((rel) => ({ source: path.join(plan.cwd, rel), target: `${plan.workdir}/${rel}`, readonly: true }))
+]
 
 /** Polls the bundle's log for its readiness line; a crash line or a dead container fails. */
 const waitForBundle = Effect.fnUntraced(function*(name: string, timeoutMs: number) {

@@ -75,6 +75,24 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
     skills.push({ name: path.basename(dir), source: dir })
   }
 
+  // A read-write mount of the cwd hands the agent whatever is below it: never the home dir,
+  // the filesystem root, or a tree holding bot-bottle's own state (routes, CA keys).
+  if (bottle.workspace?.mount_cwd) {
+    const cwd = path.resolve(input.cwd)
+    const state = yield* StateStore
+    const inside = (child: string) => child === cwd || child.startsWith(cwd.endsWith(path.sep) ? cwd : cwd + path.sep)
+    const why = cwd === path.parse(cwd).root
+      ? "the filesystem root"
+      : cwd === path.resolve(os.homedir())
+      ? "your home directory"
+      : inside(path.resolve(state.root))
+      ? `a directory holding bot-bottle's state (${state.root})`
+      : undefined
+    if (why) {
+      return yield* fail(["bottles", agent.bottle, "workspace", "mount_cwd"], `bottles.${agent.bottle}.workspace.mount_cwd`, `refusing to mount ${cwd} read-write into the agent: it is ${why}; run from a project directory`)
+    }
+  }
+
   const routes = bottle.egress?.routes ?? []
   const roles = new Set<RouteRole>(routes.flatMap((r) => r.roles ?? []))
   const tokenEnvs = [...new Set([

@@ -9,9 +9,11 @@
 import { Schema } from "effect"
 
 const hostLabel = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-// At least two labels, an optional leading "*.", and never a dotted-quad IP. One pattern (with
-// the u flag, so `bottle schema` exports it for editors too).
-const hostPattern = new RegExp(`^(?!\\d{1,3}(?:\\.\\d{1,3}){3}$)(?:\\*\\.)?(?:${hostLabel}\\.)+${hostLabel}$`, "u")
+// At least two labels, an optional leading "*.", and a last label with a letter in it: a
+// numeric last label is an IPv4 address in some spelling (`127.1`, `0177.0.0.1`,
+// `169.254.43518`, `0x7f.0x1`), which resolvers happily turn into one. One pattern, with the u flag, so
+// `bottle schema` exports it for editors too.
+const hostPattern = new RegExp(`^(?:\\*\\.)?(?:${hostLabel}\\.)+(?=[a-z0-9-]*[a-z])(?!0x[0-9a-f]*$)${hostLabel}$`, "u")
 
 /** `api.example.com` or `*.example.com`; lower case; no IPs, no ports, no bare wildcard. */
 export const RouteHost = Schema.String.pipe(

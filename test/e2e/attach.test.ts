@@ -71,12 +71,25 @@ describe("bottle start, attached to a terminal", () => {
     // The agent's user is uid 1000; the directory must be writable for it (here: world-writable).
     fs.chmodSync(cwd, 0o777)
     fs.writeFileSync(path.join(cwd, "host-file.txt"), "from the host\n")
+    fs.mkdirSync(path.join(cwd, ".git", "hooks"), { recursive: true })
+    fs.writeFileSync(path.join(cwd, ".git", "config"), "[core]\n")
+    const manifestBefore = fs.readFileSync(path.join(cwd, "bottle.yaml"), "utf8")
     const before = fs.statSync(path.join(cwd, "host-file.txt"))
     const { session, exitFile } = startAttached("editor", slug)
     await waitFor(() => /bash-[\d.]+\$\s*$/m.test(screen(session)), 300_000, `a shell prompt in:\n${screen(session)}`)
-    tmux("send-keys", "-t", session, "cat /workspace/host-file.txt && echo from-the-agent > /workspace/agent-file.txt; exit 0", "Enter")
+    // What would run code on the host later is read-only: git config and hooks, the manifest.
+    const attempts = [
+      "echo '[core] fsmonitor = /tmp/x' >> /workspace/.git/config 2>/dev/null || echo ro-config",
+      "echo pwn > /workspace/.git/hooks/post-checkout 2>/dev/null || echo ro-hooks",
+      "echo '# pwn' >> /workspace/bottle.yaml 2>/dev/null || echo ro-manifest"
+    ]
+    tmux("send-keys", "-t", session, `cat /workspace/host-file.txt && echo from-the-agent > /workspace/agent-file.txt; ${attempts.join("; ")}; exit 0`, "Enter")
     await waitFor(() => fs.existsSync(exitFile), 60_000, "the CLI to exit")
     expect(screen(session)).toContain("from the host")
+    for (const m of ["ro-config", "ro-hooks", "ro-manifest"]) expect(screen(session)).toContain(m)
+    expect(fs.readFileSync(path.join(cwd, ".git", "config"), "utf8")).toBe("[core]\n")
+    expect(fs.existsSync(path.join(cwd, ".git", "hooks", "post-checkout"))).toBe(false)
+    expect(fs.readFileSync(path.join(cwd, "bottle.yaml"), "utf8")).toBe(manifestBefore)
     expect(fs.readFileSync(path.join(cwd, "agent-file.txt"), "utf8")).toBe("from-the-agent\n")
     const after = fs.statSync(path.join(cwd, "host-file.txt"))
     expect([after.uid, after.gid]).toEqual([before.uid, before.gid])

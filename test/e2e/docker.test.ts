@@ -116,7 +116,9 @@ describe("docker backend: a running bottle", () => {
     expect(viaNode.stdout).toMatch(/^blocked/)
   })
 
-  it("gets nothing usable from public DNS", () => {
+  it("gets nothing usable from public DNS (while names on its own network resolve)", () => {
+    // Positive control: the engine's resolver answers for the bottle's own network.
+    expect(inAgent(`getent hosts bottle-${slug}-bundle`).stdout).toMatch(/^10\.213\.\d+\.2\s/)
     const r = inAgent("timeout 8 getent hosts example.com; echo rc=$?")
     expect(r.stdout).not.toMatch(/\d+\.\d+\.\d+\.\d+\s+example\.com/)
     expect(r.stdout).toMatch(/rc=[1-9]/)
@@ -163,6 +165,24 @@ describe("docker backend: a running bottle", () => {
       cli(["stop", other, "--purge"], { cwd, env })
     }
     expect(labelled(other)).toEqual([])
+  })
+
+  it("has no IPv6 at all (link-local addresses could reach host services on ::)", async () => {
+    expect(inAgent("cat /proc/sys/net/ipv6/conf/all/disable_ipv6").stdout.trim()).toBe("1")
+    expect(inAgent("ip -6 addr show | grep -c inet6; true").stdout.trim()).toBe("0")
+    const v6 = net.createServer((s) => s.end("host-v6-secret\n"))
+    await new Promise<void>((r) => v6.listen(0, "::", () => r()))
+    const port = (v6.address() as net.AddressInfo).port
+    try {
+      const targets = Object.entries(os.networkInterfaces()).flatMap(([name, list]) =>
+        (list ?? []).filter((a) => a.family === "IPv6").map((a) => (a.address.startsWith("fe80") ? `${a.address}%eth0` : a.address)).map((a) => [name, a] as const))
+      for (const [, addr] of targets) {
+        const r = inAgent(`node -e "const s=require('net').connect({host:'${addr}',port:${port}});s.on('data',d=>{console.log('REACHED',String(d));process.exit(1)});s.on('error',e=>{console.log('blocked',e.code);process.exit(0)});setTimeout(()=>{console.log('blocked TIMEOUT');process.exit(0)},3000)"`)
+        expect(r.stdout, `reached the host at ${addr}`).toMatch(/^blocked/)
+      }
+    } finally {
+      v6.close()
+    }
   })
 
   it("cannot reach the metadata service, directly or through the proxy", () => {

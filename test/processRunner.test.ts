@@ -32,6 +32,22 @@ const isAlive = (pid: number) => {
 }
 
 describe("ProcessRunner", () => {
+  it.live("watch: returns the first matching line (stdout or stderr) and stops the process", () =>
+    Effect.gen(function*() {
+      const runner = yield* ProcessRunner
+      const marker = `sleep 30.${process.pid}7`
+      const line = yield* runner.watch(sh(`echo starting; echo 'bottle-bundle: ready (egress)' >&2; exec ${marker}`), (l) => l.startsWith("bottle-bundle: ready"))
+      assert.strictEqual(line, "bottle-bundle: ready (egress)")
+      yield* Effect.sleep("200 millis")
+      assert.deepStrictEqual(pidsOf(marker), [], "the watched process was stopped")
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("watch: returns undefined when the process ends without a match", () =>
+    Effect.gen(function*() {
+      const runner = yield* ProcessRunner
+      assert.isUndefined(yield* runner.watch(sh("echo one; echo two"), (l) => l === "three"))
+    }).pipe(Effect.provide(layer)))
+
   it.effect("run returns stdout and stderr of a successful command", () =>
     Effect.gen(function*() {
       const runner = yield* ProcessRunner

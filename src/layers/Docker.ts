@@ -219,8 +219,8 @@ export const make = Effect.gen(function*() {
       return runner.interactive([DOCKER, ...args, container, ...argv]).pipe(Effect.mapError(toDockerError))
     },
     copyTo: (container, hostPath, containerPath) => docker(["cp", hostPath, `${container}:${containerPath}`]).pipe(Effect.asVoid),
-    readLogs: (container, tail) =>
-      docker(["logs", "--tail", String(tail), container]).pipe(Effect.map((r) => r.stdout + r.stderr)),
+    waitForLogLine: (container, match) =>
+      runner.watch([DOCKER, "logs", "--follow", container], match).pipe(Effect.mapError(toDockerError)),
     logs: (container, options) =>
       runner.interactive([DOCKER, "logs", ...(options?.follow ? ["--follow"] : []), ...(options?.tail !== undefined ? ["--tail", String(options.tail)] : []), container]).pipe(
         Effect.mapError(toDockerError),

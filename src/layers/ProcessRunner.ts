@@ -75,7 +75,38 @@ const spawnCollect = (argv: ReadonlyArray<string>, options: RunOptions | undefin
     })
   })
 
+const watch = (argv: ReadonlyArray<string>, match: (line: string) => boolean) =>
+  Effect.callback<string | undefined, ProcessError>((resume) => {
+    const [cmd, ...args] = argv
+    const child = spawn(cmd!, args, { stdio: ["ignore", "pipe", "pipe"] })
+    let settled = false
+    const settle = (eff: Effect.Effect<string | undefined, ProcessError>) => {
+      if (settled) return
+      settled = true
+      resume(eff)
+      if (child.exitCode === null) child.kill("SIGTERM")
+    }
+    const onLine = (line: string) => {
+      if (match(line)) settle(Effect.succeed(line))
+    }
+    const out = lineSplitter(onLine)
+    const err = lineSplitter(onLine)
+    child.stdout.on("data", (c: Buffer) => out.push(c.toString("utf8")))
+    child.stderr.on("data", (c: Buffer) => err.push(c.toString("utf8")))
+    child.on("error", (e) => settle(Effect.fail(new ProcessError({ reason: new SpawnFailed({ argv: [...argv], message: e.message }) }))))
+    child.on("close", () => {
+      out.end()
+      err.end()
+      settle(Effect.succeed(undefined))
+    })
+    return Effect.sync(() => {
+      settled = true
+      if (child.exitCode === null) child.kill("SIGTERM")
+    })
+  })
+
 export const layer = Layer.succeed(ProcessRunner, ProcessRunner.of({
+  watch,
   exec: (argv, options) => spawnCollect(argv, options, "pipe"),
   run: (argv, options) =>
     spawnCollect(argv, options, "pipe").pipe(

@@ -301,24 +301,15 @@ const mountedWorkspace = (plan: BottlePlan) => [
     .map((rel) => ({ source: path.join(plan.cwd, rel), target: `${plan.workdir}/${rel}`, readonly: true }))
 ]
 
-/** Polls the bundle's log for its readiness line; a crash line or a dead container fails. */
+/** Follows the bundle's log to its readiness line; an unhealthy line or its exit fails. */
 const waitForBundle = Effect.fnUntraced(function*(name: string, timeoutMs: number) {
   const docker = yield* Docker
-  const deadline = Date.now() + timeoutMs
-  for (let i = 0; ; i++) {
-    const log = yield* docker.readLogs(name, 50)
-    if (log.includes(READY_LINE)) return
-    const bad = log.split("\n").find((l) => l.startsWith(UNHEALTHY_LINE))
-    if (bad) {
-      return yield* new LaunchError({ reason: new LaunchFailed({ step: "bundle", message: `the sidecar bundle is ${bad.slice("bottle-bundle: ".length)}` }) })
-    }
-    if (i % 10 === 9) {
-      const st = yield* docker.containerState(name)
-      if (!st.running) return yield* new LaunchError({ reason: new LaunchFailed({ step: "bundle", message: `the sidecar bundle exited (${st.status}); see \`docker logs ${name}\`` }) })
-    }
-    if (Date.now() > deadline) return yield* new LaunchError({ reason: new LaunchFailed({ step: "bundle", message: `the sidecar bundle did not become ready in ${timeoutMs} ms` }) })
-    yield* Effect.sleep(25)
-  }
+  const fail = (message: string) => new LaunchError({ reason: new LaunchFailed({ step: "bundle", message }) })
+  const line = yield* docker.waitForLogLine(name, (l) => l.startsWith(READY_LINE) || l.startsWith(UNHEALTHY_LINE)).pipe(
+    Effect.timeoutOrElse({ duration: timeoutMs, orElse: () => Effect.fail(fail(`the sidecar bundle did not become ready in ${timeoutMs} ms`)) })
+  )
+  if (line === undefined) return yield* fail(`the sidecar bundle exited; see \`docker logs ${name}\``)
+  if (line.startsWith(UNHEALTHY_LINE)) return yield* fail(`the sidecar bundle is ${line.slice("bottle-bundle: ".length)}`)
 })
 
 /** Attach: run the agent's command with the caller's terminal; returns its exit code. */

@@ -140,8 +140,11 @@ export class Docker extends Context.Service<Docker, {
   /** Runs argv in the container with the caller's terminal attached; returns the exit code. */
   readonly execInteractive: (container: string, argv: ReadonlyArray<string>, options?: ExecOptions & { readonly tty: boolean }) => Effect.Effect<number, DockerError>
   readonly copyTo: (container: string, hostPath: string, containerPath: string) => Effect.Effect<void, DockerError>
-  /** The last `tail` lines of a container's output (stdout and stderr). */
-  readonly readLogs: (container: string, tail: number) => Effect.Effect<string, DockerError>
+  /**
+   * Follows a container's output until a line satisfies `match` (returned), or the container's
+   * output ends (undefined: it stopped). One process, not a poll.
+   */
+  readonly waitForLogLine: (container: string, match: (line: string) => boolean) => Effect.Effect<string | undefined, DockerError>
   readonly logs: (container: string, options?: { readonly follow?: boolean; readonly tail?: number }) => Effect.Effect<void, DockerError>
   /** Everything (containers, networks, volumes) carrying our slug label; `slug` narrows. */
   readonly listLabelled: (slug?: string) => Effect.Effect<ReadonlyArray<LabelledResource>, DockerError>

@@ -63,6 +63,11 @@ export class ProcessRunner extends Context.Service<ProcessRunner, {
   readonly run: (argv: ReadonlyArray<string>, options?: RunOptions) => Effect.Effect<RunResult, ProcessError>
   /** Runs argv to completion and returns the result whatever the exit code. */
   readonly exec: (argv: ReadonlyArray<string>, options?: RunOptions) => Effect.Effect<RunResult, ProcessError>
+  /**
+   * Runs argv until one of its output lines (stdout or stderr) satisfies `match`, then stops
+   * it; returns that line, or undefined when the process ended first. For `docker logs -f`.
+   */
+  readonly watch: (argv: ReadonlyArray<string>, match: (line: string) => boolean) => Effect.Effect<string | undefined, ProcessError>
   /** Runs argv with the terminal attached (stdio inherited); returns its exit code. */
   readonly interactive: (argv: ReadonlyArray<string>, options?: Omit<RunOptions, "stdin">) => Effect.Effect<number, ProcessError>
 }>()("bot-bottle/ProcessRunner") {}

@@ -62,7 +62,8 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
       execInteractive: (container) =>
         rec.gate(`attach ${container}`).pipe(Effect.andThen(rec.record(`attach ${container}`)), Effect.as(options.attachExitCode ?? 0)),
       copyTo: (container) => rec.record(`copy ${container}`),
-      readLogs: () => Effect.succeed(options.bundleStatus ?? "bottle-bundle: ready (egress)\n"),
+      waitForLogLine: (_container, match) =>
+        Effect.succeed((options.bundleStatus ?? "bottle-bundle: ready (egress)\n").split("\n").find(match)),
       logs: unexpected("logs"),
       listLabelled: unexpected("listLabelled"),
       removeVolume: unexpected("removeVolume")

@@ -16,14 +16,53 @@ export interface HeldToken {
   /** Env var the value came from (what findings and logs name). */
   readonly env: string
   readonly value: string
+  /** For a derived needle: the encoding of the token it is (`base64`, `hex`). */
+  readonly form?: string | undefined
 }
 
 export type Finding =
-  | { readonly _tag: "Token"; readonly env: string }
+  | { readonly _tag: "Token"; readonly env: string; readonly form?: string | undefined }
   | { readonly _tag: "Pattern"; readonly name: string }
 
 export const describeFinding = (f: Finding): string =>
-  f._tag === "Token" ? `the value of $${f.env} (a token egress holds for another route)` : `a credential (${f.name})`
+  f._tag === "Token"
+    ? `${f.form ? `the ${f.form} form of ` : ""}the value of $${f.env} (a token egress holds for another route)`
+    : `a credential (${f.name})`
+
+/** Tokens at least this long are also looked for in base64 and hex. */
+export const MIN_ENCODED_TOKEN = 16
+
+/**
+ * The DLP scan set: each token plus, for tokens ≥ MIN_ENCODED_TOKEN, its hex (both cases) and
+ * base64/base64url forms at the three byte alignments a token can have inside a longer
+ * encoded text (only the characters that do not depend on the neighbouring bytes). Computed
+ * once per policy, never per request.
+ */
+export const scanSetFor = (tokens: ReadonlyArray<HeldToken>): ReadonlyArray<HeldToken> => {
+  const out: Array<HeldToken> = []
+  const seen = new Set<string>()
+  const add = (t: HeldToken) => {
+    if (seen.has(t.value)) return
+    seen.add(t.value)
+    out.push(t)
+  }
+  for (const t of tokens) add(t)
+  for (const t of tokens) {
+    if (t.value.length < MIN_ENCODED_TOKEN) continue
+    const bytes = Buffer.from(t.value, "utf8")
+    const hex = bytes.toString("hex")
+    add({ env: t.env, value: hex, form: "hex" })
+    add({ env: t.env, value: hex.toUpperCase(), form: "hex" })
+    for (let k = 0; k < 3; k++) {
+      const rest = bytes.subarray(k)
+      const whole = Math.floor(rest.length / 3) * 4
+      const b64 = rest.toString("base64").slice(0, whole)
+      add({ env: t.env, value: b64, form: "base64" })
+      add({ env: t.env, value: b64.replace(/\+/g, "-").replace(/\//g, "_"), form: "base64" })
+    }
+  }
+  return out
+}
 
 /** Tokens shorter than this are not scanned for: they would match ordinary text. */
 export const MIN_SCANNED_TOKEN = 8
@@ -31,7 +70,7 @@ export const MIN_SCANNED_TOKEN = 8
 /** Finds a held token (other than the allowed ones) or a credential pattern in `text`. */
 export const scanText = (text: string, tokens: ReadonlyArray<HeldToken>, allowedEnv: string | undefined): Finding | undefined => {
   for (const t of tokens) {
-    if (t.env !== allowedEnv && t.value.length >= MIN_SCANNED_TOKEN && text.includes(t.value)) return { _tag: "Token", env: t.env }
+    if (t.env !== allowedEnv && t.value.length >= MIN_SCANNED_TOKEN && text.includes(t.value)) return { _tag: "Token", env: t.env, form: t.form }
   }
   for (const p of secretPatterns) {
     if (p.regex.test(text)) {

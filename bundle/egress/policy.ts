@@ -5,19 +5,25 @@
  *
  * Guarantees:
  * - deny by default: no matching route, port, method or path → deny;
- * - no domain fronting: CONNECT target, TLS SNI and Host must name the same host;
+ * - no domain fronting: CONNECT target, TLS SNI, every Host and :authority header (and, in
+ *   absolute form, the URL's host as the forwarder parses it) must name the same host; a port
+ *   they name must be the one connected to; a second Host or :authority is refused;
  * - a tunnel or URL to a port other than the route's `ports` (default 443) is refused;
  * - credentials are injected only into TLS-protected upstream requests;
- * - a path that is not canonical (dot segments, encoded dots) is refused rather than
- *   compared, so `/allowed/../other` cannot pass a prefix check;
- * - URL and headers carrying a foreign token or a credential shape are refused (DLP); the
- *   headers egress replaces (the route's auth header and alternates) are not scanned, since
- *   their content never leaves.
+ * - the path checked is the path forwarded: `forwardedPath` is what mockttp's passthrough will
+ *   send (it re-parses the URL), and a request whose raw path differs from it (backslashes,
+ *   dot segments, `?`/`#` tricks in absolute form) or that is not canonical (dot segments,
+ *   encoded dots, backslashes or encoded slashes that an upstream may treat as separators) is
+ *   refused rather than compared, so `/allowed/..\other` cannot pass a prefix check;
+ * - URL and headers carrying a foreign token (or its base64/hex form) or a credential shape
+ *   are refused (DLP), each header and all of them concatenated (a token split across
+ *   headers); the headers egress removes (the route's auth header and alternates,
+ *   Proxy-Authorization) are not scanned, since their content never leaves.
  */
 import type { Redacted } from "effect"
 import { Redacted as R } from "effect"
 import { hostMatches, type Route } from "../../src/schema/Route.ts"
-import { describeFinding, type HeldToken, scanText, scanUrl } from "./dlp.ts"
+import { describeFinding, type HeldToken, scanSetFor, scanText, scanUrl } from "./dlp.ts"
 
 export interface CompiledRoute {
   readonly index: number
@@ -39,7 +45,10 @@ export interface CompiledRoute {
 
 export interface Policy {
   readonly routes: ReadonlyArray<CompiledRoute>
+  /** The tokens as held: what a response may echo (redaction). */
   readonly tokens: ReadonlyArray<HeldToken>
+  /** What DLP looks for: the tokens plus their base64/hex forms (precomputed once per policy). */
+  readonly needles: ReadonlyArray<HeldToken>
 }
 
 export interface RequestFacts {
@@ -51,10 +60,14 @@ export interface RequestFacts {
   /** The raw CONNECT target host, if the request came through a tunnel. */
   readonly tunnelHost: string | undefined
   readonly sni: string | undefined
-  /** Host (or :authority) header, with any port. */
-  readonly hostHeader: string | undefined
+  /** Every Host and :authority header value, in order, with any port. */
+  readonly hostHeaders: ReadonlyArray<readonly [name: string, value: string]>
+  /** Absolute-form requests: the URL's host[:port] as the forwarder parses it. */
+  readonly urlHost: string | undefined
   /** Path and query as sent. */
   readonly pathAndQuery: string
+  /** Path and query as they will be forwarded upstream (what the passthrough will send). */
+  readonly forwardedPath: string
   readonly headers: ReadonlyArray<readonly [string, string]>
 }
 
@@ -74,15 +87,46 @@ const stripPort = (hostPort: string): string => {
 
 const normalizeHost = (h: string): string => stripPort(h.trim()).toLowerCase().replace(/\.$/, "")
 
+/** The explicit port in `host:port` (undefined when none), NaN when not a number. */
+const portOf = (hostPort: string): number | undefined => {
+  const h = hostPort.trim()
+  const close = h.startsWith("[") ? h.indexOf("]") : -1
+  const i = h.lastIndexOf(":")
+  if (i === -1 || i < close) return undefined
+  const p = h.slice(i + 1)
+  return /^\d{1,5}$/.test(p) ? Number(p) : Number.NaN
+}
+
 /** `/v1` matches `/v1` and `/v1/...`, not `/v1beta`; `/v1/` matches anything under it. */
 export const pathMatches = (prefix: string, path: string): boolean =>
   prefix.endsWith("/") ? path.startsWith(prefix) : path === prefix || path.startsWith(prefix + "/")
 
-const isCanonicalPath = (path: string): boolean => {
-  if (!path.startsWith("/")) return false
-  if (/%2e/i.test(path)) return false
-  return !path.split("/").some((seg) => seg === "." || seg === "..")
+const pathOf = (pathAndQuery: string): string => {
+  const q = pathAndQuery.indexOf("?")
+  return q === -1 ? pathAndQuery : pathAndQuery.slice(0, q)
 }
+
+/** Dot segments, once any slash an upstream might honour (`\\`, `%2f`, `%5c`) is a slash. */
+const DOT_SEGMENT = /(?:^|\/|\\|%2f|%5c)\.{1,2}(?:$|\/|\\|%2f|%5c)/i
+
+/**
+ * Canonical: absolute, no backslash (WHATWG and url.parse turn it into `/`), no encoded dot
+ * or backslash, no dot segment (also across encoded slashes).
+ */
+const isCanonicalPath = (path: string): boolean =>
+  path.startsWith("/") && !path.includes("\\") && !/%2e|%5c/i.test(path) && !DOT_SEGMENT.test(path)
+
+/** Characters a URL parser may percent-encode on the way (never reinterpret). */
+const ENCODABLE = /[^A-Za-z0-9\-._~!$&()*+,;=:@/%]/g
+const encodeLikeParsers = (path: string): string =>
+  path.replace(ENCODABLE, (c) => {
+    const code = c.charCodeAt(0)
+    return code < 0x80 ? `%${code < 16 ? "0" : ""}${code.toString(16).toUpperCase()}` : encodeURIComponent(c)
+  })
+
+/** Same path, up to percent-encoding of characters the parsers escape. */
+const samePath = (raw: string, forwarded: string): boolean =>
+  raw === forwarded || encodeLikeParsers(raw) === encodeLikeParsers(forwarded)
 
 export interface TokenSource {
   readonly get: (env: string) => Redacted.Redacted<string> | undefined
@@ -125,7 +169,8 @@ export const compilePolicy = (
       auth
     }
   })
-  return { policy: { routes: compiled, tokens: [...held.values()] }, missing }
+  const heldTokens = [...held.values()]
+  return { policy: { routes: compiled, tokens: heldTokens, needles: scanSetFor(heldTokens) }, missing }
 }
 
 export const decide = (policy: Policy, facts: RequestFacts): Decision => {
@@ -141,16 +186,31 @@ export const decide = (policy: Policy, facts: RequestFacts): Decision => {
   if (facts.tls && facts.sni === undefined && facts.tunnelHost !== undefined) {
     return deny("no-domain-fronting", `TLS without SNI to ${host}`)
   }
-  if (facts.hostHeader !== undefined && normalizeHost(facts.hostHeader) !== host) {
-    return deny("no-domain-fronting", `Host header ${facts.hostHeader} does not match ${facts.tunnelHost !== undefined ? "CONNECT target" : "URL host"} ${host}`)
+  const against = facts.tunnelHost !== undefined ? "CONNECT target" : "URL host"
+  let hosts = 0
+  let authorities = 0
+  for (const [name, value] of facts.hostHeaders) {
+    if (name === "host") hosts++
+    else authorities++
+    if (hosts > 1 || authorities > 1) return deny("no-domain-fronting", `more than one ${name} header`)
+    if (normalizeHost(value) !== host) return deny("no-domain-fronting", `${name === "host" ? "Host" : name} header ${value} does not match ${against} ${host}`)
+    const port = portOf(value)
+    if (port !== undefined && port !== facts.port) return deny("no-domain-fronting", `${name === "host" ? "Host" : name} header ${value} names another port than ${facts.port}`)
+  }
+  if (facts.urlHost !== undefined && (normalizeHost(facts.urlHost) !== host || (portOf(facts.urlHost) ?? facts.port) !== facts.port)) {
+    return deny("no-domain-fronting", `URL host ${facts.urlHost} does not match the destination ${host}:${facts.port}`)
   }
 
   const candidates = policy.routes.filter((r) => hostMatches(r.route.host, host))
   if (candidates.length === 0) return deny("default-deny", `host ${host} is not routed`)
 
-  const q = facts.pathAndQuery.indexOf("?")
-  const path = q === -1 ? facts.pathAndQuery : facts.pathAndQuery.slice(0, q)
-  if (!isCanonicalPath(path)) return deny(candidates[0]!.name, `path ${JSON.stringify(path)} is not canonical (dot segments are refused)`)
+  // Decide on the path that will be sent, and refuse when it is not the path the agent wrote
+  // (a parser rewrote it) or when an upstream could still rewrite it (dot segments, `\\`).
+  const raw = pathOf(facts.pathAndQuery)
+  const path = pathOf(facts.forwardedPath)
+  if (!isCanonicalPath(raw) || !isCanonicalPath(path) || !samePath(raw, path)) {
+    return deny(candidates[0]!.name, `path ${JSON.stringify(raw)} is not canonical (dot segments, backslashes and encoded dots or slashes are refused)`)
+  }
 
   let firstRefusal: Decision | undefined
   const refuse = (d: Decision) => {
@@ -173,14 +233,24 @@ export const decide = (policy: Policy, facts: RequestFacts): Decision => {
 
     // DLP on what is already known: URL and headers.
     const allowedEnv = r.auth?.env
-    const inUrl = scanUrl(facts.pathAndQuery, policy.tokens, allowedEnv)
+    const needles = policy.needles
+    const inUrl = scanUrl(facts.pathAndQuery, needles, allowedEnv) ?? (facts.forwardedPath === facts.pathAndQuery ? undefined : scanUrl(facts.forwardedPath, needles, allowedEnv))
     if (inUrl) return deny("dlp", `URL carries ${describeFinding(inUrl)}`, true)
+    // One scan over all forwarded header values joined (a token split across two headers is
+    // found too); only on a finding, a second pass names the header.
     const skip = r.auth?.strip
-    for (const [name, value] of facts.headers) {
-      const lower = name.toLowerCase()
-      if (lower === "proxy-authorization" || (skip && skip.includes(lower))) continue
-      const inHeader = scanText(value, policy.tokens, allowedEnv)
-      if (inHeader) return deny("dlp", `header ${lower} carries ${describeFinding(inHeader)}`, true)
+    const forwarded = (lower: string) => lower !== "proxy-authorization" && !(skip && skip.includes(lower))
+    let joined = ""
+    for (const [name, value] of facts.headers) if (forwarded(name.toLowerCase())) joined += value
+    const inHeaders = scanText(joined, needles, allowedEnv)
+    if (inHeaders) {
+      for (const [name, value] of facts.headers) {
+        const lower = name.toLowerCase()
+        if (!forwarded(lower)) continue
+        const inHeader = scanText(value, needles, allowedEnv)
+        if (inHeader) return deny("dlp", `header ${lower} carries ${describeFinding(inHeader)}`, true)
+      }
+      return deny("dlp", `headers (split across several) carry ${describeFinding(inHeaders)}`, true)
     }
     return { _tag: "Allow", route: r, rule: r.name }
   }

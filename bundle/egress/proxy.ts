@@ -13,9 +13,15 @@
  * - a CONNECT whose target no route admits (host or port) is refused before any TLS;
  * - the agent's credential headers (the route's auth header and alternates, every copy) are
  *   removed and the real token injected; the token never appears in a log or audit line;
- * - request bodies stream through a bounded-window DLP scan, response bodies through a
- *   redactor; neither is buffered whole (mockttp's own body buffer is capped at 0 bytes, and
- *   no beforeRequest/beforeResponse callback is used, since those buffer whole bodies).
+ *   Proxy-Authorization (hop-by-hop) is never forwarded;
+ * - request bodies (and HTTP/1 request trailers) stream through a bounded-window DLP scan,
+ *   response bodies through a redactor; neither is buffered whole (mockttp's own body buffer
+ *   is capped at 0 bytes, and no beforeRequest/beforeResponse callback is used, since those
+ *   buffer whole bodies);
+ * - a held token echoed in response headers, trailers or upstream→agent WebSocket messages is
+ *   redacted too; on a credential route the upstream is asked for `accept-encoding: identity`
+ *   and a response that is content-encoded anyway is refused (502), since its body could
+ *   carry the token where the redactor cannot see it.
  *
  * mockttp extension points used (checked by the tests): custom matcher objects (sync
  * `matches`), custom step types registered in mockttp's step lookup tables, the socket
@@ -24,20 +30,20 @@
  */
 import * as net from "node:net"
 import { Transform } from "node:stream"
+import * as url from "node:url"
 import type * as mockttp from "mockttp"
 // mockttp's server modules only, not its main entry: that also loads the admin server, the
 // remote client and GraphQL (~10 MB of code the daemon never runs; it used to cost ~50 MB RSS).
 import { WildcardMatcher } from "mockttp/dist/rules/matchers"
 import { PassThroughStep } from "mockttp/dist/rules/requests/request-step-definitions"
-import { PassThroughWebSocketStep } from "mockttp/dist/rules/websockets/websocket-step-definitions"
 import { MockttpServer } from "mockttp/dist/server/mockttp-server"
 import { StepLookup } from "mockttp/dist/rules/requests/request-step-impls"
-import { WsStepLookup } from "mockttp/dist/rules/websockets/websocket-step-impls"
+import { PassThroughWebSocketStepImpl, WsStepLookup } from "mockttp/dist/rules/websockets/websocket-step-impls"
 import { LastTunnelAddress, TlsMetadata } from "mockttp/dist/util/socket-extensions"
 import { Redacted } from "effect"
 import { hostMatches } from "../../src/schema/Route.ts"
 import type { AuditDecision, AuditEntry, AuditLog } from "./audit.ts"
-import { BodyScanner, describeFinding, Redactor, scanWindowFor } from "./dlp.ts"
+import { BodyScanner, describeFinding, MIN_SCANNED_TOKEN, Redactor, scanText, scanWindowFor } from "./dlp.ts"
 import { type CompiledRoute, decide, type Decision, type Policy, type RequestFacts } from "./policy.ts"
 
 type OngoingRequest = mockttp.OngoingRequest
@@ -72,11 +78,6 @@ export interface EgressProxy {
 
 // --- request facts -------------------------------------------------------------------------
 
-const header = (raw: RawHeaders, name: string): string | undefined => {
-  for (const [k, v] of raw) if (k.toLowerCase() === name) return v
-  return undefined
-}
-
 const hostOfTarget = (target: string): { host: string; port: number | undefined } => {
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(target)
   if (!m) return { host: target, port: undefined }
@@ -90,6 +91,14 @@ export const factsOf = (req: OngoingRequest): RequestFacts => {
   const tunnel = socket?.[LastTunnelAddress]
   const raw = req.rawHeaders as RawHeaders
   const protocol = req.protocol
+  const hostHeaders: Array<readonly [string, string]> = []
+  for (const [k, v] of raw) {
+    const name = k.toLowerCase()
+    if (name === "host" || name === ":authority") hostHeaders.push([name, v])
+  }
+  // Exactly what mockttp's passthrough will send: it re-parses req.url with url.parse (for a
+  // tunnelled request req.url is already the WHATWG serialisation of the raw path).
+  const parsed = url.parse(req.url)
   return {
     method: req.method.toUpperCase(),
     host: req.destination.hostname,
@@ -97,8 +106,10 @@ export const factsOf = (req: OngoingRequest): RequestFacts => {
     tls: protocol === "https" || protocol === "wss",
     tunnelHost: tunnel === undefined ? undefined : hostOfTarget(tunnel).host,
     sni: protocol === "https" || protocol === "wss" ? socket?.[TlsMetadata]?.sniHostname : undefined,
-    hostHeader: header(raw, "host") ?? header(raw, ":authority"),
+    hostHeaders,
+    urlHost: parsed.host ?? "",
     pathAndQuery: req.path,
+    forwardedPath: `${parsed.pathname || "/"}${parsed.search || ""}`,
     headers: raw
   }
 }
@@ -114,10 +125,98 @@ const denialBody = (rule: string, reason: string): string =>
 /** HTTP/1 only: HTTP/2 has no Connection header (Node warns and drops it). */
 const closeHeader = (req: OngoingRequest): Record<string, string> => (req.httpVersion.startsWith("2") ? {} : { connection: "close" })
 
-/** Removes every copy of the route's credential headers and adds the real one. */
-const injectCredential = (raw: RawHeaders, auth: NonNullable<CompiledRoute["auth"]>): RawHeaders => {
-  const out = raw.filter(([k]) => !auth.strip.includes(k.toLowerCase()))
-  out.push([auth.header, Redacted.value(auth.value)])
+/**
+ * The headers sent upstream: never Proxy-Authorization/Proxy-Connection (hop-by-hop; inside a
+ * tunnel mockttp would forward them); on a credential route every copy of the agent's
+ * credential headers is replaced by the real one, and the upstream is asked for an identity
+ * body (so the redactor sees plain text).
+ */
+const forwardHeaders = (raw: RawHeaders, auth: CompiledRoute["auth"]): RawHeaders => {
+  const out: RawHeaders = []
+  for (const h of raw) {
+    const k = h[0].toLowerCase()
+    if (k === "proxy-authorization" || k === "proxy-connection") continue
+    if (auth && (k === "accept-encoding" || auth.strip.includes(k))) continue
+    out.push(h)
+  }
+  if (auth) {
+    out.push([auth.header, Redacted.value(auth.value)])
+    out.push(["accept-encoding", "identity"])
+  }
+  return out
+}
+
+/** Held tokens as strings, with their same-length masks, for header and message redaction. */
+interface Masks {
+  readonly values: ReadonlyArray<string>
+  readonly masks: ReadonlyArray<string>
+  readonly buffers: ReadonlyArray<Buffer>
+}
+
+const masksFor = (policy: Policy): Masks => {
+  const values = policy.tokens.map((t) => t.value).filter((v) => v.length >= MIN_SCANNED_TOKEN)
+  return { values, masks: values.map((v) => "*".repeat(v.length)), buffers: values.map((v) => Buffer.from(v, "latin1")) }
+}
+
+const redactString = (m: Masks, value: string): string => {
+  for (let i = 0; i < m.values.length; i++) if (value.includes(m.values[i]!)) value = value.split(m.values[i]!).join(m.masks[i]!)
+  return value
+}
+
+/** A header value as Node takes it (string, number, or several strings), redacted. */
+const redactValue = (m: Masks, value: unknown): unknown =>
+  typeof value === "string" ? redactString(m, value) : Array.isArray(value) ? value.map((v) => (typeof v === "string" ? redactString(m, v) : v)) : value
+
+/** Redacts, in place, a header argument of writeHead/addTrailers: flat, paired or object. */
+const redactHeaders = (m: Masks, headers: unknown): void => {
+  if (Array.isArray(headers)) {
+    if (Array.isArray(headers[0])) for (const pair of headers as Array<[string, unknown]>) pair[1] = redactValue(m, pair[1])
+    else for (let i = 1; i < headers.length; i += 2) headers[i] = redactValue(m, headers[i])
+  } else if (headers && typeof headers === "object") {
+    const o = headers as Record<string, unknown>
+    for (const k of Object.keys(o)) o[k] = redactValue(m, o[k])
+  }
+}
+
+/** The response's content-encoding if it is anything but identity. */
+const contentEncoding = (headers: unknown): string | undefined => {
+  const check = (k: unknown, v: unknown): string | undefined => {
+    if (typeof k !== "string" || k.toLowerCase() !== "content-encoding") return undefined
+    const value = String(v).trim().toLowerCase()
+    return value === "" || value === "identity" ? undefined : value
+  }
+  if (Array.isArray(headers)) {
+    if (Array.isArray(headers[0])) {
+      for (const [k, v] of headers as Array<[unknown, unknown]>) {
+        const e = check(k, v)
+        if (e) return e
+      }
+    } else {
+      for (let i = 0; i + 1 < headers.length; i += 2) {
+        const e = check(headers[i], headers[i + 1])
+        if (e) return e
+      }
+    }
+  } else if (headers && typeof headers === "object") {
+    for (const [k, v] of Object.entries(headers)) {
+      const e = check(k, v)
+      if (e) return e
+    }
+  }
+  return undefined
+}
+
+/** Redacts held tokens in a whole WebSocket message (same length: framing stays right). */
+const redactBuffer = (m: Masks, buf: Buffer): Buffer => {
+  let out = buf
+  for (const n of m.buffers) {
+    let at = out.indexOf(n)
+    while (at !== -1) {
+      if (out === buf) out = Buffer.from(buf)
+      out.fill(0x2a, at, at + n.length)
+      at = out.indexOf(n, at + n.length)
+    }
+  }
   return out
 }
 
@@ -126,11 +225,13 @@ const injectCredential = (raw: RawHeaders, auth: NonNullable<CompiledRoute["auth
 class Generation {
   readonly policy: Policy
   readonly window: number
+  readonly masks: Masks
   private readonly decisions = new WeakMap<object, Decision>()
 
   constructor(policy: Policy) {
     this.policy = policy
-    this.window = scanWindowFor(policy.tokens)
+    this.window = scanWindowFor(policy.needles)
+    this.masks = masksFor(policy)
   }
 
   decision(req: OngoingRequest): Decision {
@@ -217,14 +318,49 @@ const hasNoBody = (req: OngoingRequest): boolean => {
 
 type WriteCb = (error?: Error | null) => void
 
+interface ResponseGuard {
+  readonly redactor: Redactor | undefined
+  readonly masks: Masks
+  /** Credential route: a content-encoded response is refused (its body cannot be redacted). */
+  readonly refuseEncoded: boolean
+  readonly h2: boolean
+  readonly onRefused: (encoding: string) => void
+}
+
 /**
- * Wraps a response's write/end: counts bytes and, when tokens are held, redacts them. Data
- * not held back by the redactor is written straight through (no added latency).
+ * Wraps a response's writeHead/addTrailers/write/end: counts bytes and, when tokens are held,
+ * redacts them in headers, trailers and body. Data not held back by the redactor is written
+ * straight through (no added latency).
  */
-const wrapResponse = (res: OngoingResponse, redactor: Redactor | undefined, counter: { bytesOut: number }) => {
+const wrapResponse = (res: OngoingResponse, guard: ResponseGuard, counter: { bytesOut: number }) => {
+  const { redactor, masks } = guard
   const target = res as unknown as {
     write: (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
     end: (chunk?: unknown, encoding?: unknown, cb?: unknown) => unknown
+    writeHead: (...args: Array<unknown>) => unknown
+    addTrailers: (headers: unknown) => void
+  }
+  // mockttp's own (tracking) writeHead/addTrailers: cheap, and they keep getRawHeaders right.
+  const writeHead = target.writeHead.bind(res)
+  const addTrailers = target.addTrailers.bind(res)
+  let refusal: string | undefined
+  target.writeHead = (...args: Array<unknown>): unknown => {
+    const headers = typeof args[1] === "string" ? args[2] : args[1]
+    if (guard.refuseEncoded) {
+      const encoding = contentEncoding(headers)
+      if (encoding !== undefined) {
+        guard.onRefused(encoding)
+        refusal = denialBody("encoded-response", `the upstream answered with content-encoding ${encoding} although egress asked for identity; refused, since a token in it could not be redacted`)
+        return writeHead(502, { "content-type": "application/json", "content-length": String(Buffer.byteLength(refusal)), ...(guard.h2 ? {} : { connection: "close" }) })
+      }
+    }
+    if (masks.values.length > 0) redactHeaders(masks, headers)
+    return writeHead(...args)
+  }
+  target.addTrailers = (headers: unknown): void => {
+    if (refusal !== undefined) return
+    if (masks.values.length > 0) redactHeaders(masks, headers)
+    addTrailers(headers)
   }
   // The class's own write/end, not mockttp's tracking wrappers: those copy every chunk into
   // a PassThrough nobody reads, which keeps a whole response body in memory until it ends.
@@ -235,6 +371,11 @@ const wrapResponse = (res: OngoingResponse, redactor: Redactor | undefined, coun
     Buffer.isBuffer(chunk) ? chunk : typeof chunk === "string" ? Buffer.from(chunk, typeof encoding === "string" ? (encoding as BufferEncoding) : "utf8") : Buffer.from(chunk as Uint8Array)
   target.write = (chunk: unknown, encoding?: unknown, cb?: unknown): boolean => {
     const callback = (typeof encoding === "function" ? encoding : cb) as WriteCb | undefined
+    if (refusal !== undefined) {
+      // The encoded body is dropped (read, so mockttp's pipe completes normally).
+      if (callback) process.nextTick(callback)
+      return true
+    }
     let buf = toBuffer(chunk, encoding)
     if (redactor) buf = redactor.push(buf)
     counter.bytesOut += buf.length
@@ -246,6 +387,12 @@ const wrapResponse = (res: OngoingResponse, redactor: Redactor | undefined, coun
   }
   target.end = (chunk?: unknown, encoding?: unknown, cb?: unknown): unknown => {
     const callback = (typeof chunk === "function" ? chunk : typeof encoding === "function" ? encoding : cb) as WriteCb | undefined
+    if (refusal !== undefined) {
+      const body = refusal
+      refusal = ""
+      counter.bytesOut += Buffer.byteLength(body)
+      return callback ? end(body, callback) : end(body)
+    }
     const parts: Array<Buffer> = []
     if (chunk !== undefined && chunk !== null && typeof chunk !== "function") {
       const buf = toBuffer(chunk, encoding)
@@ -283,12 +430,12 @@ class GuardStep {
   async handle(req: OngoingRequest, res: OngoingResponse): Promise<{ continue: true }> {
     const started = performance.now()
     const { ctx, route } = this
-    const tokens = this.gen.policy.tokens
-    if (route.auth) req.rawHeaders = injectCredential(req.rawHeaders as RawHeaders, route.auth)
+    const { tokens, needles } = this.gen.policy
+    req.rawHeaders = forwardHeaders(req.rawHeaders as RawHeaders, route.auth)
 
     let outcome: { decision: AuditDecision; rule: string; reason?: string } = { decision: "allow", rule: route.name }
     const counter = { bytesOut: 0 }
-    const scanner = new BodyScanner(tokens, route.auth?.env, this.gen.window)
+    const scanner = new BodyScanner(needles, route.auth?.env, this.gen.window)
 
     // Stream the request body through the DLP scanner: mockttp pipes whatever asStream returns
     // to the upstream request, and aborts upstream when that stream errors. An HTTP/1 request
@@ -298,22 +445,34 @@ class GuardStep {
     const original = body.asStream.bind(body)
     if (!hasNoBody(req)) body.asStream = () => {
       const source = original()
+      const block = (what: string, finding: Parameters<typeof describeFinding>[0]): DlpBlocked => {
+        const reason = `${what} carries ${describeFinding(finding)}`
+        outcome = { decision: "dlp-block", rule: "dlp", reason }
+        ctx.log(`egress: blocked ${req.method} ${req.destination.hostname}${pathOnly(req.path)}: ${reason}`)
+        if (!res.headersSent) {
+          res.writeHead(403, { "content-type": "application/json", ...closeHeader(req) })
+          res.end(denialBody("dlp", reason))
+        } else {
+          res.destroy()
+        }
+        return new DlpBlocked(reason)
+      }
       const guarded = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           const result = scanner.push(chunk)
           if (Buffer.isBuffer(result)) return callback(null, result.length > 0 ? result : undefined)
-          const reason = `body carries ${describeFinding(result)}`
-          outcome = { decision: "dlp-block", rule: "dlp", reason }
-          ctx.log(`egress: blocked ${req.method} ${req.destination.hostname}${pathOnly(req.path)}: ${reason}`)
-          if (!res.headersSent) {
-            res.writeHead(403, { "content-type": "application/json", ...closeHeader(req) })
-            res.end(denialBody("dlp", reason))
-          } else {
-            res.destroy()
-          }
-          callback(new DlpBlocked(reason))
+          callback(block("body", result))
         },
         flush(callback) {
+          // mockttp forwards HTTP/1 request trailers once this stream ends: scan them first
+          // (all values joined, so a token split across two trailers is found too).
+          const trailers = (req as unknown as { rawTrailers?: RawHeaders }).rawTrailers
+          if (trailers && trailers.length > 0) {
+            let joined = ""
+            for (const [, v] of trailers) joined += v
+            const found = scanText(joined, needles, route.auth?.env)
+            if (found) return callback(block("a request trailer", found))
+          }
           const rest = scanner.end()
           callback(null, rest.length > 0 ? rest : undefined)
         }
@@ -324,7 +483,16 @@ class GuardStep {
     }
 
     const redactor = tokens.length > 0 ? new Redactor(tokens) : undefined
-    wrapResponse(res, redactor, counter)
+    wrapResponse(res, {
+      redactor,
+      masks: this.gen.masks,
+      refuseEncoded: route.auth !== undefined,
+      h2: req.httpVersion.startsWith("2"),
+      onRefused: (encoding) => {
+        outcome = { decision: "error", rule: "encoded-response", reason: `upstream sent content-encoding ${encoding} on a credential route` }
+        ctx.log(`egress: refused a ${encoding}-encoded response from ${req.destination.hostname}${pathOnly(req.path)} (credential route asks for identity)`)
+      }
+    }, counter)
     res.once("close", () => {
       const status = outcome.decision === "dlp-block" ? 403 : res.statusCode
       const decision: AuditDecision = outcome.decision === "allow" && !res.writableFinished ? "error" : outcome.decision
@@ -390,7 +558,7 @@ class WsGuardStep {
   dispose(): void {}
   async handle(req: OngoingRequest, socket: net.Socket): Promise<{ continue: true }> {
     const started = performance.now()
-    if (this.route.auth) req.rawHeaders = injectCredential(req.rawHeaders as RawHeaders, this.route.auth)
+    req.rawHeaders = forwardHeaders(req.rawHeaders as RawHeaders, this.route.auth)
     const read0 = socket.bytesRead
     const written0 = socket.bytesWritten
     socket.once("close", () => {
@@ -439,11 +607,50 @@ class WsDenyStep {
   }
 }
 
+interface WsLike {
+  send: (data: unknown, options?: unknown, cb?: unknown) => void
+}
+interface WsServerLike {
+  prependListener: (event: "connection", listener: (ws: WsLike) => void) => void
+}
+// mockttp declares these members private; the subclass below reaches them at runtime.
+const WsPassThroughBase = PassThroughWebSocketStepImpl as unknown as new (options: object) => {
+  wsServer?: WsServerLike
+  initializeWsServer(): void
+}
+
+/**
+ * mockttp's WebSocket passthrough (it relays whole messages between two `ws` sockets), with
+ * held tokens redacted in messages going to the agent. Messages are whole (fragments are
+ * reassembled, permessage-deflate undone), so a token inside one message is always found; a
+ * token split across two messages is not.
+ */
+class RedactingWsPassThrough extends WsPassThroughBase {
+  readonly type = "bottle-ws-passthrough"
+  readonly masks: Masks
+  constructor(options: object, masks: Masks) {
+    super(options)
+    this.masks = masks
+  }
+  override initializeWsServer(): void {
+    const fresh = this.wsServer === undefined
+    super.initializeWsServer()
+    const masks = this.masks
+    if (!fresh || masks.buffers.length === 0) return
+    // Runs before mockttp's relay is set up: the relay calls the agent-side socket's send.
+    this.wsServer!.prependListener("connection", (ws) => {
+      const send = ws.send.bind(ws)
+      ws.send = (data, options, cb) => send(Buffer.isBuffer(data) ? redactBuffer(masks, data) : data, options, cb)
+    })
+  }
+}
+
 // Register the step types with mockttp (idempotent: module state).
 ;(StepLookup as unknown as Record<string, unknown>)["bottle-guard"] = GuardStep
 ;(StepLookup as unknown as Record<string, unknown>)["bottle-deny"] = DenyStep
 ;(WsStepLookup as unknown as Record<string, unknown>)["bottle-ws-guard"] = WsGuardStep
 ;(WsStepLookup as unknown as Record<string, unknown>)["bottle-ws-deny"] = WsDenyStep
+;(WsStepLookup as unknown as Record<string, unknown>)["bottle-ws-passthrough"] = RedactingWsPassThrough
 
 // --- rules -----------------------------------------------------------------------------------
 
@@ -462,7 +669,7 @@ const buildRules = (gen: Generation, ctx: Context, dnsServers: ReadonlyArray<str
   const websocket = gen.policy.routes.map((route) => ({
     id: `ws-route-${route.index}`,
     matchers: [new RouteMatcher(gen, route.index)],
-    steps: [new WsGuardStep(route, ctx), new PassThroughWebSocketStep(connection)]
+    steps: [new WsGuardStep(route, ctx), new RedactingWsPassThrough(connection, gen.masks)]
   }))
   const fallback = { id: "default-deny", priority: 0, matchers: [new WildcardMatcher()] }
   return {

@@ -4,6 +4,7 @@
  * SNI or Host than the CONNECT target) to check the proxy refuses.
  */
 import * as http from "node:http"
+import * as http2 from "node:http2"
 import * as https from "node:https"
 import * as net from "node:net"
 import * as tls from "node:tls"
@@ -79,5 +80,68 @@ export const proxiedRequest = async (r: ProxiedRequest): Promise<ProxiedResponse
     )
     req.on("error", reject)
     req.end(r.body)
+  })
+}
+
+/**
+ * Raw bytes over CONNECT + TLS (HTTP/1.1 by ALPN): for requests no well-behaved client would
+ * send (backslashes, two Host lines). Resolves with everything read until the proxy closes.
+ */
+export const rawOverTunnel = async (r: { proxyPort: number; ca: string; target: string; sni: string; bytes: string | Buffer; waitMs?: number }): Promise<string> => {
+  const tunnel = await connectTunnel(r.proxyPort, r.target)
+  if (!("socket" in tunnel)) return `TUNNEL REFUSED ${tunnel.status}`
+  const socket = await tlsOverTunnel(tunnel.socket, r.ca, r.sni, ["http/1.1"])
+  return new Promise((resolve) => {
+    const chunks: Array<Buffer> = []
+    const done = () => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(Buffer.concat(chunks).toString("latin1"))
+    }
+    const timer = setTimeout(done, r.waitMs ?? 3000)
+    socket.on("data", (c: Buffer) => chunks.push(c))
+    socket.on("end", done)
+    socket.on("error", done)
+    socket.write(r.bytes)
+  })
+}
+
+/** Raw bytes straight to the proxy (plain-HTTP proxying, absolute-form request lines). */
+export const rawToProxy = (proxyPort: number, bytes: string, waitMs = 3000): Promise<string> =>
+  new Promise((resolve) => {
+    const s = net.connect(proxyPort, "127.0.0.1", () => s.write(bytes))
+    const chunks: Array<Buffer> = []
+    const done = () => {
+      clearTimeout(timer)
+      s.destroy()
+      resolve(Buffer.concat(chunks).toString("latin1"))
+    }
+    const timer = setTimeout(done, waitMs)
+    s.on("data", (c: Buffer) => chunks.push(c))
+    s.on("end", done)
+    s.on("error", done)
+  })
+
+/** One HTTP/2 request over CONNECT + TLS (ALPN h2), with pseudo-headers as given. */
+export const h2OverTunnel = async (r: { proxyPort: number; ca: string; target: string; sni: string; headers: http2.OutgoingHttpHeaders }): Promise<{ status: number; body: string }> => {
+  const tunnel = await connectTunnel(r.proxyPort, r.target)
+  if (!("socket" in tunnel)) return { status: tunnel.status, body: tunnel.body }
+  const socket = await tlsOverTunnel(tunnel.socket, r.ca, r.sni, ["h2"])
+  const client = http2.connect(`https://${r.target}`, { createConnection: () => socket })
+  return new Promise((resolve, reject) => {
+    const req = client.request(r.headers)
+    let status = 0
+    const chunks: Array<Buffer> = []
+    req.on("response", (h) => (status = Number(h[":status"])))
+    req.on("data", (c: Buffer) => chunks.push(c))
+    req.on("end", () => {
+      client.close()
+      resolve({ status, body: Buffer.concat(chunks).toString() })
+    })
+    req.on("error", (e) => {
+      client.close()
+      reject(e)
+    })
+    req.end()
   })
 }

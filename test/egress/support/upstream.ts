@@ -5,6 +5,7 @@
  */
 import * as https from "node:https"
 import type * as net from "node:net"
+import * as zlib from "node:zlib"
 import { WebSocketServer } from "ws"
 
 export interface Received {
@@ -12,6 +13,7 @@ export interface Received {
   readonly url: string
   readonly headers: Record<string, string | Array<string> | undefined>
   readonly rawHeaders: Array<string>
+  readonly rawTrailers: Array<string>
   readonly body: string
 }
 
@@ -54,7 +56,7 @@ export const startUpstream = (cert: { certPem: string; keyPem: string }, opts: {
       req.on("data", (c: Buffer) => chunks.push(c))
       req.on("end", () => {
         const body = Buffer.concat(chunks).toString("utf8")
-        received.push({ method: req.method ?? "", url, headers: req.headers, rawHeaders: req.rawHeaders, body })
+        received.push({ method: req.method ?? "", url, headers: req.headers, rawHeaders: req.rawHeaders, rawTrailers: req.rawTrailers, body })
         if (url.startsWith("/sse")) {
           const n = opts.sseEvents ?? 5
           const every = opts.sseIntervalMs ?? 150
@@ -69,6 +71,18 @@ export const startUpstream = (cert: { certPem: string; keyPem: string }, opts: {
           tick()
           return
         }
+        if (url.startsWith("/echo-everywhere")) {
+          // The credential it got, echoed in a header, a trailer and the body (gzip-encoded
+          // when the client accepts it, or always with ?gzip=always).
+          const auth = String(req.headers["authorization"] ?? "")
+          const echo = Buffer.from(JSON.stringify({ auth }))
+          const gzip = url.includes("gzip=always") || String(req.headers["accept-encoding"] ?? "").includes("gzip")
+          res.writeHead(200, { "content-type": "application/json", "x-echo-auth": auth, trailer: "x-echo-trailer", ...(gzip ? { "content-encoding": "gzip" } : {}) })
+          res.write(gzip ? zlib.gzipSync(echo) : echo)
+          res.addTrailers({ "x-echo-trailer": auth })
+          res.end()
+          return
+        }
         if (url.startsWith("/echo-auth")) {
           const auth = String(req.headers["authorization"] ?? "")
           res.writeHead(200, { "content-type": "text/plain" })
@@ -81,8 +95,11 @@ export const startUpstream = (cert: { certPem: string; keyPem: string }, opts: {
     })
     const wss = new WebSocketServer({ noServer: true })
     server.on("upgrade", (req, socket, head) => {
-      received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, rawHeaders: req.rawHeaders, body: "" })
-      wss.handleUpgrade(req, socket as net.Socket, head, (ws) => ws.on("message", (m) => ws.send(`echo:${m.toString()}`)))
+      received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, rawHeaders: req.rawHeaders, rawTrailers: [], body: "" })
+      const auth = String(req.headers["authorization"] ?? "")
+      wss.handleUpgrade(req, socket as net.Socket, head, (ws) =>
+        ws.on("message", (m) => ws.send(m.toString() === "whoami" ? `you are ${auth}` : `echo:${m.toString()}`))
+      )
     })
     server.keepAliveTimeout = 30_000
     server.listen(0, "127.0.0.1", () => {

@@ -29,12 +29,13 @@ const walk = (dir: string, prefix: string): Array<{ at: string; from: string }> 
     return e.isDirectory() ? walk(from, at) : [{ at, from }]
   })
 
-/** Both images trust extra CAs the same way (scripts/install-extra-ca.sh). */
-const extraCaInstaller = () => ({ at: "install-extra-ca.sh", from: path.join(packageRoot(), "scripts", "install-extra-ca.sh") })
+/** Both images trust extra CAs and install packages the same way (scripts/*.sh). */
+const sharedBuildScripts = () =>
+  ["install-extra-ca.sh", "apt-install.sh"].map((f) => ({ at: f, from: path.join(packageRoot(), "scripts", f) }))
 
 export const agentImageSource = (): ImageSource => ({
   name: "agent",
-  files: [...walk(path.join(packageRoot(), "agent-image"), ""), extraCaInstaller()]
+  files: [...walk(path.join(packageRoot(), "agent-image"), ""), ...sharedBuildScripts()]
 })
 
 export const bundleImageSource = (): ImageSource => {
@@ -43,7 +44,7 @@ export const bundleImageSource = (): ImageSource => {
     name: "bundle",
     files: [
       ...walk(path.join(root, "bundle"), "").filter((f) => f.at === "Dockerfile"),
-      extraCaInstaller(),
+      ...sharedBuildScripts(),
       ...(fs.existsSync(path.join(root, "dist", "bottle.mjs"))
         ? walk(path.join(root, "dist"), "dist").filter((f) => f.at.endsWith(".mjs"))
         : [{ at: "dist/bottle.mjs", from: path.join(root, "dist", "bottle.mjs") }])

@@ -208,7 +208,7 @@ export const decide = (policy: Policy, facts: RequestFacts): Decision => {
   // (a parser rewrote it) or when an upstream could still rewrite it (dot segments, `\\`).
   const raw = pathOf(facts.pathAndQuery)
   const path = pathOf(facts.forwardedPath)
-  if (!isCanonicalPath(raw) || !isCanonicalPath(path) || !samePath(raw, path)) {
+  if (!isCanonicalPath(raw) || (path !== raw && (!isCanonicalPath(path) || !samePath(raw, path)))) {
     return deny(candidates[0]!.name, `path ${JSON.stringify(raw)} is not canonical (dot segments, backslashes and encoded dots or slashes are refused)`)
   }
 

@@ -86,6 +86,30 @@ const hostOfTarget = (target: string): { host: string; port: number | undefined 
 
 const socketOf = (req: OngoingRequest): SocketMeta | undefined => (req as unknown as { socket?: SocketMeta }).socket
 
+/**
+ * `url.parse` of a request URL, reduced to what the policy needs. url.parse is a pure function
+ * of its input and agents repeat the same few URLs, so results are memoised per exact URL
+ * string (bounded: the table is dropped when full).
+ */
+interface ParsedForwarded {
+  readonly host: string
+  readonly path: string
+}
+const PARSE_CACHE_MAX = 256
+const PARSE_CACHE_KEY_MAX = 2048
+const parseCache = new Map<string, ParsedForwarded>()
+const parseForwarded = (requestUrl: string): ParsedForwarded => {
+  const hit = parseCache.get(requestUrl)
+  if (hit !== undefined) return hit
+  const parsed = url.parse(requestUrl)
+  const out: ParsedForwarded = { host: parsed.host ?? "", path: `${parsed.pathname || "/"}${parsed.search || ""}` }
+  if (requestUrl.length <= PARSE_CACHE_KEY_MAX) {
+    if (parseCache.size >= PARSE_CACHE_MAX) parseCache.clear()
+    parseCache.set(requestUrl, out)
+  }
+  return out
+}
+
 export const factsOf = (req: OngoingRequest): RequestFacts => {
   const socket = socketOf(req)
   const tunnel = socket?.[LastTunnelAddress]
@@ -98,7 +122,7 @@ export const factsOf = (req: OngoingRequest): RequestFacts => {
   }
   // Exactly what mockttp's passthrough will send: it re-parses req.url with url.parse (for a
   // tunnelled request req.url is already the WHATWG serialisation of the raw path).
-  const parsed = url.parse(req.url)
+  const parsed = parseForwarded(req.url)
   return {
     method: req.method.toUpperCase(),
     host: req.destination.hostname,
@@ -107,9 +131,9 @@ export const factsOf = (req: OngoingRequest): RequestFacts => {
     tunnelHost: tunnel === undefined ? undefined : hostOfTarget(tunnel).host,
     sni: protocol === "https" || protocol === "wss" ? socket?.[TlsMetadata]?.sniHostname : undefined,
     hostHeaders,
-    urlHost: parsed.host ?? "",
+    urlHost: parsed.host,
     pathAndQuery: req.path,
-    forwardedPath: `${parsed.pathname || "/"}${parsed.search || ""}`,
+    forwardedPath: parsed.path,
     headers: raw
   }
 }
@@ -178,28 +202,33 @@ const redactHeaders = (m: Masks, headers: unknown): void => {
   }
 }
 
+/** A content-encoding header's value if it is anything but identity. */
+const encodingOf = (k: unknown, v: unknown): string | undefined => {
+  // Cheap length test first: most headers are not content-encoding.
+  if (typeof k !== "string" || k.length !== 16 || k.toLowerCase() !== "content-encoding") return undefined
+  const value = String(v).trim().toLowerCase()
+  return value === "" || value === "identity" ? undefined : value
+}
+
 /** The response's content-encoding if it is anything but identity. */
 const contentEncoding = (headers: unknown): string | undefined => {
-  const check = (k: unknown, v: unknown): string | undefined => {
-    if (typeof k !== "string" || k.toLowerCase() !== "content-encoding") return undefined
-    const value = String(v).trim().toLowerCase()
-    return value === "" || value === "identity" ? undefined : value
-  }
   if (Array.isArray(headers)) {
     if (Array.isArray(headers[0])) {
-      for (const [k, v] of headers as Array<[unknown, unknown]>) {
-        const e = check(k, v)
+      for (let i = 0; i < headers.length; i++) {
+        const pair = headers[i] as Array<unknown>
+        const e = encodingOf(pair[0], pair[1])
         if (e) return e
       }
     } else {
       for (let i = 0; i + 1 < headers.length; i += 2) {
-        const e = check(headers[i], headers[i + 1])
+        const e = encodingOf(headers[i], headers[i + 1])
         if (e) return e
       }
     }
   } else if (headers && typeof headers === "object") {
-    for (const [k, v] of Object.entries(headers)) {
-      const e = check(k, v)
+    for (const k in headers) {
+      if (!Object.prototype.hasOwnProperty.call(headers, k)) continue
+      const e = encodingOf(k, (headers as Record<string, unknown>)[k])
       if (e) return e
     }
   }

@@ -7,6 +7,7 @@ import { bundleName } from "../programs/launch.ts"
 import { Docker } from "../services/Docker.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { bottleArg, savedPlan } from "./bottleArg.ts"
+import { CliFailure } from "./failure.ts"
 
 export const logs = Command.make(
   "logs",
@@ -24,6 +25,10 @@ export const logs = Command.make(
       return
     }
     const docker = yield* Docker
+    const running = yield* docker.containerState(bundleName(bottle)).pipe(Effect.option)
+    if (running._tag === "None") {
+      return yield* new CliFailure({ message: `bottle ${bottle} has no sidecar running (its log went with it); the egress audit log is kept: \`bottle logs ${bottle} --egress\`` })
+    }
     yield* docker.logs(bundleName(bottle), { follow })
   })
 ).pipe(Command.withDescription("Show a bottle's sidecar logs (daemons), or its egress audit log"))

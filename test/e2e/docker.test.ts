@@ -269,6 +269,15 @@ describe("docker backend: stop", () => {
     expect(r.code, r.stderr).toBe(0)
     expect(labelled(slug)).toEqual([])
     expect(fs.readdirSync(path.join(stateDir, "leases", "subnet"))).toEqual([])
+    // The state stays: the audit log can still be read, and the plan shows as stopped.
+    const audit = cli(["logs", slug, "--egress"], { cwd, env })
+    expect(audit.code, audit.stderr).toBe(0)
+    expect(audit.stdout).toContain(UPSTREAM_HOST)
+    const daemons = cli(["logs", slug], { cwd, env })
+    expect(daemons.code).not.toBe(0)
+    expect(daemons.stderr).toContain("--egress")
+    const rows = JSON.parse(cli(["ls", "--json"], { cwd, env }).stdout) as Array<{ slug: string; status: string }>
+    expect(rows.find((x) => x.slug === slug)?.status).toBe("stopped")
   })
 })
 

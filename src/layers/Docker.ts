@@ -167,6 +167,7 @@ export const make = Effect.gen(function*() {
     ),
     imageExists: (ref) => dockerExec(["image", "inspect", "--format", "{{.Id}}", ref]).pipe(Effect.map((r) => r.exitCode === 0)),
     imageId: (ref) => docker(["image", "inspect", "--format", "{{.Id}}", ref]).pipe(Effect.map((r) => r.stdout.trim())),
+    pullImage: (ref) => docker(["pull", "--quiet", ref]).pipe(Effect.asVoid),
     build: Effect.fn("Docker.build")(function*(spec) {
       // --force-rm: a failed step must not leave its container behind.
       const args = ["build", "--force-rm", "--tag", spec.tag, ...labelArgs(spec.labels ?? {})]

@@ -1,7 +1,8 @@
 /**
  * Image builds with a content-addressed cache. An image's tag is a hash of its build context
- * (files, modes, the extra CA bundle and the base image name), so an unchanged context skips
- * `docker build` entirely: the check is a hash of a few files plus one `image inspect`.
+ * (files, modes, the extra CA bundle) and of the base image's id, so an unchanged context skips
+ * `docker build` entirely, while a newer base (a pull, a re-seed) rebuilds on top of it. The
+ * check is a hash of a few files plus two `image inspect`s.
  *
  * Extra CA certificates (BOTTLE_EXTRA_CA_CERTS, a PEM bundle) are put in the context as
  * extra-ca.pem, which the Dockerfiles trust before any network use: corporate and CI networks
@@ -58,9 +59,17 @@ const readExtraCa = (env: Record<string, string | undefined>): string => {
   return fs.readFileSync(p, "utf8")
 }
 
+/** The `FROM` default of the context's Dockerfile (`ARG BASE_IMAGE=…`), if it names one. */
+export const baseImageOf = (src: ImageSource): string | undefined => {
+  const dockerfile = src.files.find((f) => f.at === "Dockerfile")
+  if (!dockerfile) return undefined
+  return fs.readFileSync(dockerfile.from, "utf8").match(/^ARG BASE_IMAGE=(\S+)\s*$/m)?.[1]
+}
+
 /** The content hash that names the image. */
-export const contextHash = (src: ImageSource, extraCa: string): string => {
+export const contextHash = (src: ImageSource, extraCa: string, baseId = ""): string => {
   const h = createHash("sha256")
+  h.update(`base\0${baseId}\0`)
   for (const f of [...src.files].sort((a, b) => a.at.localeCompare(b.at))) {
     const st = fs.statSync(f.from)
     h.update(`${f.at}\0${st.mode & 0o111 ? "x" : "-"}\0${st.size}\0`)
@@ -94,7 +103,14 @@ export const ensureImage = Effect.fn("ensureImage")(function*(
       reason: new DockerCommandFailed({ argv: ["build", src.name], exitCode: 1, stderr: `${missing.from} is missing (run \`npm run build\` first?)` })
     })
   }
-  const tag = imageTag(src, contextHash(src, extraCa))
+  // The base image's id is part of the tag; a missing base is pulled first (as the build would).
+  const base = baseImageOf(src)
+  const baseId = base === undefined
+    ? ""
+    : yield* docker.imageId(base).pipe(
+      Effect.catch(() => docker.pullImage(base).pipe(Effect.andThen(docker.imageId(base))))
+    )
+  const tag = imageTag(src, contextHash(src, extraCa, baseId))
   if (yield* docker.imageExists(tag)) return { tag, built: false }
 
   const ctx = yield* Effect.acquireRelease(

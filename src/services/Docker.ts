@@ -119,6 +119,7 @@ export class Docker extends Context.Service<Docker, {
   readonly info: Effect.Effect<{ readonly operatingSystem: string; readonly serverVersion: string }, DockerError>
   readonly imageExists: (ref: string) => Effect.Effect<boolean, DockerError>
   readonly imageId: (ref: string) => Effect.Effect<string, DockerError>
+  readonly pullImage: (ref: string) => Effect.Effect<void, DockerError>
   readonly build: (spec: BuildSpec) => Effect.Effect<void, DockerError>
   /** Tags of `repo` present locally, as full references (`repo:tag`). */
   readonly imageRefs: (repo: string) => Effect.Effect<ReadonlyArray<string>, DockerError>

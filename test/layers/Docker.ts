@@ -36,6 +36,7 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
       info: Effect.succeed({ operatingSystem: "fake", serverVersion: "0" }),
       imageExists: () => Effect.succeed(true),
       imageId: () => Effect.succeed("sha256:fake"),
+      pullImage: unexpected("pullImage"),
       build: unexpected("build"),
       saveImage: unexpected("saveImage"),
       imageRefs: unexpected("imageRefs"),

@@ -40,13 +40,13 @@ const screen = (s: string) => tmux("capture-pane", "-p", "-t", s).stdout
 const q = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`
 
 /** Runs `bottle start <agent> --yes --name <slug>` in a fresh tmux session; the exit code lands in a file. */
-const startAttached = (agent: string, slug: string) => {
+const startAttached = (agent: string, slug: string, flags: ReadonlyArray<string> = ["--yes"]) => {
   const session = `bb-${slug}`
   sessions.push(session)
   const exitFile = path.join(stateDir, `${slug}.exit`)
   const env = [`PATH=${process.env["PATH"]}`, `HOME=${process.env["HOME"]}`, `BOTTLE_STATE_DIR=${stateDir}`, `TERM=xterm`,
     ...(process.env["BOTTLE_EXTRA_CA_CERTS"] ? [`BOTTLE_EXTRA_CA_CERTS=${process.env["BOTTLE_EXTRA_CA_CERTS"]}`] : [])]
-  const cmd = `cd ${q(cwd)} && env -i ${env.map(q).join(" ")} ${q(process.execPath)} ${q(BIN)} start ${agent} --yes --name ${slug}; echo EXIT=$? > ${q(exitFile)}; sleep 600`
+  const cmd = `cd ${q(cwd)} && env -i ${env.map(q).join(" ")} ${q(process.execPath)} ${q(BIN)} start ${agent} ${flags.join(" ")} --name ${slug}; echo EXIT=$? > ${q(exitFile)}; sleep 600`
   const r = tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "40", cmd)
   expect(r.status, r.stderr).toBe(0)
   return { session, exitFile }
@@ -66,6 +66,21 @@ afterAll(() => {
 })
 
 describe("bottle start, attached to a terminal", () => {
+  it("shows the plan and asks; answering no starts nothing and leaves nothing", async () => {
+    const slug = `ask-${crypto.randomBytes(3).toString("hex")}`
+    const { session, exitFile } = startAttached("shell", slug, [])
+    await waitFor(() => screen(session).includes("[y/N]"), 60_000, `the confirmation prompt in:\n${screen(session)}`)
+    const text = screen(session)
+    expect(text).toContain(`Bottle ${slug}`)
+    expect(text).toContain("egress     api.example.com")
+    tmux("send-keys", "-t", session, "n", "Enter")
+    await waitFor(() => fs.existsSync(exitFile), 30_000, "the CLI to exit")
+    expect(fs.readFileSync(exitFile, "utf8").trim()).toBe("EXIT=1")
+    expect(screen(session)).toContain("bottle: not started")
+    expect(fs.existsSync(path.join(stateDir, "bottles", slug)), "no state dir").toBe(false)
+    expect(labelled(slug)).toEqual([])
+  }, 120_000)
+
   it("mount_cwd: the agent edits the host's files in place, and their ownership is left alone", async () => {
     const slug = `mnt-${crypto.randomBytes(3).toString("hex")}`
     // The agent's user is uid 1000; the directory must be writable for it (here: world-writable).

@@ -283,11 +283,29 @@ class Generation {
   }
 }
 
-class RouteMatcher {
+/**
+ * What every matcher and step of ours shares: they live in this process only (mockttp would
+ * serialize rules for a remote admin server, which egress never runs) and hold nothing to free.
+ */
+class LocalRulePart {
+  serialize(): never {
+    throw new Error("bot-bottle egress rules are local only")
+  }
+  dispose(): void {}
+}
+
+/** Why a request reaching a deny step is refused (a host no route names has no decision of its own). */
+const refusalOf = (d: ReturnType<Generation["decision"]>) =>
+  d._tag === "Deny"
+    ? { rule: d.rule, reason: d.reason, dlp: d.dlp }
+    : { rule: "default-deny", reason: "no rule", dlp: false }
+
+class RouteMatcher extends LocalRulePart {
   readonly type = "bottle-route"
   readonly gen: Generation
   readonly index: number
   constructor(gen: Generation, index: number) {
+    super()
     this.gen = gen
     this.index = index
   }
@@ -298,10 +316,6 @@ class RouteMatcher {
   explain(): string {
     return `allowed by ${this.gen.policy.routes[this.index]?.name ?? "?"}`
   }
-  serialize(): never {
-    throw new Error("bot-bottle egress rules are local only")
-  }
-  dispose(): void {}
 }
 
 // --- steps -----------------------------------------------------------------------------------
@@ -436,7 +450,7 @@ const wrapResponse = (res: OngoingResponse, guard: ResponseGuard, counter: { byt
 }
 
 /** Runs before mockttp's passthrough on an allowed request: inject, scan, redact, audit. */
-class GuardStep {
+class GuardStep extends LocalRulePart {
   static readonly isFinal = false
   static readonly fromDefinition = (d: GuardStep) => d
   readonly type = "bottle-guard"
@@ -444,6 +458,7 @@ class GuardStep {
   readonly route: CompiledRoute
   readonly ctx: Context
   constructor(gen: Generation, route: CompiledRoute, ctx: Context) {
+    super()
     this.gen = gen
     this.route = route
     this.ctx = ctx
@@ -451,10 +466,6 @@ class GuardStep {
   explain(): string {
     return `guard ${this.route.name}`
   }
-  serialize(): never {
-    throw new Error("bot-bottle egress rules are local only")
-  }
-  dispose(): void {}
 
   async handle(req: OngoingRequest, res: OngoingResponse): Promise<{ continue: true }> {
     const started = performance.now()
@@ -534,29 +545,23 @@ class GuardStep {
 }
 
 /** The fallback: answers 403 with a body naming the refusing rule; never reads the body. */
-class DenyStep {
+class DenyStep extends LocalRulePart {
   static readonly isFinal = true
   static readonly fromDefinition = (d: DenyStep) => d
   readonly type = "bottle-deny"
   readonly gen: Generation
   readonly ctx: Context
   constructor(gen: Generation, ctx: Context) {
+    super()
     this.gen = gen
     this.ctx = ctx
   }
   explain(): string {
     return "deny (default)"
   }
-  serialize(): never {
-    throw new Error("bot-bottle egress rules are local only")
-  }
-  dispose(): void {}
   async handle(req: OngoingRequest, res: OngoingResponse): Promise<void> {
     const started = performance.now()
-    const d = this.gen.decision(req)
-    const rule = d._tag === "Deny" ? d.rule : "default-deny"
-    const reason = d._tag === "Deny" ? d.reason : "no rule"
-    const dlp = d._tag === "Deny" && d.dlp
+    const { rule, reason, dlp } = refusalOf(this.gen.decision(req))
     const body = denialBody(rule, reason)
     // The body is not read: close the connection rather than drain an unwanted upload.
     res.writeHead(403, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), ...closeHeader(req) })
@@ -569,22 +574,19 @@ class DenyStep {
 }
 
 /** WebSocket upgrade on an allowed route: inject the credential, audit when it closes. */
-class WsGuardStep {
+class WsGuardStep extends LocalRulePart {
   static readonly isFinal = false
   readonly type = "bottle-ws-guard"
   readonly route: CompiledRoute
   readonly ctx: Context
   constructor(route: CompiledRoute, ctx: Context) {
+    super()
     this.route = route
     this.ctx = ctx
   }
   explain(): string {
     return `guard ${this.route.name}`
   }
-  serialize(): never {
-    throw new Error("bot-bottle egress rules are local only")
-  }
-  dispose(): void {}
   async handle(req: OngoingRequest, socket: net.Socket): Promise<{ continue: true }> {
     const started = performance.now()
     req.rawHeaders = forwardHeaders(req.rawHeaders as RawHeaders, this.route.auth)
@@ -605,33 +607,28 @@ class WsGuardStep {
   }
 }
 
-class WsDenyStep {
+class WsDenyStep extends LocalRulePart {
   static readonly isFinal = true
   readonly type = "bottle-ws-deny"
   readonly gen: Generation
   readonly ctx: Context
   constructor(gen: Generation, ctx: Context) {
+    super()
     this.gen = gen
     this.ctx = ctx
   }
   explain(): string {
     return "deny websocket (default)"
   }
-  serialize(): never {
-    throw new Error("bot-bottle egress rules are local only")
-  }
-  dispose(): void {}
   async handle(req: OngoingRequest, socket: net.Socket): Promise<void> {
     const started = performance.now()
-    const d = this.gen.decision(req)
-    const rule = d._tag === "Deny" ? d.rule : "default-deny"
-    const reason = d._tag === "Deny" ? d.reason : "no rule"
+    const { rule, reason, dlp } = refusalOf(this.gen.decision(req))
     const body = denialBody(rule, reason)
     socket.end(
       `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
     )
     this.ctx.audit.write(
-      auditEntry(this.ctx, req, started, { status: 403, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: d._tag === "Deny" && d.dlp ? "dlp-block" : "deny", rule, reason })
+      auditEntry(this.ctx, req, started, { status: 403, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: dlp ? "dlp-block" : "deny", rule, reason })
     )
   }
 }

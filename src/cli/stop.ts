@@ -12,7 +12,9 @@ export const stop = Command.make(
     purge: Flag.Boolean("purge").pipe(Flag.withDescription("Also delete the bottle's state (plan, CA, audit log)"), Flag.withDefault(false))
   },
   Effect.fn(function*({ bottle, purge }) {
-    const problems = yield* teardown(bottle, { purge, env: process.env })
+    const problems = yield* teardown(bottle, { purge, env: process.env }).pipe(
+      Effect.catchTag("DockerError", (e) => new CliFailure({ message: `cannot stop bottle ${bottle}: ${e.message}` }))
+    )
     if (problems.length > 0) {
       return yield* new CliFailure({ message: `bottle ${bottle} stopped, but these remain (\`bottle stop ${bottle}\` again, or remove them by hand):\n  ${problems.join("\n  ")}` })
     }

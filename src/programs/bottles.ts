@@ -62,7 +62,11 @@ export const teardown = Effect.fn("teardown")(function*(slug: string, options: {
   const docker = yield* Docker
   const gitHost = yield* GitHost
   const exists = yield* state.exists(slug)
-  const resources = yield* docker.listLabelled(slug)
+  // No state and no engine to ask: there is no such bottle as far as we can know (labelled
+  // leftovers of a crash are `bottle cleanup`'s business once the engine is back).
+  const resources = yield* docker.listLabelled(slug).pipe(
+    Effect.catch((e) => (!exists && e.reason._tag === "Unavailable" ? Effect.succeed([]) : Effect.fail(e)))
+  )
   if (!exists && resources.length === 0) return yield* new StateError({ reason: new StateNotFound({ slug }) })
 
   const order = { container: 0, network: 1, volume: 2 } as const

@@ -3,8 +3,8 @@
  * an addon that streams both bodies), same local HTTPS upstream, same load client, one run.
  * Prints each run as it goes, then a side-by-side table. A script, not a test.
  *
- * bot-bottle is measured as it ships: `npm run build`, then `dist/bottle.mjs daemon egress`
- * under the V8 flags the bundle's init gives it (EGRESS_NODE_FLAGS).
+ * bot-bottle is measured as it ships: `npm run build`, then `dist/egress-daemon.mjs` configured
+ * by its environment, under the V8 flags and environment the bundle's init gives it.
  *
  * Fairness on a small machine: when `taskset` is available and there are ≥ 2 cores, the proxy
  * under test (either one) gets core 1 to itself and the upstream and load client share core 0,
@@ -130,7 +130,7 @@ const main = async () => {
     const built = spawnSync(node, [path.join(repo, "scripts", "build.mjs")], { cwd: repo, stdio: "inherit" })
     if (built.status !== 0) throw new Error("build failed")
   }
-  const bottle = path.join(repo, "dist", "bottle.mjs")
+  const egressEntry = path.join(repo, "dist", "egress-daemon.mjs")
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-egress-"))
   const root = await makeTestCa()
   const cert = await issueServerCert(root, [HOST])
@@ -152,14 +152,23 @@ const main = async () => {
   const ours = await spawnReady(
     ...pinned(pinning.proxy, node, [
       ...nodeFlags,
-      bottle, "daemon", "egress", "--routes", routesFile, "--state-dir", stateDir, "--listen", "127.0.0.1:0", "--extra-ca", rootFile, "--bottle", "bench"
+      egressEntry
     ]),
     (line) => {
       const m = /egress: listening on [^ ]+:(\d+)/.exec(line)
       return m ? Number(m[1]) : undefined
     },
     // The bench's made-up host resolves through the upstream helper's DNS server.
-    { ...process.env, ...EGRESS_ENV, BENCH_TOKEN: "bench-token-0123456789abcdef", BOTTLE_EGRESS_DNS: upstream.ready.dns }
+    {
+      ...process.env,
+      ...EGRESS_ENV,
+      BOTTLE_EGRESS_DIR: stateDir,
+      BOTTLE_EGRESS_LISTEN: "127.0.0.1:0",
+      BOTTLE_EGRESS_EXTRA_CA: rootFile,
+      BOTTLE_SLUG: "bench",
+      BENCH_TOKEN: "bench-token-0123456789abcdef",
+      BOTTLE_EGRESS_DNS: upstream.ready.dns
+    }
   )
   const oursCa = fs.readFileSync(path.join(stateDir, "ca.pem"), "utf8")
 
@@ -226,7 +235,7 @@ const main = async () => {
   const range = (n: Name) => `${fmt(results[n].rpsRange[0], 0)}–${fmt(results[n].rpsRange[1], 0)}`
   const lines = [
     "",
-    `egress bench: ${os.cpus().length} cores (${pinning.label}); Node ${process.version}; bot-bottle = ${Object.entries(EGRESS_ENV).map(([k, v]) => `${k}=${v}`).join(" ")} node ${nodeFlags.join(" ")} dist/bottle.mjs daemon egress; mitmproxy (Debian) with a streaming addon`,
+    `egress bench: ${os.cpus().length} cores (${pinning.label}); Node ${process.version}; bot-bottle = ${Object.entries(EGRESS_ENV).map(([k, v]) => `${k}=${v}`).join(" ")} node ${nodeFlags.join(" ")} dist/egress-daemon.mjs; mitmproxy (Debian) with a streaming addon`,
     `requests/s: ${RPS_CONNECTIONS} keep-alive connections, small (3 B) responses, ${WARMUP_MS / 1000}s warm-up + ${RPS_MS / 1000}s measured, median of ${ROUNDS} interleaved runs`,
     "",
     `| ${"metric".padEnd(40)} | ${"bot-bottle".padStart(11)} | ${"mitmproxy".padStart(11)} | ${"direct".padStart(11)} | ${"target".padEnd(22)} |`,

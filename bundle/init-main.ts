@@ -5,5 +5,4 @@
 import { fileURLToPath } from "node:url"
 import { runInit } from "./init.ts"
 
-const self = fileURLToPath(new URL("./bottle.mjs", import.meta.url))
-process.exitCode = await runInit(self)
+process.exitCode = await runInit({ egress: fileURLToPath(new URL("./egress-daemon.mjs", import.meta.url)) })

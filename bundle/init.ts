@@ -1,12 +1,13 @@
 /**
  * The sidecar bundle's init (PID 1 under tini). It starts only the daemons named in
  * $BOTTLE_DAEMONS, forwards SIGTERM/SIGINT to them, and reports readiness in the status file
- * once every daemon accepts connections. A daemon that exits is never restarted silently: the
- * crash is logged and the status turns `unhealthy: …`, which `bottle ls`/launch report.
+ * once every daemon has said it accepts connections (each writes `ready` to a pipe the init
+ * hands it as $BOTTLE_READY_FD). A daemon that exits is never restarted silently: the crash is
+ * logged and the status turns `unhealthy: …`, which `bottle ls`/launch report.
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
+import * as path from "node:path"
 import { EGRESS_ENV, EGRESS_NODE_FLAGS } from "./egress/node-flags.ts"
 
 /** Where the init records `starting`, `ready` or `unhealthy: …` (the image's health check reads it). */
@@ -20,30 +21,26 @@ interface DaemonSpec {
   readonly name: string
   readonly argv: ReadonlyArray<string>
   readonly env?: Readonly<Record<string, string>>
-  readonly port: number
 }
+
+/** The descriptor (in the daemon) of the pipe on which it reports readiness. */
+const READY_FD = 3
 
 const log = (msg: string) => process.stdout.write(`bottle-bundle: ${msg}\n`)
 
-const parseListen = (listen: string) => {
-  const i = listen.lastIndexOf(":")
-  return { host: listen.slice(0, i), port: Number(listen.slice(i + 1)) }
+/** Where the built daemons are: `dist` holds bundle-init.mjs and egress-daemon.mjs. */
+export interface DaemonEntries {
+  readonly egress: string
 }
 
-const daemonSpecs = (env: NodeJS.ProcessEnv, self: string): { specs: Array<DaemonSpec>; unknown: Array<string> } => {
+const daemonSpecs = (env: NodeJS.ProcessEnv, entries: DaemonEntries): { specs: Array<DaemonSpec>; unknown: Array<string> } => {
   const names = (env["BOTTLE_DAEMONS"] ?? "").split(",").map((s) => s.trim()).filter(Boolean)
   const specs: Array<DaemonSpec> = []
   const unknown: Array<string> = []
   for (const name of names) {
     if (name === "egress") {
-      const dir = env["BOTTLE_EGRESS_DIR"] ?? "/run/bottle/egress"
-      const listen = env["BOTTLE_EGRESS_LISTEN"] ?? "0.0.0.0:3128"
-      specs.push({
-        name,
-        argv: [process.execPath, ...EGRESS_NODE_FLAGS, self, "daemon", "egress", "--routes", `${dir}/routes.yaml`, "--state-dir", dir, "--listen", listen, ...(env["BOTTLE_SLUG"] ? ["--bottle", env["BOTTLE_SLUG"]] : [])],
-        env: EGRESS_ENV,
-        port: parseListen(listen).port
-      })
+      // Configured by the bundle's environment (BOTTLE_EGRESS_DIR, BOTTLE_EGRESS_LISTEN, ...).
+      specs.push({ name, argv: [process.execPath, ...EGRESS_NODE_FLAGS, entries.egress], env: EGRESS_ENV })
     } else {
       unknown.push(name)
     }
@@ -51,21 +48,33 @@ const daemonSpecs = (env: NodeJS.ProcessEnv, self: string): { specs: Array<Daemo
   return { specs, unknown }
 }
 
-const canConnect = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = net.connect({ host: "127.0.0.1", port })
-    s.once("connect", () => (s.destroy(), resolve(true)))
-    s.once("error", () => resolve(false))
-  })
+/**
+ * V8's compile cache (NODE_COMPILE_CACHE) keeps one directory per uid
+ * (`v22.x-x64-<flags hash>-<uid>`). The image warms it as root; the bundle runs as the host
+ * user, whose uid the image cannot know. So the init links the warmed directories under a
+ * writable root, named for its own uid, and gives that root to its daemons. Without this the
+ * daemons would compile everything at every start. Any failure leaves the setting as it is.
+ */
+export const compileCacheForUid = (warmed: string | undefined, uid: number | undefined, tmp = "/tmp"): string | undefined => {
+  if (!warmed || uid === undefined || uid === 0) return warmed
+  try {
+    const root = fs.mkdtempSync(path.join(tmp, "bottle-v8-cache-"))
+    for (const entry of fs.readdirSync(warmed)) {
+      if (entry.endsWith("-0")) fs.symlinkSync(path.join(warmed, entry), path.join(root, `${entry.slice(0, -2)}-${uid}`))
+    }
+    return root
+  } catch {
+    return warmed
+  }
+}
 
 const setStatus = (status: string) => fs.writeFileSync(STATUS_FILE, status + "\n")
 
 /**
  * Runs until SIGTERM/SIGINT; resolves with the exit code for the process. Plain Node (no
  * Effect): it is the bundle's PID 1 payload and its start-up is on every launch's critical path.
- * `self` is the bottle CLI bundle the daemons are started from.
  */
-export const runInit = (self: string): Promise<number> =>
+export const runInit = (entries: DaemonEntries): Promise<number> =>
     new Promise<number>((resolveInit) => {
       // Stay up after a crash (to report it) until told to stop: nothing else may hold the loop.
       const keepAlive = setInterval(() => {}, 1 << 30)
@@ -74,7 +83,7 @@ export const runInit = (self: string): Promise<number> =>
         resolveInit(code)
       }
       setStatus("starting")
-      const { specs, unknown } = daemonSpecs(process.env, self)
+      const { specs, unknown } = daemonSpecs(process.env, entries)
       if (unknown.length > 0 || specs.length === 0) {
         const why = specs.length === 0 && unknown.length === 0 ? "BOTTLE_DAEMONS names no daemon" : `daemon ${unknown.join(", ")} is not built (have: ${BUILT_DAEMONS.join(", ")})`
         process.stdout.write(`${UNHEALTHY_LINE}: ${why}\n`)
@@ -83,10 +92,27 @@ export const runInit = (self: string): Promise<number> =>
       const children = new Map<string, ChildProcess>()
       let stopping = false
       let unhealthy = unknown.length > 0
+      const ready = new Set<string>()
+      const compileCache = compileCacheForUid(process.env["NODE_COMPILE_CACHE"], process.getuid?.())
       // A bundle missing one of its daemons is not a partial success: start none of them.
       for (const d of unknown.length > 0 ? [] : specs) {
-        const child = spawn(d.argv[0]!, d.argv.slice(1), { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, ...d.env } })
+        const child = spawn(d.argv[0]!, d.argv.slice(1), {
+          stdio: ["ignore", "inherit", "inherit", "pipe"],
+          env: { ...process.env, ...d.env, BOTTLE_READY_FD: String(READY_FD), ...(compileCache ? { NODE_COMPILE_CACHE: compileCache } : {}) }
+        })
         children.set(d.name, child)
+        let said = ""
+        const pipe = child.stdio[READY_FD] as NodeJS.ReadableStream | null | undefined
+        pipe?.on("error", () => {})
+        pipe?.on("data", (c: Buffer) => {
+          said += c.toString()
+          if (!said.split("\n").includes("ready") || ready.has(d.name) || stopping || unhealthy) return
+          ready.add(d.name)
+          if (ready.size === specs.length) {
+            setStatus("ready")
+            process.stdout.write(`${READY_LINE} (${specs.map((s) => s.name).join(", ")})\n`)
+          }
+        })
         child.on("exit", (code, signal) => {
           children.delete(d.name)
           if (stopping) {
@@ -112,19 +138,4 @@ export const runInit = (self: string): Promise<number> =>
       }
       process.on("SIGTERM", () => stop("SIGTERM"))
       process.on("SIGINT", () => stop("SIGINT"))
-      // Readiness: every daemon accepts connections.
-      const poll = async () => {
-        for (;;) {
-          if (stopping || unhealthy) return
-          const ok = await Promise.all(specs.map((d) => canConnect(d.port)))
-          if (ok.every(Boolean)) {
-            if (unhealthy) return
-            setStatus("ready")
-            process.stdout.write(`${READY_LINE} (${specs.map((d) => d.name).join(", ")})\n`)
-            return
-          }
-          await new Promise((r) => setTimeout(r, 25))
-        }
-      }
-      void poll()
     })

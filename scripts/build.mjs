@@ -26,7 +26,7 @@ module.exports = new Proxy({}, { get: (_, key) => (key === "__esModule" ? false 
 }
 
 await build({
-  entryPoints: { bottle: "src/cli/main.ts", "bundle-init": "bundle/init-main.ts" },
+  entryPoints: { bottle: "src/cli/main.ts", "bundle-init": "bundle/init-main.ts", "egress-daemon": "bundle/egress/main.ts" },
   outdir: "dist",
   outExtension: { ".js": ".mjs" },
   splitting: true,

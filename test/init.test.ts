@@ -9,6 +9,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
+import { compileCacheForUid } from "../bundle/init.ts"
 
 const root = path.resolve(import.meta.dirname, "..")
 const init = path.join(root, "dist", "bundle-init.mjs")
@@ -92,4 +93,18 @@ describe("bundle init", () => {
     expect(b.output()).not.toMatch(/bottle-bundle: ready/)
     expect(await connects(b.port), "no daemon started: egress is not listening").toBe(false)
   }, 30_000)
+
+  it("links V8's compile cache, warmed as root, for the uid the bundle runs as", () => {
+    const warmed = fs.mkdtempSync(path.join(os.tmpdir(), "bb-v8-warm-"))
+    fs.mkdirSync(path.join(warmed, "v22.23.3-x64-7e0ba801-0"))
+    fs.writeFileSync(path.join(warmed, "v22.23.3-x64-7e0ba801-0", "217e5cfa"), "cache")
+    expect(compileCacheForUid(warmed, 0)).toBe(warmed)
+    expect(compileCacheForUid(undefined, 1000)).toBeUndefined()
+    const root = compileCacheForUid(warmed, 1000)!
+    expect(root).not.toBe(warmed)
+    expect(fs.readdirSync(root)).toEqual(["v22.23.3-x64-7e0ba801-1000"])
+    expect(fs.readFileSync(path.join(root, "v22.23.3-x64-7e0ba801-1000", "217e5cfa"), "utf8")).toBe("cache")
+    // Nowhere to write the links: the setting stays as it was.
+    expect(compileCacheForUid(warmed, 1000, path.join(warmed, "missing", "dir"))).toBe(warmed)
+  })
 })

@@ -8,8 +8,10 @@
  * - a routes file that fails validation on reload is reported and the previous routes stay
  *   in force (the file on disk never half-applies);
  * - upstream TLS trusts exactly the system roots, Node's bundled roots and the configured
- *   extra CAs (set as the process default store once, so connections reuse it cheaply).
+ *   extra CAs (set as the process default store once, so connections reuse it cheaply); no
+ *   request goes upstream before that store is set.
  */
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
@@ -74,19 +76,25 @@ const policyFrom = Effect.fn("egress.policyFrom")(function*(file: string, env: R
   return policy
 })
 
+/** Reads and checks the extra CA files (each PEM certificate must parse): a bad one fails the start. */
+const readExtraCas = (files: ReadonlyArray<string>) =>
+  Effect.tryPromise({
+    try: async () => {
+      const texts = await Promise.all(files.map((f) => fsp.readFile(f, "utf8")))
+      const pems = texts.flatMap((pem) => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [])
+      for (const pem of pems) new crypto.X509Certificate(pem)
+      return pems
+    },
+    catch: (cause) => new EgressError({ reason: { _tag: "CaFailed", path: files.join(", "), message: `cannot load extra CA: ${errorMessage(cause)}` } })
+  })
+
 /** Sets the process trust store to system + bundled roots + extra CAs; restores on release. */
-const trustStore = (extraCaFiles: ReadonlyArray<string>) =>
+const trustStore = (extras: ReadonlyArray<string>) =>
   Effect.acquireRelease(
-    Effect.tryPromise({
-      try: async () => {
-        const previous = tls.getCACertificates("default")
-        const extras = await Promise.all(extraCaFiles.map((f) => fsp.readFile(f, "utf8")))
-        const split = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []
-        const all = [...tls.getCACertificates("bundled"), ...tls.getCACertificates("system"), ...extras.flatMap(split)]
-        tls.setDefaultCACertificates([...new Set(all)])
-        return previous
-      },
-      catch: (cause) => new EgressError({ reason: { _tag: "CaFailed", path: extraCaFiles.join(", "), message: `cannot load extra CA: ${errorMessage(cause)}` } })
+    Effect.sync(() => {
+      const previous = tls.getCACertificates("default")
+      tls.setDefaultCACertificates([...new Set([...tls.getCACertificates("bundled"), ...tls.getCACertificates("system"), ...extras])])
+      return previous
     }),
     (previous) => Effect.sync(() => tls.setDefaultCACertificates(previous))
   )
@@ -117,7 +125,11 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
     catch: (cause) => new EgressError({ reason: { _tag: "CaFailed", path: ca.keyPath, message: errorMessage(cause) } })
   })
   const initial = yield* policyFrom(options.routesFile, options.env)
-  yield* trustStore(options.extraCaFiles ?? [])
+  const extraCas = yield* readExtraCas(options.extraCaFiles ?? [])
+  // The upstream trust store is built once the daemon listens: loading the system roots costs
+  // ~40 ms of start-up. A request that arrives sooner waits for it (never goes out without it).
+  let trusted: (ok: boolean) => void = () => {}
+  const upstreamTrust = new Promise<boolean>((resolve) => (trusted = resolve))
 
   const audit = yield* Effect.acquireRelease(
     Effect.sync(() => new AuditLog(options.stateDir, options.auditMaxBytes !== undefined ? { maxBytes: options.auditMaxBytes } : {})),
@@ -134,7 +146,8 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
             audit,
             dnsServers: options.dnsServers ?? dnsFromEnv(options.env ?? process.env),
             headersTimeoutMs: options.headersTimeoutMs,
-            idleTimeoutMs: options.idleTimeoutMs
+            idleTimeoutMs: options.idleTimeoutMs,
+            upstreamTrust
           },
           initial
         ),
@@ -187,6 +200,16 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
       })
       return Effect.sync(() => clearTimeout(timer))
     }).pipe(Effect.andThen(check), Effect.repeat(Schedule.forever))
+  )
+
+  yield* Effect.forkScoped(
+    Effect.yieldNow.pipe(
+      Effect.andThen(trustStore(extraCas)),
+      Effect.andThen(Effect.sync(() => trusted(true))),
+      Effect.catchCause((cause) =>
+        Effect.sync(() => trusted(false)).pipe(Effect.andThen(Effect.logError("egress: cannot set the upstream trust store; refusing all upstream requests", cause)))
+      )
+    )
   )
 
   yield* Effect.logInfo(`egress: listening on ${proxy.host}:${proxy.port} (bottle ${bottle}, ${initial.routes.length} routes, CA ${ca.certPath})`)

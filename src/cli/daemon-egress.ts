@@ -1,7 +1,8 @@
 /**
  * `bottle daemon egress --routes FILE --state-dir DIR --listen HOST:PORT [--extra-ca FILE]...
- * [--bottle NAME]`: the egress daemon as a plain process (in the bundle container, or on the
- * host for tests and benchmarks). Runs until SIGINT/SIGTERM; runMain turns those into
+ * [--bottle NAME]`: the egress daemon as a plain process on the host, for tests and benchmarks.
+ * (The bundle runs dist/egress-daemon.mjs: the same program, configured from its environment
+ * and without the CLI around it.) Runs until SIGINT/SIGTERM; runMain turns those into
  * interruption, so the listener, watcher and audit log are released in order.
  *
  * Tokens come from this process's environment, by the routes' `token_env` names. Extra
@@ -9,17 +10,7 @@
  */
 import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { EgressError } from "../../bundle/egress/errors.ts"
-
-/** `HOST:PORT`, `[v6]:PORT` or `:PORT` (all interfaces). */
-export const parseListen = (text: string): Effect.Effect<{ host: string; port: number }, EgressError> => {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text.trim())
-  const port = m ? Number(m[3]) : NaN
-  if (!m || port > 65535) {
-    return Effect.fail(new EgressError({ reason: { _tag: "BadArgument", message: `--listen expects HOST:PORT (e.g. 127.0.0.1:8080), got ${JSON.stringify(text)}` } }))
-  }
-  return Effect.succeed({ host: m[1] ?? (m[2] || "0.0.0.0"), port })
-}
+import { extraCaFromEnv, notifyReady, parseListen } from "../../bundle/egress/config.ts"
 
 export const egressDaemon = Command.make(
   "egress",
@@ -32,7 +23,6 @@ export const egressDaemon = Command.make(
   },
   Effect.fn("daemon.egress")(function*({ routes, stateDir, listen, extraCa, bottle }) {
     const address = yield* parseListen(listen)
-    const fromEnv = (process.env["BOTTLE_EGRESS_EXTRA_CA"] ?? "").split(":").filter((p) => p.length > 0)
     // Loaded on demand: the proxy (mockttp) costs ~300 ms to import, which no other command pays.
     const { runEgress } = yield* Effect.promise(() => import("../../bundle/egress/daemon.ts"))
     yield* Effect.scoped(
@@ -41,8 +31,8 @@ export const egressDaemon = Command.make(
         stateDir,
         listen: address,
         bottle: Option.getOrUndefined(bottle),
-        extraCaFiles: [...extraCa, ...fromEnv]
-      }).pipe(Effect.andThen(Effect.never))
+        extraCaFiles: [...extraCa, ...extraCaFromEnv(process.env)]
+      }).pipe(Effect.andThen(notifyReady(process.env)), Effect.andThen(Effect.never))
     )
   })
 ).pipe(Command.withDescription("Run the egress proxy (TLS interception, routes, credential injection, DLP, audit)"))

@@ -14,6 +14,7 @@ import {
   LABEL_SLUG,
   type ContainerSpec,
   type LabelledResource,
+  type NetworkAttachment,
   type NetworkSpec
 } from "../services/Docker.ts"
 import { ProcessRunner, type ProcessError, type RunOptions } from "../services/ProcessRunner.ts"
@@ -99,25 +100,26 @@ export const make = Effect.gen(function*() {
     return args
   }
 
+  const connectNetwork = (container: string, net: NetworkAttachment) =>
+    docker([
+      "network", "connect",
+      ...(net.ip ? ["--ip", net.ip] : []),
+      ...(net.aliases ?? []).flatMap((a) => ["--alias", a]),
+      net.name, container
+    ]).pipe(Effect.asVoid)
+
   const runContainer = Effect.fn("Docker.runContainer")(function*(spec: ContainerSpec) {
     const secretEnv = Object.fromEntries(Object.entries(spec.secretEnv ?? {}).map(([k, v]) => [k, Redacted.value(v)]))
     const extra = spec.networks.slice(1)
-    const connect = (id: string) =>
-      Effect.forEach(extra, (net) =>
-        docker([
-          "network", "connect",
-          ...(net.ip ? ["--ip", net.ip] : []),
-          ...(net.aliases ?? []).flatMap((a) => ["--alias", a]),
-          net.name, id
-        ]), { discard: true })
-    // One `docker run -d` when the container has one network, or may join the rest after it
-    // starts (it then briefly has fewer routes, never more); else create → connect → start.
-    const oneCall = extra.length === 0 || spec.connectAfterStart === true
+    // One `docker run -d` when the container has one network; else create → connect → start,
+    // so it never runs on fewer networks than its spec says.
     const args = createArgs(spec)
-    const { stdout } = yield* docker(oneCall ? ["run", "--detach", ...args.slice(1)] : args, { env: secretEnv })
+    const { stdout } = yield* docker(extra.length === 0 ? ["run", "--detach", ...args.slice(1)] : args, { env: secretEnv })
     const id = stdout.trim()
+    if (extra.length === 0) return { id, name: spec.name }
     // From here on the container exists: if connecting or starting fails, remove it.
-    yield* (oneCall ? connect(id) : connect(id).pipe(Effect.andThen(docker(["start", id])))).pipe(
+    yield* Effect.forEach(extra, (net) => connectNetwork(id, net), { discard: true }).pipe(
+      Effect.andThen(docker(["start", id])),
       Effect.onError(() => removeContainer(id).pipe(Effect.ignore))
     )
     return { id, name: spec.name }
@@ -193,6 +195,7 @@ export const make = Effect.gen(function*() {
         removeNetwork(n.name).pipe(Effect.catchCause((c) => Effect.logError(`could not remove network ${n.name}`, c)))),
     runContainer,
     removeContainer,
+    connectNetwork,
     container: (spec) =>
       Effect.acquireRelease(runContainer(spec), (c) =>
         removeContainer(c.name).pipe(Effect.catchCause((cause) => Effect.logError(`could not remove container ${c.name}`, cause)))),

@@ -86,10 +86,31 @@ export interface EnsuredImage {
   readonly built: boolean
 }
 
+const baseIdOf = (base: string) =>
+  Effect.gen(function*() {
+    const docker = yield* Docker
+    return yield* docker.imageId(base).pipe(Effect.catch(() => docker.pullImage(base).pipe(Effect.andThen(docker.imageId(base)))))
+  })
+
+/**
+ * The ids of the images these sources build FROM, one lookup per distinct base (a missing one
+ * is pulled, once), for `ensureImage`'s `baseIds`.
+ */
+export const baseImageIds = Effect.fn("baseImageIds")(function*(sources: ReadonlyArray<ImageSource>) {
+  const bases = [...new Set(sources.map(baseImageOf).filter((b): b is string => b !== undefined))]
+  const ids = yield* Effect.forEach(bases, baseIdOf, { concurrency: "unbounded" })
+  return new Map(bases.map((b, i) => [b, ids[i]!]))
+})
+
 /** Builds the image unless one with the context's hash exists. */
 export const ensureImage = Effect.fn("ensureImage")(function*(
   src: ImageSource,
-  options: { readonly env: Record<string, string | undefined>; readonly onProgress?: (line: string) => void }
+  options: {
+    readonly env: Record<string, string | undefined>
+    readonly onProgress?: (line: string) => void
+    /** Base image ids already looked up (`baseImageIds`); others are looked up here. */
+    readonly baseIds?: ReadonlyMap<string, string>
+  }
 ) {
   const docker = yield* Docker
   const extraCa = yield* Effect.try({
@@ -105,11 +126,7 @@ export const ensureImage = Effect.fn("ensureImage")(function*(
   }
   // The base image's id is part of the tag; a missing base is pulled first (as the build would).
   const base = baseImageOf(src)
-  const baseId = base === undefined
-    ? ""
-    : yield* docker.imageId(base).pipe(
-      Effect.catch(() => docker.pullImage(base).pipe(Effect.andThen(docker.imageId(base))))
-    )
+  const baseId = base === undefined ? "" : options.baseIds?.get(base) ?? (yield* baseIdOf(base))
   const tag = imageTag(src, contextHash(src, extraCa, baseId))
   if (yield* docker.imageExists(tag)) return { tag, built: false }
 

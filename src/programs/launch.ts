@@ -13,7 +13,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect, Exit, Redacted, Ref, Schema, Scope } from "effect"
+import { Effect, Exit, Fiber, Redacted, Ref, Schema, Scope } from "effect"
 import * as YAML from "yaml"
 import { ensureBottleCa } from "../../bundle/egress/ca.ts"
 import { READY_LINE, UNHEALTHY_LINE } from "../../bundle/init.ts"
@@ -23,7 +23,7 @@ import type { BottleMeta, BottlePlan } from "../schema/BottlePlan.ts"
 import { Docker, LABEL_ROLE, LABEL_SLUG } from "../services/Docker.ts"
 import { GitHost, type DeployKeyRef, type GitHostError } from "../services/GitHost.ts"
 import { StateStore } from "../services/StateStore.ts"
-import { agentImageSource, bundleImageSource, ensureImage, type ImageSource } from "./images.ts"
+import { agentImageSource, baseImageIds, bundleImageSource, ensureImage, type ImageSource } from "./images.ts"
 
 export class LaunchFailed extends Schema.TaggedClass<LaunchFailed>()("LaunchFailed", { step: Schema.String, message: Schema.String }) {}
 export class RevocationFailed extends Schema.TaggedClass<RevocationFailed>()("RevocationFailed", {
@@ -148,11 +148,12 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
       catch: (e) => new LaunchError({ reason: new LaunchFailed({ step: "state", message: `BOTTLE_EGRESS_EXTRA_CA_CERTS: ${(e as Error).message}` }) })
     }), 0o644)
   }
-  const ca = yield* ensureBottleCa(egressDir).pipe(
-    Effect.mapError((e) => new LaunchError({ reason: new LaunchFailed({ step: "ca", message: e.message }) }))
+  // Minted (or reused) side by side with the image checks and networks below.
+  const bottleCa = ensureBottleCa(egressDir).pipe(
+    Effect.mapError((e) => new LaunchError({ reason: new LaunchFailed({ step: "ca", message: e.message }) })),
+    // The agent gets the CA certificate only; the key stays in the bundle's mount.
+    Effect.flatMap((ca) => state.writeFile(slug, "agent/ca.pem", ca.certPem, 0o644))
   )
-  // The agent gets the CA certificate only; the key stays in the bundle's mount.
-  yield* state.writeFile(slug, "agent/ca.pem", ca.certPem, 0o644)
   yield* Effect.try({
     try: () => {
       for (const s of plan.skills) fs.cpSync(s.source, path.join(agentDir, "skills", s.name), { recursive: true })
@@ -180,26 +181,27 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
     keys.push({ ...ref, tokenEnv: u.deploy_key.token_env })
   }
 
-  // Images (a hash check each when nothing changed) and networks do not depend on each other.
+  // The CA, the images (a hash check each when nothing changed) and the networks do not depend
+  // on each other. The containers need the internal network; the egress network is only joined
+  // by the bundle once it runs, so its creation stays off that path.
   const sources = options.images ?? { agent: agentImageSource(), bundle: bundleImageSource() }
   const buildOptions = { env: options.env, ...(options.onBuildProgress ? { onProgress: options.onBuildProgress } : {}) }
-  const networks = Effect.all([
-    docker.network({
-      name: plan.network.internal,
-      internal: true,
-      subnet: plan.network.subnet,
-      ipRange: subnetFor(plan.network.subnetIndex).ipRange,
-      labels: labelsFor(slug, "internal")
-    }),
-    docker.network({ name: plan.network.egress, internal: false, labels: labelsFor(slug, "egress") })
-  ], { concurrency: 2 })
+  const images = baseImageIds([sources.agent, sources.bundle]).pipe(
+    Effect.flatMap((baseIds) =>
+      Effect.all([ensureImage(sources.agent, { ...buildOptions, baseIds }), ensureImage(sources.bundle, { ...buildOptions, baseIds })], { concurrency: 2 })
+    )
+  )
   yield* step("images")
   yield* step("networks")
-  const [agentImage, bundleImage] = yield* Effect.all([
-    ensureImage(sources.agent, buildOptions),
-    ensureImage(sources.bundle, buildOptions),
-    networks
-  ], { concurrency: 3 })
+  const internalNetwork = docker.network({
+    name: plan.network.internal,
+    internal: true,
+    subnet: plan.network.subnet,
+    ipRange: subnetFor(plan.network.subnetIndex).ipRange,
+    labels: labelsFor(slug, "internal")
+  })
+  const egressNetwork = yield* Effect.forkScoped(docker.network({ name: plan.network.egress, internal: false, labels: labelsFor(slug, "egress") }))
+  const [[agentImage, bundleImage]] = yield* Effect.all([images, internalNetwork, bottleCa], { concurrency: 3 })
   const meta: BottleMeta = {
     slug,
     backend: plan.backend,
@@ -219,10 +221,9 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
     const bundle = yield* docker.container({
       name: bundleName(slug),
       image: bundleImage.tag,
-      networks: [{ name: plan.network.internal, ip: plan.network.bundleIp }, { name: plan.network.egress }],
-      // The egress network is only needed once the agent makes a request; joining it after
-      // start takes a round trip off the bundle's start-up.
-      connectAfterStart: true,
+      // The egress network is joined once the bundle runs (below): it is only needed once the
+      // agent makes a request, and the bundle then briefly has fewer routes, never more.
+      networks: [{ name: plan.network.internal, ip: plan.network.bundleIp }],
       env: {
         BOTTLE_SLUG: slug,
         BOTTLE_DAEMONS: plan.daemons.join(","),
@@ -239,7 +240,10 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
       extraArgs: ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
     })
     yield* step("bundle:ready")
-    yield* waitForBundle(bundle.name, options.readyTimeoutMs ?? 30_000)
+    yield* Effect.all([
+      Fiber.join(egressNetwork).pipe(Effect.andThen(docker.connectNetwork(bundle.name, { name: plan.network.egress }))),
+      waitForBundle(bundle.name, options.readyTimeoutMs ?? 30_000)
+    ], { concurrency: 2 })
     return bundle
   })
   const startAgent = Effect.gen(function*() {

@@ -50,6 +50,12 @@ export interface Network {
   readonly name: string
 }
 
+export interface NetworkAttachment {
+  readonly name: string
+  readonly ip?: string
+  readonly aliases?: ReadonlyArray<string>
+}
+
 export interface Mount {
   readonly source: string
   readonly target: string
@@ -60,7 +66,7 @@ export interface ContainerSpec {
   readonly name: string
   readonly image: string
   /** First network (and optional fixed IP); more are connected after create, before start. */
-  readonly networks: ReadonlyArray<{ readonly name: string; readonly ip?: string; readonly aliases?: ReadonlyArray<string> }>
+  readonly networks: ReadonlyArray<NetworkAttachment>
   readonly env: Record<string, string>
   /** Passed as `--env NAME` with the value in the docker CLI's own environment: never in argv. */
   readonly secretEnv?: Record<string, Redacted.Redacted<string>>
@@ -74,8 +80,6 @@ export interface ContainerSpec {
   readonly tty?: boolean
   readonly cpus?: number
   readonly memory?: string
-  /** Join networks after the first once started (saves a round trip; fewer routes meanwhile, never more). */
-  readonly connectAfterStart?: boolean
   /** Extra `docker create` flags our launch needs (cap drops, read-only, ...). */
   readonly extraArgs?: ReadonlyArray<string>
 }
@@ -132,6 +136,8 @@ export class Docker extends Context.Service<Docker, {
   /** create + connect extra networks + start. */
   readonly runContainer: (spec: ContainerSpec) => Effect.Effect<Container, DockerError>
   readonly removeContainer: (nameOrId: string) => Effect.Effect<void, DockerError>
+  /** Joins a running (or created) container to one more network. */
+  readonly connectNetwork: (container: string, network: NetworkAttachment) => Effect.Effect<void, DockerError>
   /** Scoped container: started now, force-removed when the scope closes. */
   readonly container: (spec: ContainerSpec) => Effect.Effect<Container, DockerError, Scope.Scope>
   readonly startContainer: (nameOrId: string) => Effect.Effect<void, DockerError>

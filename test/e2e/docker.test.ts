@@ -260,6 +260,22 @@ describe("docker backend: a running bottle", () => {
     expect(r.stdout).not.toContain("ca-key")
     expect(r.stdout.trim().split("\n").pop()).toBe("end")
   })
+  it("starts the sidecar's daemons from V8's compile cache, whatever uid the bundle runs as", () => {
+    // The cache is keyed by V8 flags and uid; a miss costs ~70 ms on every start, silently.
+    const image = docker(["inspect", "--format", "{{.Config.Image}}", `bottle-${slug}-bundle`]).stdout.trim()
+    const r = docker([
+      "run", "--rm", "--user", "4242:4242", "--label", "bot-bottle.e2e=1",
+      "--env", "BOTTLE_DAEMONS=egress", "--env", "BOTTLE_EGRESS_DIR=/tmp/w", "--env", "BOTTLE_EGRESS_LISTEN=127.0.0.1:3128",
+      "--env", "BOTTLE_STATUS_FILE=/tmp/status", "--env", "NODE_DEBUG_NATIVE=COMPILE_CACHE",
+      "--entrypoint", "sh", image, "-c",
+      "mkdir /tmp/w && printf 'routes: []\\n' > /tmp/w/routes.yaml && timeout -s TERM 5 node /opt/bot-bottle/dist/bundle-init.mjs"
+    ])
+    const out = r.stdout + r.stderr
+    expect(out).toContain("bottle-bundle: ready (egress)")
+    const verdicts = out.split("\n").filter((l) => /cache for file:\/\/\/opt\/bot-bottle\/dist\/\S+ (was|is)/.test(l))
+    expect(verdicts.some((l) => l.includes("egress-daemon.mjs was accepted")), out).toBe(true)
+    expect(verdicts.filter((l) => !l.includes("was accepted")), out).toEqual([])
+  })
 })
 
 describe("docker backend: stop", () => {
@@ -291,7 +307,7 @@ describe("docker backend: resume, a crashed sidecar, cleanup", () => {
 
   it("a crashed egress daemon is not restarted: the bottle turns unhealthy and the agent is cut off", async () => {
     const bundle = `bottle-${slug}-bundle`
-    const kill = docker(["exec", bundle, "sh", "-c", "for p in /proc/[0-9]*; do if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q 'daemon[ ]egress'; then kill ${p#/proc/}; fi; done"])
+    const kill = docker(["exec", bundle, "sh", "-c", "for p in /proc/[0-9]*; do if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q 'egress-daemon[.]mjs'; then kill ${p#/proc/}; fi; done"])
     expect(kill.code, kill.stderr).toBe(0)
     await waitFor(() => docker(["logs", bundle]).stdout.includes("bottle-bundle: unhealthy: daemon egress exited"), 10_000, "crash report")
     await waitFor(() => {
@@ -322,7 +338,7 @@ describe("docker backend: resume, a crashed sidecar, cleanup", () => {
 describe("docker backend: SIGINT during launch leaves nothing behind", () => {
   // Each progress line is printed as its step begins, i.e. right after the previous acquisition.
   const points = [
-    { after: "the state dir and lease", line: "creating networks" },
+    { after: "state dir and lease", line: "creating networks" },
     { after: "both networks", line: "starting sidecar bundle" },
     { after: "bundle container", line: "waiting for the sidecar bundle to be ready" },
     { after: "agent container", line: "provisioning agent" }

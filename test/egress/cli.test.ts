@@ -2,7 +2,7 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { bottleRoutesFile } from "../../src/cli/egress.ts"
-import { parseListen } from "../../src/cli/daemon-egress.ts"
+import { parseListen } from "../../bundle/egress/config.ts"
 
 describe("egress CLI", () => {
   it.effect("--listen HOST:PORT", () =>

@@ -49,6 +49,7 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
         rec.gate(`network ${spec.name}`).pipe(Effect.andThen(Effect.acquireRelease(createNetwork(spec), (n) => removeNetwork(n.name).pipe(Effect.catchCause(() => Effect.void))))),
       runContainer,
       removeContainer,
+      connectNetwork: (container, network) => rec.record(`connect ${container} ${network.name}`),
       container: (spec) =>
         rec.gate(`container ${spec.name}`).pipe(Effect.andThen(Effect.acquireRelease(runContainer(spec), (c) =>
           removeContainer(c.name).pipe(Effect.catchCause((c2) => Effect.logError("fake: remove failed", c2)))))),

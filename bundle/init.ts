@@ -82,6 +82,8 @@ export const runInit = (entries: DaemonEntries): Promise<number> =>
         clearInterval(keepAlive)
         resolveInit(code)
       }
+      // A closed log pipe must not take PID 1 down (and the bottle's status with it).
+      process.stdout.on("error", () => {})
       setStatus("starting")
       const { specs, unknown } = daemonSpecs(process.env, entries)
       if (unknown.length > 0 || specs.length === 0) {

@@ -200,8 +200,10 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
     ipRange: subnetFor(plan.network.subnetIndex).ipRange,
     labels: labelsFor(slug, "internal")
   })
-  const egressNetwork = yield* Effect.forkScoped(docker.network({ name: plan.network.egress, internal: false, labels: labelsFor(slug, "egress") }))
-  const [[agentImage, bundleImage]] = yield* Effect.all([images, internalNetwork, bottleCa], { concurrency: 3 })
+  // The egress network is created once the internal one exists, not beside it (the engine does
+  // much of network creation one at a time, and the containers wait for the internal one only).
+  const egressNetwork = Effect.forkScoped(docker.network({ name: plan.network.egress, internal: false, labels: labelsFor(slug, "egress") }))
+  const [[agentImage, bundleImage], egressNetworkFiber] = yield* Effect.all([images, internalNetwork.pipe(Effect.andThen(egressNetwork)), bottleCa], { concurrency: 3 })
   const meta: BottleMeta = {
     slug,
     backend: plan.backend,
@@ -241,7 +243,7 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
     })
     yield* step("bundle:ready")
     yield* Effect.all([
-      Fiber.join(egressNetwork).pipe(Effect.andThen(docker.connectNetwork(bundle.name, { name: plan.network.egress }))),
+      Fiber.join(egressNetworkFiber).pipe(Effect.andThen(docker.connectNetwork(bundle.name, { name: plan.network.egress }))),
       waitForBundle(bundle.name, options.readyTimeoutMs ?? 30_000)
     ], { concurrency: 2 })
     return bundle

@@ -15,7 +15,8 @@ const LABELS: Record<string, string> = {
 
 export const progress = () => {
   const tty = process.stderr.isTTY === true
-  // BOTTLE_TIMINGS=1 stamps each step with the milliseconds since launch began (for tuning).
+  // BOTTLE_TIMINGS=1 stamps each step with the milliseconds since launch began, and since the
+  // process started (for tuning).
   const timings = process.env["BOTTLE_TIMINGS"] === "1"
   const t0 = Date.now()
   let pending = false
@@ -26,7 +27,7 @@ export const progress = () => {
   return {
     step: (s: string) => {
       clear()
-      process.stderr.write(`• ${LABELS[s] ?? s}${timings ? ` (+${Date.now() - t0} ms)` : ""}\n`)
+      process.stderr.write(`• ${LABELS[s] ?? s}${timings ? ` (+${Date.now() - t0} ms; ${Math.round(performance.now())} ms since start)` : ""}\n`)
     },
     detail: (line: string) => {
       // Not a terminal (CI, logs): only the build's step headers, one per line.

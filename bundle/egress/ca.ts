@@ -10,12 +10,18 @@
 import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import * as x509 from "@peculiar/x509"
 import { Effect } from "effect"
 import { caCertIn, caKeyIn } from "./paths.ts"
 import { EgressError, errorMessage } from "./errors.ts"
 
-x509.cryptoProvider.set(globalThis.crypto)
+/** The X.509 library, loaded only to mint: reusing a CA (what the daemon does) needs node:crypto only. */
+const loadX509 = async () => {
+  const mod = await import("@peculiar/x509")
+  // A CommonJS package: bundled, its exports may sit under `default`.
+  const x509 = "cryptoProvider" in mod ? mod : (mod as unknown as { default: typeof mod }).default
+  x509.cryptoProvider.set(globalThis.crypto)
+  return x509
+}
 
 export interface BottleCa {
   readonly certPem: string
@@ -33,6 +39,7 @@ const toPem = (der: ArrayBuffer, label: string): string =>
 
 /** Mints a fresh CA: certificate and PKCS#8 key, both PEM. */
 export const mintCa = async (commonName: string): Promise<{ certPem: string; keyPem: string }> => {
+  const x509 = await loadX509()
   const keys = (await globalThis.crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"])) as crypto.webcrypto.CryptoKeyPair
   const now = Date.now()
   const cert = await x509.X509CertificateGenerator.createSelfSigned({

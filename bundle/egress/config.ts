@@ -23,8 +23,9 @@ export const extraCaFromEnv = (env: Record<string, string | undefined>): Readonl
 
 /**
  * Readiness, as the bundle's init asks for it: with `$BOTTLE_READY_FD` set, write `ready` to
- * that descriptor (a pipe the init holds) once the daemon accepts connections, then close it.
- * The init needs no polling, and learns it the moment it is true.
+ * that descriptor (a pipe the init holds) once the daemon's configuration is checked and its
+ * port bound (connections are accepted, and served as soon as the proxy engine is up), then
+ * close it. The init needs no polling, and learns it the moment it is true.
  */
 export const notifyReady = (env: Record<string, string | undefined>): Effect.Effect<void> =>
   Effect.sync(() => {

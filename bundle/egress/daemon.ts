@@ -22,7 +22,7 @@ import { AuditLog } from "./audit.ts"
 import { ensureBottleCa } from "./ca.ts"
 import { EgressError, errorMessage } from "./errors.ts"
 import { compilePolicy, type Policy } from "./policy.ts"
-import { startProxy } from "./proxy.ts"
+import { holdListener } from "./listener.ts"
 import { loadRoutes } from "./routes.ts"
 
 export interface EgressOptions {
@@ -43,6 +43,11 @@ export interface EgressOptions {
   /** How often the routes file is re-checked when no watch event arrives. */
   readonly pollMs?: number | undefined
   readonly auditMaxBytes?: number | undefined
+  /**
+   * Runs once the configuration (CA, routes, tokens, extra CAs) is checked and the port is
+   * bound, before the proxy engine loads: connections wait, unread, until it serves them.
+   */
+  readonly onBound?: ((port: number) => Effect.Effect<void>) | undefined
 }
 
 export interface RunningEgress {
@@ -131,6 +136,17 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
   let trusted: (ok: boolean) => void = () => {}
   const upstreamTrust = new Promise<boolean>((resolve) => (trusted = resolve))
 
+  // Bound now, before the proxy engine (mockttp) is even loaded: see listener.ts.
+  const listener = yield* Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => holdListener(options.listen),
+      catch: (cause) => new EgressError({ reason: { _tag: "ListenFailed", host: options.listen.host, port: options.listen.port, message: errorMessage(cause) } })
+    }),
+    (l) => Effect.sync(() => l.server.close())
+  )
+  if (options.onBound) yield* options.onBound(listener.port)
+  const { startProxy } = yield* Effect.promise(() => import("./proxy.ts"))
+
   const audit = yield* Effect.acquireRelease(
     Effect.sync(() => new AuditLog(options.stateDir, options.auditMaxBytes !== undefined ? { maxBytes: options.auditMaxBytes } : {})),
     (log) => Effect.promise(() => log.close())
@@ -147,7 +163,8 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
             dnsServers: options.dnsServers ?? dnsFromEnv(options.env ?? process.env),
             headersTimeoutMs: options.headersTimeoutMs,
             idleTimeoutMs: options.idleTimeoutMs,
-            upstreamTrust
+            upstreamTrust,
+            listener
           },
           initial
         ),

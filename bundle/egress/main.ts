@@ -7,7 +7,7 @@
  *   BOTTLE_EGRESS_LISTEN    HOST:PORT (default 0.0.0.0:3128)
  *   BOTTLE_SLUG             the bottle's name, for the audit log
  *   BOTTLE_EGRESS_EXTRA_CA  extra upstream CA files, joined by `:`
- *   BOTTLE_READY_FD         where to write `ready` once listening (the init's pipe)
+ *   BOTTLE_READY_FD         where to write `ready` once the port is bound (the init's pipe)
  *   tokens                  by the routes' `token_env` names
  *
  * `bottle daemon egress` runs the same program from flags. Failures print one line and exit 1.
@@ -23,9 +23,10 @@ const dir = env["BOTTLE_EGRESS_DIR"] ?? "/run/bottle/egress"
 
 const program = parseListen(env["BOTTLE_EGRESS_LISTEN"] ?? "0.0.0.0:3128").pipe(
   Effect.flatMap((listen) =>
-    runEgress({ routesFile: routesFileIn(dir), stateDir: dir, listen, bottle: env["BOTTLE_SLUG"], extraCaFiles: extraCaFromEnv(env) })
+    // Ready once the configuration is checked and the port bound; the proxy engine loads
+    // behind it, connections waiting unread (see listener.ts).
+    runEgress({ routesFile: routesFileIn(dir), stateDir: dir, listen, bottle: env["BOTTLE_SLUG"], extraCaFiles: extraCaFromEnv(env), onBound: () => notifyReady(env) })
   ),
-  Effect.andThen(notifyReady(env)),
   Effect.andThen(Effect.never),
   Effect.scoped,
   Effect.catch((e) =>

@@ -43,6 +43,7 @@ import { LastTunnelAddress, TlsMetadata } from "mockttp/dist/util/socket-extensi
 import { Redacted } from "effect"
 import { hostMatches } from "../../src/schema/Route.ts"
 import type { AuditDecision, AuditEntry, AuditLog } from "./audit.ts"
+import type { HeldListener } from "./listener.ts"
 import { BodyScanner, describeFinding, MIN_SCANNED_TOKEN, Redactor, scanText, scanWindowFor } from "./dlp.ts"
 import { type CompiledRoute, decide, type Decision, type Policy, type RequestFacts } from "./policy.ts"
 
@@ -72,6 +73,8 @@ export interface ProxyOptions {
    * requests wait for it; with false they are refused. Default: already set.
    */
   readonly upstreamTrust?: Promise<boolean> | undefined
+  /** A port already bound (`holdListener`) to serve on; `listen` then only names it. */
+  readonly listener?: HeldListener | undefined
 }
 
 export interface EgressProxy {
@@ -764,13 +767,16 @@ export const startProxy = async (options: ProxyOptions, initial: Policy): Promis
     throw new Error("mockttp internals changed: no underlying server")
   }
   await new Promise<void>((resolve) => inner.close(() => resolve()))
-  await new Promise<void>((resolve, reject) => {
-    inner.once("error", reject)
-    inner.listen({ host: options.listen.host, port: options.listen.port }, () => {
-      inner.off("error", reject)
-      resolve()
+  const held = options.listener
+  if (!held) {
+    await new Promise<void>((resolve, reject) => {
+      inner.once("error", reject)
+      inner.listen({ host: options.listen.host, port: options.listen.port }, () => {
+        inner.off("error", reject)
+        resolve()
+      })
     })
-  })
+  }
   // Slow clients: Node's HTTP server enforces headersTimeout from a periodic check that it
   // starts on 'listening'. mockttp's HTTP/1 server is a sub-server that never listens itself
   // (httpolyglot feeds it sockets), so the check never starts: start it here.
@@ -824,6 +830,9 @@ export const startProxy = async (options: ProxyOptions, initial: Policy): Promis
   })
 
   await apply(gen)
+  // A port bound earlier (the daemon said ready then) moves to mockttp's server only now, with
+  // every guard and rule in place: the connections it held are served from here on, whole.
+  if (held) await held.transferTo(inner)
   const address = inner.address() as net.AddressInfo
   return {
     host: options.listen.host,

@@ -31,8 +31,9 @@ export const egressDaemon = Command.make(
         stateDir,
         listen: address,
         bottle: Option.getOrUndefined(bottle),
-        extraCaFiles: [...extraCa, ...extraCaFromEnv(process.env)]
-      }).pipe(Effect.andThen(notifyReady(process.env)), Effect.andThen(Effect.never))
+        extraCaFiles: [...extraCa, ...extraCaFromEnv(process.env)],
+        onBound: () => notifyReady(process.env)
+      }).pipe(Effect.andThen(Effect.never))
     )
   })
 ).pipe(Command.withDescription("Run the egress proxy (TLS interception, routes, credential injection, DLP, audit)"))

@@ -15,6 +15,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Exit, Fiber, Redacted, Ref, Schema, Scope } from "effect"
 import * as YAML from "yaml"
+import { ensureBottleCa } from "../../bundle/egress/ca.ts"
 import { READY_LINE, UNHEALTHY_LINE } from "../../bundle/init.ts"
 import { AGENT_HOME, SKILLS_DIR } from "../providers/claude.ts"
 import { BUNDLE_EGRESS_DIR, EGRESS_PORT, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
@@ -147,11 +148,9 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
       catch: (e) => new LaunchError({ reason: new LaunchFailed({ step: "state", message: `BOTTLE_EGRESS_EXTRA_CA_CERTS: ${(e as Error).message}` }) })
     }), 0o644)
   }
-  // Minted (or reused) side by side with the image checks and networks below.
-  // Loaded on demand: the X.509 library costs ~20 ms to load, which no other command pays and
-  // which this way overlaps the engine's work instead of the CLI's start-up.
-  const bottleCa = Effect.promise(() => import("../../bundle/egress/ca.ts")).pipe(
-    Effect.flatMap(({ ensureBottleCa }) => ensureBottleCa(egressDir)),
+  // Minted (or reused) side by side with the image checks and networks below (minting loads the
+  // X.509 library then, so the CLI's start-up never pays for it).
+  const bottleCa = ensureBottleCa(egressDir).pipe(
     Effect.mapError((e) => new LaunchError({ reason: new LaunchFailed({ step: "ca", message: e.message }) })),
     // The agent gets the CA certificate only; the key stays in the bundle's mount.
     Effect.flatMap((ca) => state.writeFile(slug, "agent/ca.pem", ca.certPem, 0o644))

@@ -60,6 +60,30 @@ describe("egress proxy", () => {
       assert.notInclude(res.body, REAL_TOKEN)
     }))
 
+  it.live("a request sent once the port is bound, before the proxy engine is up, waits and is served whole", () =>
+    Effect.gen(function*() {
+      // The daemon says ready once its port is bound; the agent may send at once. Its request
+      // is held, unread, and served (token injected) once the engine takes the port over.
+      let early: Promise<Awaited<ReturnType<typeof proxiedRequest>>> | undefined
+      const h = yield* harness({
+        routes,
+        onBound: (b) =>
+          Effect.promise(async () => {
+            const ca = await fs.readFile(path.join(b.stateDir, "ca.pem"), "utf8")
+            early = proxiedRequest({ proxyPort: b.proxyPort, ca, host: API, port: b.upstreamPort, path: "/echo", method: "POST", body: "early" })
+            early.catch(() => {})
+            // The engine is not loaded while this runs: the request sits in the held queue.
+            await new Promise((r) => setTimeout(r, 150))
+          })
+      })
+      assert.isDefined(early)
+      const res = yield* Effect.promise(() => early!)
+      assert.strictEqual(res.status, 200)
+      const got = h.upstream.received.find((r) => r.body === "early")
+      assert.isDefined(got)
+      assert.strictEqual(got!.headers["authorization"], `Bearer ${REAL_TOKEN}`)
+    }))
+
   it.live("routed host with curl (HTTP/2 to the proxy): real token injected; unrouted host refused", () =>
     Effect.gen(function*() {
       const h = yield* harness({ routes })

@@ -27,6 +27,8 @@ export interface HarnessOptions {
   readonly env?: Record<string, string>
   readonly sseIntervalMs?: number
   readonly auditMaxBytes?: number
+  /** Runs once the daemon's port is bound, before its proxy engine is up (see listener.ts). */
+  readonly onBound?: (bound: { readonly proxyPort: number; readonly stateDir: string; readonly upstreamPort: number }) => Effect.Effect<void>
 }
 
 export const harness = Effect.fn("harness")(function*(options: HarnessOptions) {
@@ -61,7 +63,8 @@ export const harness = Effect.fn("harness")(function*(options: HarnessOptions) {
     headersTimeoutMs: 1500,
     idleTimeoutMs: 1500,
     pollMs: 100,
-    ...(options.auditMaxBytes !== undefined ? { auditMaxBytes: options.auditMaxBytes } : {})
+    ...(options.auditMaxBytes !== undefined ? { auditMaxBytes: options.auditMaxBytes } : {}),
+    ...(options.onBound ? { onBound: (port: number) => options.onBound!({ proxyPort: port, stateDir, upstreamPort: upstream.port }) } : {})
   })
   const bottleCa = yield* Effect.promise(() => fs.readFile(egress.caCertPath, "utf8"))
   return { upstream, dns, dir, stateDir, routesFile, rootFile, egress, bottleCa, proxyPort: egress.port, upstreamPort: upstream.port }

@@ -8,8 +8,8 @@
  * - a routes file that fails validation on reload is reported and the previous routes stay
  *   in force (the file on disk never half-applies);
  * - upstream TLS trusts exactly the system roots, Node's bundled roots and the configured
- *   extra CAs (set as the process default store once, so connections reuse it cheaply); no
- *   request goes upstream before that store is set.
+ *   extra CAs (set as the process default store once, so connections reuse it cheaply, and
+ *   before the proxy serves anything).
  */
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
@@ -131,10 +131,6 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
   })
   const initial = yield* policyFrom(options.routesFile, options.env)
   const extraCas = yield* readExtraCas(options.extraCaFiles ?? [])
-  // The upstream trust store is built once the daemon listens: loading the system roots costs
-  // ~40 ms of start-up. A request that arrives sooner waits for it (never goes out without it).
-  let trusted: (ok: boolean) => void = () => {}
-  const upstreamTrust = new Promise<boolean>((resolve) => (trusted = resolve))
 
   // Bound now, before the proxy engine (mockttp) is even loaded: see listener.ts.
   const listener = yield* Effect.acquireRelease(
@@ -146,6 +142,9 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
   )
   if (options.onBound) yield* options.onBound(listener.port)
   const { startProxy } = yield* Effect.promise(() => import("./proxy.ts"))
+  // Set once the port is bound (readiness does not wait for the ~40 ms the system roots take),
+  // and before the engine takes the port over: no request goes upstream without it.
+  yield* trustStore(extraCas)
 
   const audit = yield* Effect.acquireRelease(
     Effect.sync(() => new AuditLog(options.stateDir, options.auditMaxBytes !== undefined ? { maxBytes: options.auditMaxBytes } : {})),
@@ -163,7 +162,6 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
             dnsServers: options.dnsServers ?? dnsFromEnv(options.env ?? process.env),
             headersTimeoutMs: options.headersTimeoutMs,
             idleTimeoutMs: options.idleTimeoutMs,
-            upstreamTrust,
             listener
           },
           initial
@@ -217,16 +215,6 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
       })
       return Effect.sync(() => clearTimeout(timer))
     }).pipe(Effect.andThen(check), Effect.repeat(Schedule.forever))
-  )
-
-  yield* Effect.forkScoped(
-    Effect.yieldNow.pipe(
-      Effect.andThen(trustStore(extraCas)),
-      Effect.andThen(Effect.sync(() => trusted(true))),
-      Effect.catchCause((cause) =>
-        Effect.sync(() => trusted(false)).pipe(Effect.andThen(Effect.logError("egress: cannot set the upstream trust store; refusing all upstream requests", cause)))
-      )
-    )
   )
 
   yield* Effect.logInfo(`egress: listening on ${proxy.host}:${proxy.port} (bottle ${bottle}, ${initial.routes.length} routes, CA ${ca.certPath})`)

@@ -68,11 +68,6 @@ export interface ProxyOptions {
   /** A connection with no traffic either way for this long is closed (default 5 minutes). */
   readonly idleTimeoutMs?: number | undefined
   readonly log?: ((line: string) => void) | undefined
-  /**
-   * Settles once the process's upstream trust store is set (true) or cannot be (false). Allowed
-   * requests wait for it; with false they are refused. Default: already set.
-   */
-  readonly upstreamTrust?: Promise<boolean> | undefined
   /** A port already bound (`holdListener`) to serve on; `listen` then only names it. */
   readonly listener?: HeldListener | undefined
 }
@@ -332,17 +327,6 @@ interface Context {
   readonly bottle: string
   readonly audit: AuditLog
   readonly log: (line: string) => void
-  /** undefined until the upstream trust store is settled. */
-  trusted: boolean | undefined
-  readonly upstreamTrust: Promise<boolean>
-}
-
-class UntrustedUpstream extends Error {}
-
-/** Before anything goes upstream: wait for the trust store (once); refuse if it failed. */
-const awaitTrust = async (ctx: Context) => {
-  if (ctx.trusted === undefined) ctx.trusted = await ctx.upstreamTrust
-  if (!ctx.trusted) throw new UntrustedUpstream("egress has no upstream trust store; refusing to connect upstream")
 }
 
 const auditEntry = (
@@ -489,7 +473,6 @@ class GuardStep extends LocalRulePart {
   async handle(req: OngoingRequest, res: OngoingResponse): Promise<{ continue: true }> {
     const started = performance.now()
     const { ctx, route } = this
-    if (ctx.trusted !== true) await awaitTrust(ctx)
     const { tokens, needles } = this.gen.policy
     req.rawHeaders = forwardHeaders(req.rawHeaders as RawHeaders, route.auth)
 
@@ -609,7 +592,6 @@ class WsGuardStep extends LocalRulePart {
   }
   async handle(req: OngoingRequest, socket: net.Socket): Promise<{ continue: true }> {
     const started = performance.now()
-    if (this.ctx.trusted !== true) await awaitTrust(this.ctx)
     req.rawHeaders = forwardHeaders(req.rawHeaders as RawHeaders, this.route.auth)
     const read0 = socket.bytesRead
     const written0 = socket.bytesWritten
@@ -733,8 +715,7 @@ interface PolyglotServer extends net.Server {
 
 export const startProxy = async (options: ProxyOptions, initial: Policy): Promise<EgressProxy> => {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"))
-  const upstreamTrust = options.upstreamTrust ?? Promise.resolve(true)
-  const ctx: Context = { bottle: options.bottle, audit: options.audit, log, trusted: options.upstreamTrust ? undefined : true, upstreamTrust }
+  const ctx: Context = { bottle: options.bottle, audit: options.audit, log }
   const server = new MockttpServer({
     https: { cert: options.ca.certPem, key: options.ca.keyPem },
     // ALPN as the client offers it: h2 when the client speaks it, HTTP/1.1 otherwise.

@@ -63,7 +63,9 @@ describe("egress proxy", () => {
   it.live("a request sent once the port is bound, before the proxy engine is up, waits and is served whole", () =>
     Effect.gen(function*() {
       // The daemon says ready once its port is bound; the agent may send at once. Its request
-      // is held, unread, and served (token injected) once the engine takes the port over.
+      // is held, unread, and served (token injected) once the engine takes the port over. The
+      // upstream's root is trusted only as an extra CA: a 200 shows the trust store was set
+      // before the held request went upstream.
       let early: Promise<Awaited<ReturnType<typeof proxiedRequest>>> | undefined
       const h = yield* harness({
         routes,

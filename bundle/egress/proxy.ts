@@ -29,7 +29,7 @@
  * (to refuse CONNECT early and to bind to one address).
  */
 import * as net from "node:net"
-import { Transform } from "node:stream"
+import { type Readable, Transform } from "node:stream"
 import * as url from "node:url"
 import type * as mockttp from "mockttp"
 // mockttp's server modules only, not its main entry: that also loads the admin server, the
@@ -364,93 +364,158 @@ const hasNoBody = (req: OngoingRequest): boolean => {
 
 type WriteCb = (error?: Error | null) => void
 
+type WriteFn = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
+type EndFn = (chunk?: unknown, encoding?: unknown, cb?: unknown) => unknown
+type HeadersFn = (...args: Array<unknown>) => unknown
+
+/** What a guarded response carries (one object per response, under `GUARD`). */
 interface ResponseGuard {
   readonly redactor: Redactor | undefined
   readonly masks: Masks
   /** Credential route: a content-encoded response is refused (its body cannot be redacted). */
   readonly refuseEncoded: boolean
   readonly h2: boolean
+  /** mockttp's own (tracking) writeHead/addTrailers: cheap, and they keep getRawHeaders right. */
+  readonly writeHead: HeadersFn
+  readonly addTrailers: (headers: unknown) => void
+  /** The class's own write/end, not mockttp's tracking wrappers (see `guardResponse`). */
+  readonly write: WriteFn
+  readonly end: EndFn
   readonly onRefused: (encoding: string) => void
+  /** The 502 body replacing a refused encoded response; "" once sent. */
+  refusal: string | undefined
+  bytesOut: number
+}
+
+const GUARD = Symbol("bot-bottle.responseGuard")
+type GuardedResponse = { [GUARD]: ResponseGuard } & {
+  write: WriteFn
+  end: EndFn
+  writeHead: HeadersFn
+  addTrailers: (headers: unknown) => void
+}
+
+const toBuffer = (chunk: unknown, encoding: unknown): Buffer =>
+  Buffer.isBuffer(chunk) ? chunk : typeof chunk === "string" ? Buffer.from(chunk, typeof encoding === "string" ? (encoding as BufferEncoding) : "utf8") : Buffer.from(chunk as Uint8Array)
+
+// The replacements below are shared by every response (no closure per response): each finds
+// its response's state under GUARD.
+function guardedWriteHead(this: GuardedResponse, ...args: Array<unknown>): unknown {
+  const g = this[GUARD]
+  const headers = typeof args[1] === "string" ? args[2] : args[1]
+  if (g.refuseEncoded) {
+    const encoding = contentEncoding(headers)
+    if (encoding !== undefined) {
+      g.onRefused(encoding)
+      const body = denialBody("encoded-response", `the upstream answered with content-encoding ${encoding} although egress asked for identity; refused, since a token in it could not be redacted`)
+      g.refusal = body
+      return g.writeHead.call(this, 502, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), ...(g.h2 ? {} : { connection: "close" }) })
+    }
+  }
+  if (g.masks.values.length > 0) redactHeaders(g.masks, headers)
+  return g.writeHead.apply(this, args)
+}
+
+function guardedAddTrailers(this: GuardedResponse, headers: unknown): void {
+  const g = this[GUARD]
+  if (g.refusal !== undefined) return
+  if (g.masks.values.length > 0) redactHeaders(g.masks, headers)
+  g.addTrailers.call(this, headers)
+}
+
+function guardedWrite(this: GuardedResponse, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+  const g = this[GUARD]
+  const callback = (typeof encoding === "function" ? encoding : cb) as WriteCb | undefined
+  if (g.refusal !== undefined) {
+    // The encoded body is dropped (read, so mockttp's pipe completes normally).
+    if (callback) process.nextTick(callback)
+    return true
+  }
+  let buf = toBuffer(chunk, encoding)
+  if (g.redactor) buf = g.redactor.push(buf)
+  g.bytesOut += buf.length
+  if (buf.length === 0) {
+    if (callback) process.nextTick(callback)
+    return true
+  }
+  return callback ? g.write.call(this, buf, callback) : g.write.call(this, buf)
+}
+
+function guardedEnd(this: GuardedResponse, chunk?: unknown, encoding?: unknown, cb?: unknown): unknown {
+  const g = this[GUARD]
+  const callback = (typeof chunk === "function" ? chunk : typeof encoding === "function" ? encoding : cb) as WriteCb | undefined
+  if (g.refusal !== undefined) {
+    const body = g.refusal
+    g.refusal = ""
+    g.bytesOut += Buffer.byteLength(body)
+    return callback ? g.end.call(this, body, callback) : g.end.call(this, body)
+  }
+  let out: Buffer | undefined
+  if (chunk !== undefined && chunk !== null && typeof chunk !== "function") {
+    const buf = toBuffer(chunk, encoding)
+    out = g.redactor ? g.redactor.push(buf) : buf
+  }
+  // The redactor's held tail (usually empty: only a possible token prefix is held back).
+  const tail = g.redactor?.end()
+  if (tail !== undefined && tail.length > 0) out = out === undefined || out.length === 0 ? tail : Buffer.concat([out, tail])
+  if (out === undefined || out.length === 0) return callback ? g.end.call(this, callback) : g.end.call(this)
+  g.bytesOut += out.length
+  return callback ? g.end.call(this, out, callback) : g.end.call(this, out)
 }
 
 /**
- * Wraps a response's writeHead/addTrailers/write/end: counts bytes and, when tokens are held,
+ * Guards a response's writeHead/addTrailers/write/end: counts bytes and, when tokens are held,
  * redacts them in headers, trailers and body. Data not held back by the redactor is written
- * straight through (no added latency).
+ * straight through (no added latency). Returns the state (bytes out, refusal).
  */
-const wrapResponse = (res: OngoingResponse, guard: ResponseGuard, counter: { bytesOut: number }) => {
-  const { redactor, masks } = guard
-  const target = res as unknown as {
-    write: (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
-    end: (chunk?: unknown, encoding?: unknown, cb?: unknown) => unknown
-    writeHead: (...args: Array<unknown>) => unknown
-    addTrailers: (headers: unknown) => void
-  }
-  // mockttp's own (tracking) writeHead/addTrailers: cheap, and they keep getRawHeaders right.
-  const writeHead = target.writeHead.bind(res)
-  const addTrailers = target.addTrailers.bind(res)
-  let refusal: string | undefined
-  target.writeHead = (...args: Array<unknown>): unknown => {
-    const headers = typeof args[1] === "string" ? args[2] : args[1]
-    if (guard.refuseEncoded) {
-      const encoding = contentEncoding(headers)
-      if (encoding !== undefined) {
-        guard.onRefused(encoding)
-        refusal = denialBody("encoded-response", `the upstream answered with content-encoding ${encoding} although egress asked for identity; refused, since a token in it could not be redacted`)
-        return writeHead(502, { "content-type": "application/json", "content-length": String(Buffer.byteLength(refusal)), ...(guard.h2 ? {} : { connection: "close" }) })
-      }
-    }
-    if (masks.values.length > 0) redactHeaders(masks, headers)
-    return writeHead(...args)
-  }
-  target.addTrailers = (headers: unknown): void => {
-    if (refusal !== undefined) return
-    if (masks.values.length > 0) redactHeaders(masks, headers)
-    addTrailers(headers)
-  }
+const guardResponse = (
+  res: OngoingResponse,
+  options: Pick<ResponseGuard, "redactor" | "masks" | "refuseEncoded" | "h2" | "onRefused">
+): ResponseGuard => {
+  const target = res as unknown as GuardedResponse
   // The class's own write/end, not mockttp's tracking wrappers: those copy every chunk into
   // a PassThrough nobody reads, which keeps a whole response body in memory until it ends.
-  const proto = Object.getPrototypeOf(res) as typeof target
-  const write = proto.write.bind(res)
-  const end = proto.end.bind(res)
-  const toBuffer = (chunk: unknown, encoding: unknown): Buffer =>
-    Buffer.isBuffer(chunk) ? chunk : typeof chunk === "string" ? Buffer.from(chunk, typeof encoding === "string" ? (encoding as BufferEncoding) : "utf8") : Buffer.from(chunk as Uint8Array)
-  target.write = (chunk: unknown, encoding?: unknown, cb?: unknown): boolean => {
-    const callback = (typeof encoding === "function" ? encoding : cb) as WriteCb | undefined
-    if (refusal !== undefined) {
-      // The encoded body is dropped (read, so mockttp's pipe completes normally).
-      if (callback) process.nextTick(callback)
-      return true
-    }
-    let buf = toBuffer(chunk, encoding)
-    if (redactor) buf = redactor.push(buf)
-    counter.bytesOut += buf.length
-    if (buf.length === 0) {
-      if (callback) process.nextTick(callback)
-      return true
-    }
-    return callback ? write(buf, callback) : write(buf)
+  const proto = Object.getPrototypeOf(res) as GuardedResponse
+  const guard: ResponseGuard = {
+    ...options,
+    writeHead: target.writeHead,
+    addTrailers: target.addTrailers,
+    write: proto.write,
+    end: proto.end,
+    refusal: undefined,
+    bytesOut: 0
   }
-  target.end = (chunk?: unknown, encoding?: unknown, cb?: unknown): unknown => {
-    const callback = (typeof chunk === "function" ? chunk : typeof encoding === "function" ? encoding : cb) as WriteCb | undefined
-    if (refusal !== undefined) {
-      const body = refusal
-      refusal = ""
-      counter.bytesOut += Buffer.byteLength(body)
-      return callback ? end(body, callback) : end(body)
-    }
-    const parts: Array<Buffer> = []
-    if (chunk !== undefined && chunk !== null && typeof chunk !== "function") {
-      const buf = toBuffer(chunk, encoding)
-      parts.push(redactor ? redactor.push(buf) : buf)
-    }
-    if (redactor) parts.push(redactor.end())
-    const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts)
-    counter.bytesOut += out.length
-    if (out.length === 0) return callback ? end(callback) : end()
-    return callback ? end(out, callback) : end(out)
+  target[GUARD] = guard
+  target.writeHead = guardedWriteHead
+  target.addTrailers = guardedAddTrailers
+  target.write = guardedWrite
+  target.end = guardedEnd
+  return guard
+}
+
+/**
+ * The body of a request that has none, as mockttp's passthrough uses it: already ended, and
+ * piping it just ends the upstream request (as piping the empty request would, without the
+ * per-request stream plumbing). Node's server discards the unread (empty) request itself once
+ * the response finishes, as for any handler that does not read its request.
+ */
+const ENDED_BODY = {
+  readableEnded: true,
+  pipe<T extends { end: () => unknown }>(dest: T): T {
+    dest.end()
+    return dest
+  },
+  on() {
+    return this
+  },
+  once() {
+    return this
+  },
+  resume() {
+    return this
   }
 }
+const noBody = () => ENDED_BODY as unknown as Readable
 
 /** Runs before mockttp's passthrough on an allowed request: inject, scan, redact, audit. */
 class GuardStep extends LocalRulePart {
@@ -477,17 +542,19 @@ class GuardStep extends LocalRulePart {
     req.rawHeaders = forwardHeaders(req.rawHeaders as RawHeaders, route.auth)
 
     let outcome: { decision: AuditDecision; rule: string; reason?: string } = { decision: "allow", rule: route.name }
-    const counter = { bytesOut: 0 }
-    const scanner = new BodyScanner(needles, route.auth?.env, this.gen.window)
+    let scanner: BodyScanner | undefined
 
     // Stream the request body through the DLP scanner: mockttp pipes whatever asStream returns
-    // to the upstream request, and aborts upstream when that stream errors. An HTTP/1 request
-    // with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3): nothing to
-    // scan, so it skips the extra stream (most API calls are such GETs).
+    // to the upstream request, and aborts upstream when that stream errors. The source is the
+    // request itself, not mockttp's body stream (that one also feeds a buffer promise and a
+    // second stream per request, for recording, which egress never does; nothing else reads
+    // the request). An HTTP/1 request with neither Content-Length nor Transfer-Encoding has no
+    // body (RFC 9112 §6.3): nothing to scan or forward (most API calls are such GETs).
     const body = req.body
-    const original = body.asStream.bind(body)
-    if (!hasNoBody(req)) body.asStream = () => {
-      const source = original()
+    const source = req as unknown as Readable
+    if (hasNoBody(req)) body.asStream = noBody
+    else body.asStream = () => {
+      const scan = (scanner = new BodyScanner(needles, route.auth?.env, this.gen.window))
       const block = (what: string, finding: Parameters<typeof describeFinding>[0]): DlpBlocked => {
         const reason = `${what} carries ${describeFinding(finding)}`
         outcome = { decision: "dlp-block", rule: "dlp", reason }
@@ -502,7 +569,7 @@ class GuardStep extends LocalRulePart {
       }
       const guarded = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
-          const result = scanner.push(chunk)
+          const result = scan.push(chunk)
           if (Buffer.isBuffer(result)) return callback(null, result.length > 0 ? result : undefined)
           callback(block("body", result))
         },
@@ -516,7 +583,7 @@ class GuardStep extends LocalRulePart {
             const found = scanText(joined, needles, route.auth?.env)
             if (found) return callback(block("a request trailer", found))
           }
-          const rest = scanner.end()
+          const rest = scan.end()
           callback(null, rest.length > 0 ? rest : undefined)
         }
       })
@@ -525,9 +592,8 @@ class GuardStep extends LocalRulePart {
       return guarded
     }
 
-    const redactor = tokens.length > 0 ? new Redactor(tokens) : undefined
-    wrapResponse(res, {
-      redactor,
+    const guard = guardResponse(res, {
+      redactor: tokens.length > 0 ? new Redactor(tokens) : undefined,
       masks: this.gen.masks,
       refuseEncoded: route.auth !== undefined,
       h2: req.httpVersion.startsWith("2"),
@@ -535,12 +601,12 @@ class GuardStep extends LocalRulePart {
         outcome = { decision: "error", rule: "encoded-response", reason: `upstream sent content-encoding ${encoding} on a credential route` }
         ctx.log(`egress: refused a ${encoding}-encoded response from ${req.destination.hostname}${pathOnly(req.path)} (credential route asks for identity)`)
       }
-    }, counter)
+    })
     res.once("close", () => {
       const status = outcome.decision === "dlp-block" ? 403 : res.statusCode
       const decision: AuditDecision = outcome.decision === "allow" && !res.writableFinished ? "error" : outcome.decision
       ctx.audit.write(
-        auditEntry(ctx, req, started, { status, bytesIn: scanner.bytes, bytesOut: counter.bytesOut, decision, rule: outcome.rule, reason: outcome.reason })
+        auditEntry(ctx, req, started, { status, bytesIn: scanner?.bytes ?? 0, bytesOut: guard.bytesOut, decision, rule: outcome.rule, reason: outcome.reason })
       )
     })
     return { continue: true }
@@ -713,6 +779,49 @@ interface PolyglotServer extends net.Server {
   readonly _httpServer?: net.Server & { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number }
 }
 
+interface RuleLike {
+  readonly matchers: ReadonlyArray<{ matches: (req: OngoingRequest) => unknown }>
+}
+type RuleSets = Record<number, ReadonlyArray<RuleLike>>
+
+/**
+ * mockttp's rule lookup is general (completion checks, asynchronous matchers, "the last
+ * matching rule repeats"): per request it builds arrays and awaits every matcher. Egress rules
+ * never complete and their matchers answer synchronously and exclusively (one decision per
+ * request picks one route; the fallback matches all), so the rule mockttp would pick is the
+ * first, highest priority first, whose matchers all match: found here without the promises.
+ * A matcher answering anything but a boolean falls back to mockttp's own lookup.
+ */
+const useDirectRuleLookup = (server: MockttpServer): void => {
+  const target = server as unknown as { findMatchingRule: (sets: RuleSets, req: OngoingRequest) => Promise<RuleLike | undefined> }
+  const general = target.findMatchingRule
+  if (typeof general !== "function") throw new Error("mockttp internals changed: no findMatchingRule")
+  // Priorities, highest first, per rule-set object (mockttp replaces the object on every change).
+  const order = new WeakMap<RuleSets, ReadonlyArray<number>>()
+  target.findMatchingRule = function(this: unknown, sets: RuleSets, req: OngoingRequest) {
+    let priorities = order.get(sets)
+    if (priorities === undefined) {
+      priorities = Object.keys(sets).map(Number).sort((a, b) => b - a)
+      order.set(sets, priorities)
+    }
+    for (const priority of priorities) {
+      for (const rule of sets[priority]!) {
+        let all = true
+        for (const m of rule.matchers) {
+          const r = m.matches(req)
+          if (r === false) {
+            all = false
+            break
+          }
+          if (r !== true) return general.call(this, sets, req)
+        }
+        if (all) return Promise.resolve(rule)
+      }
+    }
+    return Promise.resolve(undefined)
+  }
+}
+
 export const startProxy = async (options: ProxyOptions, initial: Policy): Promise<EgressProxy> => {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"))
   const ctx: Context = { bottle: options.bottle, audit: options.audit, log }
@@ -727,6 +836,7 @@ export const startProxy = async (options: ProxyOptions, initial: Policy): Promis
     maxBodySize: 0
   })
   let gen = new Generation(initial)
+  useDirectRuleLookup(server)
 
   const apply = async (g: Generation) => {
     const rules = buildRules(g, ctx, options.dnsServers)

@@ -1,77 +1,23 @@
 /**
  * The built CLI (`node bin/bottle.js`, bundled by `npm run build`) as a user runs it: from an
- * empty directory, with its own state dir and no Anthropic credential. Human output by default,
- * `--json` for scripts, and every failure is a non-zero exit with one clear line on stderr.
- *
- * The build is copied to a private dir before use: other processes may rebuild dist/ (which
- * starts with `rm -rf dist`) while these tests run.
+ * empty directory, with its own state dir and no Anthropic credential (support/cli.ts). Human
+ * output by default, `--json` for scripts, and every failure is a non-zero exit with one clear
+ * line on stderr.
  */
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { manifestJsonSchema } from "../src/cli/schema.ts"
+import { bottleSync, lines, prepareCli, repo, tmp } from "./support/cli.ts"
 
-const repo = path.join(import.meta.dirname, "..")
 const version = (JSON.parse(fs.readFileSync(path.join(repo, "package.json"), "utf8")) as { version: string }).version
 const SUBCOMMANDS = ["start", "plan", "ls", "exec", "stop", "resume", "logs", "cleanup", "schema", "doctor", "egress", "daemon"]
 
-const newestMtime = (p: string): number => {
-  const st = fs.statSync(p)
-  if (!st.isDirectory()) return st.mtimeMs
-  return fs.readdirSync(p).reduce((m, f) => Math.max(m, newestMtime(path.join(p, f))), st.mtimeMs)
-}
-const isStale = () => {
-  const built = path.join(repo, "dist/bottle.mjs")
-  if (!fs.existsSync(built)) return true
-  const sources = ["src", "bundle", "package.json", "scripts/build.mjs"].map((p) => newestMtime(path.join(repo, p)))
-  return Math.max(...sources) > fs.statSync(built).mtimeMs
-}
-
 let cliDir = ""
-
-interface Run {
-  readonly status: number | null
-  readonly stdout: string
-  readonly stderr: string
-  readonly stateDir: string
-}
-
-/** Runs the CLI from a fresh empty cwd with a fresh state dir; `env` is added last. */
-const bottle = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Run => {
-  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "bb-cli-cwd-"))
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-cli-state-"))
-  const base: Record<string, string | undefined> = { ...process.env }
-  for (const k of ["CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "BOTTLE_BACKEND", "npm_lifecycle_event", "INIT_CWD"]) delete base[k]
-  const r = spawnSync(process.execPath, [path.join(cliDir, "bin/bottle.js"), ...args], {
-    cwd,
-    env: { ...base, BOTTLE_STATE_DIR: stateDir, BOTTLE_CACHE_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "bb-cli-cache-")), ...env },
-    input: "", // stdin is a closed pipe: not a terminal
-    encoding: "utf8",
-    timeout: 30_000
-  })
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, stateDir }
-}
-const lines = (s: string) => s.split("\n").filter((l) => l.trim() !== "")
+const bottle = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => bottleSync(cliDir, args, env)
 
 beforeAll(() => {
-  for (let attempt = 0; ; attempt++) {
-    if (isStale()) {
-      const b = spawnSync("npm", ["run", "-s", "build"], { cwd: repo, encoding: "utf8" })
-      if (b.status !== 0) throw new Error(`npm run build failed:\n${b.stdout}${b.stderr}`)
-    }
-    cliDir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-cli-build-"))
-    try {
-      fs.cpSync(path.join(repo, "bin"), path.join(cliDir, "bin"), { recursive: true })
-      fs.cpSync(path.join(repo, "dist"), path.join(cliDir, "dist"), { recursive: true })
-      fs.copyFileSync(path.join(repo, "package.json"), path.join(cliDir, "package.json"))
-      if (bottle(["--version"]).status === 0) return
-    } catch (e) {
-      if (attempt >= 3) throw e
-    }
-    if (attempt >= 3) throw new Error("could not get a working build of the CLI (is someone else rebuilding dist/?)")
-  }
+  cliDir = prepareCli()
 }, 180_000)
 
 describe("bottle plan", () => {
@@ -155,7 +101,7 @@ describe("bottle (other commands)", () => {
   })
 
   it("stop of a known bottle with the engine unreachable fails naming the bottle and the engine, and keeps its state", () => {
-    const state = fs.mkdtempSync(path.join(os.tmpdir(), "bb-cli-state-"))
+    const state = tmp("bb-cli-state-")
     fs.mkdirSync(path.join(state, "bottles", "kept-bottle"), { recursive: true })
     const r = bottle(["stop", "kept-bottle"], { DOCKER_HOST: "unix:///nonexistent/bb-docker.sock", BOTTLE_STATE_DIR: state })
     assert.notStrictEqual(r.status, 0)
@@ -183,7 +129,7 @@ describe("bottle (other commands)", () => {
     const empty = bottle(["ls", "--json"], unreachable)
     assert.strictEqual(empty.status, 0, empty.stderr)
     assert.deepStrictEqual(JSON.parse(empty.stdout), [])
-    const state = fs.mkdtempSync(path.join(os.tmpdir(), "bb-cli-state-"))
+    const state = tmp("bb-cli-state-")
     fs.mkdirSync(path.join(state, "bottles", "ghost-bottle"), { recursive: true })
     const r = bottle(["ls", "--json"], { ...unreachable, BOTTLE_STATE_DIR: state })
     assert.strictEqual(r.status, 0, r.stderr)

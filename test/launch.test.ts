@@ -1,16 +1,22 @@
 /**
  * launch on fake layers: acquisition order, reverse-order release, release on interruption at
- * every acquisition step, revocation despite a failing release, and revocation failure as an
- * error.
+ * every acquisition step, revocation despite a release that breaks, revocation failure as an
+ * error that also names what failed before it, and deploy keys: a real key pair, recorded in
+ * the state the moment they exist, forgotten once revoked.
  */
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Ref } from "effect"
-import { launch, type LaunchOptions } from "../src/programs/launch.ts"
+import { Ajv2020 } from "ajv/dist/2020.js"
+import { Cause, Effect, Exit, Fiber, Layer, Ref } from "effect"
+import { manifestJsonSchema } from "../src/cli/schema.ts"
+import { deployKeyFile, deployKeyPair, launch, type LaunchOptions } from "../src/programs/launch.ts"
 import { parseManifest } from "../src/programs/loadManifest.ts"
 import { prepare } from "../src/programs/prepare.ts"
+import { BottleMeta } from "../src/schema/BottlePlan.ts"
+import type { DeployKeySpec } from "../src/services/GitHost.ts"
 import { StateStore } from "../src/services/StateStore.ts"
 import * as FakeDocker from "./layers/Docker.ts"
 import * as FakeGitHost from "./layers/GitHost.ts"
@@ -44,7 +50,7 @@ const images = {
   bundle: { name: "bundle", files: [{ at: "Dockerfile", from: path.join(imageDir, "Dockerfile") }] }
 }
 
-const layers = (docker: FakeDocker.FakeDockerOptions = {}, git: { failRevoke?: boolean } = {}) =>
+const layers = (docker: FakeDocker.FakeDockerOptions = {}, git: FakeGitHost.FakeGitHostOptions = {}) =>
   Layer.mergeAll(FakeDocker.layerTest(docker), FakeGitHost.layerTest(git), RecordedState.layerRecorded()).pipe(
     Layer.provideMerge(Recorder.layer)
   )
@@ -56,6 +62,20 @@ const makePlan = Effect.gen(function*() {
 })
 
 const opts = (mode: "attach" | "detach"): LaunchOptions => ({ mode, fresh: true, env, images })
+
+const UNHEALTHY = "bottle-bundle: unhealthy: daemon egress exited (code 1); not restarting\n"
+
+const recordedKeys = (slug: string) =>
+  Effect.flatMap(StateStore, (state) => state.readJson(slug, "meta.json", BottleMeta)).pipe(Effect.map((m) => m.deployKeys.map((k) => `${k.repo}#${k.id}`)))
+
+/** Waits until the launch in `fiber` is parked in the step the Recorder blocks. */
+const untilBlocked = Effect.gen(function*() {
+  const rec = yield* Recorder
+  for (;;) {
+    if ((yield* Ref.get(rec.events)).some((e) => e.startsWith("blocked "))) return
+    yield* Effect.yieldNow
+  }
+}).pipe(Effect.timeout("5 seconds"))
 
 const ACQUIRES = [
   "acquire state-dir",
@@ -135,16 +155,28 @@ describe("launch", () => {
       }).pipe(Effect.provide(layers())))
   })
 
-  it.effect("revocation still runs when the container releases before it fail", () =>
+  it.effect("a release that breaks skips nothing behind it: the key is revoked, and the launch fails with the breakage", () =>
     Effect.gen(function*() {
       const plan = yield* makePlan
       const rec = yield* Recorder
+      // The fake's failing container removal really fails its release (it dies), unlike the
+      // live layer's, which logs: the worst a release can do.
       const exit = yield* Effect.exit(launch(plan, opts("attach")))
-      assert.isTrue(Exit.isSuccess(exit), "a failed container removal is logged, not fatal")
+      assert.isTrue(Exit.isFailure(exit), "a broken release is not hidden")
+      if (Exit.isFailure(exit)) {
+        const defects = exit.cause.reasons.filter(Cause.isDieReason).map((r) => String(r.defect))
+        assert.lengthOf(defects, 2, Cause.pretty(exit.cause))
+        for (const name of ["bottle-SLUG-agent", "bottle-SLUG-bundle"]) {
+          assert.isTrue(defects.some((d) => d.includes(name.replace("SLUG", plan.slug)) && d.includes("boom")), `${name}: ${defects.join(" | ")}`)
+        }
+        assert.isFalse(Cause.hasFails(exit.cause), "no revocation failure")
+      }
       const events = normalize(plan.slug, yield* Ref.get(rec.events))
+      const acquired = events.filter((e) => e.startsWith("acquire"))
+      assert.deepStrictEqual(events.filter((e) => e.startsWith("release")), [...acquired].slice(1).reverse().map(releaseOf), "every release ran, in reverse")
       const i = events.indexOf("release deploy-key acme/app#100")
       assert.isTrue(i > events.indexOf("release container bottle-SLUG-agent") && i > events.indexOf("release container bottle-SLUG-bundle"))
-      assert.isTrue(i > 0, "revoked")
+      assert.deepStrictEqual(yield* recordedKeys(plan.slug), [], "the revoked key is no longer recorded")
     }).pipe(Effect.provide(layers({ failRemove: ["-agent", "-bundle"] }))))
 
   it.effect("a revocation failure surfaces as an error naming the key", () =>
@@ -165,7 +197,43 @@ describe("launch", () => {
       const acquired = events.filter((e) => e.startsWith("acquire"))
       assert.deepStrictEqual(events.filter((e) => e.startsWith("release")), [...acquired].reverse().map(releaseOf))
       assert.isFalse(yield* (yield* StateStore).exists(plan.slug))
-    }).pipe(Effect.provide(layers({ bundleStatus: "bottle-bundle: unhealthy: daemon egress exited (code 1); not restarting\n" }))))
+    }).pipe(Effect.provide(layers({ bundleStatus: UNHEALTHY }))))
+
+  it.effect("a failed launch whose revocation also fails reports both; the key stays recorded for `bottle stop`", () =>
+    Effect.gen(function*() {
+      const plan = yield* makePlan
+      const exit = yield* Effect.exit(launch(plan, opts("detach")))
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        const errors = exit.cause.reasons.filter(Cause.isFailReason).map((r) => r.error)
+        // The CLI prints the first error: that one line names the key and the launch's failure.
+        const first = errors[0]
+        assert.include(first?.message, "DEPLOY KEY REVOCATION FAILED")
+        assert.include(first?.message, "acme/app key 100 (DELETE https://api.github.com/keys/100 answered 502")
+        assert.include(first?.message, "launch failed at bundle: the sidecar bundle is unhealthy: daemon egress exited (code 1)")
+        // ... and the launch's own failure is still in the cause, as itself.
+        assert.isTrue(errors.some((e) => e._tag === "LaunchError" && e.reason._tag === "LaunchFailed" && e.reason.step === "bundle"), errors.map((e) => e.message).join(" | "))
+      }
+      const events = yield* Ref.get((yield* Recorder).events)
+      assert.include(events, `release deploy-key acme/app#100`)
+      // The failed first launch removed its state dir, but not the record of a key still alive.
+      assert.deepStrictEqual(yield* recordedKeys(plan.slug), ["acme/app#100"])
+    }).pipe(Effect.provide(layers({ bundleStatus: UNHEALTHY }, { failRevoke: true }))))
+
+  it.effect("an interrupted launch whose revocation fails reports the revocation, and that it was interrupted", () =>
+    Effect.gen(function*() {
+      const plan = yield* makePlan
+      yield* Ref.set((yield* Recorder).blockOn, `network bottle-${plan.slug}-int`)
+      const fiber = yield* Effect.forkChild(launch(plan, opts("attach")))
+      yield* untilBlocked
+      const exit = yield* Fiber.interrupt(fiber).pipe(Effect.andThen(Fiber.await(fiber)))
+      assert.isTrue(Exit.isFailure(exit) && Exit.hasInterrupts(exit))
+      if (Exit.isFailure(exit)) {
+        const first = exit.cause.reasons.find(Cause.isFailReason)?.error
+        assert.include(first?.message, "acme/app key 100")
+        assert.include(first?.message, "and before that: interrupted")
+      }
+    }).pipe(Effect.provide(layers({}, { failRevoke: true }))))
 
   it.effect("a missing token fails before anything is acquired", () =>
     Effect.gen(function*() {
@@ -175,4 +243,92 @@ describe("launch", () => {
       const events = yield* Ref.get((yield* Recorder).events)
       assert.deepStrictEqual(events, [])
     }).pipe(Effect.provide(layers())))
+})
+
+describe("deploy keys", () => {
+  it.effect("each key is recorded in the bottle's state as soon as it exists, before the networks and images", () =>
+    Effect.gen(function*() {
+      const plan = yield* makePlan
+      yield* Ref.set((yield* Recorder).blockOn, `network bottle-${plan.slug}-int`)
+      const fiber = yield* Effect.forkChild(launch(plan, opts("attach")))
+      yield* untilBlocked
+      // Were the process killed here (no finalizer runs), `bottle stop` would find this record.
+      assert.deepStrictEqual(yield* recordedKeys(plan.slug), ["acme/app#100"])
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(layers())))
+
+  it.effect("a key revoked at the end of a session is no longer recorded", () =>
+    Effect.gen(function*() {
+      const plan = yield* makePlan
+      yield* launch(plan, opts("attach"))
+      assert.deepStrictEqual(yield* recordedKeys(plan.slug), [])
+    }).pipe(Effect.provide(layers())))
+
+  it.effect("a key that could not be revoked at the end of a session stays recorded", () =>
+    Effect.gen(function*() {
+      const plan = yield* makePlan
+      yield* Effect.exit(launch(plan, opts("attach")))
+      assert.deepStrictEqual(yield* recordedKeys(plan.slug), ["acme/app#100"])
+    }).pipe(Effect.provide(layers({}, { failRevoke: true }))))
+
+  const specs: Array<DeployKeySpec> = []
+  it.effect("the git host gets a fresh ed25519 public key; its private half is kept 0600 in the bottle's state", () =>
+    Effect.gen(function*() {
+      const plan = yield* makePlan
+      yield* launch(plan, opts("detach"))
+      assert.lengthOf(specs, 1)
+      const spec = specs[0]!
+      assert.match(spec.publicKey, /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43} bot-bottle /)
+      assert.strictEqual(spec.apiUrl, "https://api.github.com")
+      assert.isFalse(spec.readOnly, "the git gate pushes with it")
+      const file = path.join((yield* StateStore).bottleDir(plan.slug), deployKeyFile("origin"))
+      assert.strictEqual(fs.statSync(file).mode & 0o777, 0o600)
+      assert.match(fs.readFileSync(file, "utf8"), /^-----BEGIN OPENSSH PRIVATE KEY-----\n/)
+    }).pipe(Effect.provide(layers({}, { onCreate: (s) => specs.push(s) }))))
+
+  const sshKeygen = spawnSync("ssh-keygen", ["-?"], { encoding: "utf8" }).error === undefined
+  it.skipIf(!sshKeygen)("the private key is one OpenSSH reads, and it is the public key's other half", () => {
+    const pair = deployKeyPair("bot-bottle test origin")
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-key-"))
+    const file = path.join(dir, "key")
+    fs.writeFileSync(file, pair.privateKey, { mode: 0o600 })
+    const derived = spawnSync("ssh-keygen", ["-y", "-f", file], { encoding: "utf8" })
+    assert.strictEqual(derived.status, 0, derived.stderr)
+    assert.strictEqual(derived.stdout.trim(), pair.publicKey)
+    // A signature made with the private key verifies: the seed is right, not just the stored public half.
+    fs.writeFileSync(path.join(dir, "data"), "hello\n")
+    const sign = spawnSync("ssh-keygen", ["-Y", "sign", "-f", file, "-n", "file", path.join(dir, "data")], { encoding: "utf8" })
+    assert.strictEqual(sign.status, 0, sign.stderr)
+    fs.writeFileSync(path.join(dir, "signers"), `bottle ${pair.publicKey}\n`)
+    const verify = spawnSync("ssh-keygen", ["-Y", "verify", "-f", path.join(dir, "signers"), "-I", "bottle", "-n", "file", "-s", path.join(dir, "data.sig")], {
+      input: "hello\n",
+      encoding: "utf8"
+    })
+    assert.strictEqual(verify.status, 0, verify.stderr)
+    assert.notStrictEqual(deployKeyPair("x").publicKey, deployKeyPair("x").publicKey, "never reused")
+  })
+
+  const giteaManifest = (apiUrl: string) => `
+agents:
+  coder: { bottle: box }
+bottles:
+  box:
+    git:
+      upstreams:
+        - name: forge
+          url: https://gitea.example.com/acme/app.git
+          deploy_key: { provider: gitea, repo: acme/app, token_env: GITEA_TOKEN${apiUrl} }
+`
+  it.effect("a gitea deploy key needs api_url (there is no default to fall back to): the loader and the JSON Schema agree", () =>
+    Effect.gen(function*() {
+      const err = yield* Effect.flip(parseManifest(giteaManifest(""), "/m/bottle.yaml", "/m"))
+      assert.strictEqual(err.message, "/m/bottle.yaml:10:11: bottles.box.git.upstreams[0].deploy_key.api_url: required for a gitea deploy key (the server's API base, e.g. https://gitea.example.com/api/v1)")
+      const ok = yield* parseManifest(giteaManifest(`, api_url: "https://gitea.example.com/api/v1"`), "/m/bottle.yaml", "/m")
+      assert.strictEqual(ok.manifest.bottles["box"]?.git?.upstreams[0]?.deploy_key?.api_url, "https://gitea.example.com/api/v1")
+      const validate = new Ajv2020({ strict: true, strictTuples: false }).compile(manifestJsonSchema())
+      const doc = (dk: Record<string, string>) => ({ agents: { coder: { bottle: "box" } }, bottles: { box: { git: { upstreams: [{ name: "forge", url: "https://gitea.example.com/acme/app.git", deploy_key: dk }] } } } })
+      assert.isFalse(validate(doc({ provider: "gitea", repo: "acme/app", token_env: "GITEA_TOKEN" })), "gitea without api_url")
+      assert.isTrue(validate(doc({ provider: "gitea", api_url: "https://gitea.example.com/api/v1", repo: "acme/app", token_env: "GITEA_TOKEN" })))
+      assert.isTrue(validate(doc({ provider: "github", repo: "acme/app", token_env: "GH_TOKEN" })), "github defaults its API")
+    }))
 })

@@ -2,39 +2,168 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
+import { make } from "../src/layers/StateStore.ts"
 import { loadManifest, parseManifest } from "../src/programs/loadManifest.ts"
+import { prepare } from "../src/programs/prepare.ts"
 import { DEFAULT_MANIFEST_NAME } from "../src/schema/defaultManifest.ts"
+import { isSecretReference, looksLikeLiteralSecret, namesSecret } from "../src/schema/SecretPatterns.ts"
+import { StateStore } from "../src/services/StateStore.ts"
+import { badManifests } from "./fixtures/manifests/corpus.ts"
 
-const badDir = path.join(import.meta.dirname, "fixtures/manifests/bad")
+const examplesDir = path.join(import.meta.dirname, "../examples")
 
-/** Each bad manifest states what it must produce in its header comments. */
-const expectations = (file: string) => {
-  const text = fs.readFileSync(file, "utf8")
-  const get = (k: string) => text.match(new RegExp(`^# expect-${k}: (.*)$`, "m"))?.[1]?.trim() ?? ""
-  return { path: get("path"), line: Number(get("line")), message: get("message") }
-}
+/** What `bottle plan <agent>` does before showing anything: load, then prepare. */
+const planFor = (file: string, agent: string) =>
+  Effect.gen(function*() {
+    const loaded = yield* loadManifest({ cwd: os.tmpdir(), manifestPath: file, env: {} })
+    return yield* prepare({ loaded, agent, cwd: fs.mkdtempSync(path.join(os.tmpdir(), "bb-manifest-cwd-")), env: {} })
+  }).pipe(Effect.provide(Layer.succeed(StateStore, make(fs.mkdtempSync(path.join(os.tmpdir(), "bb-manifest-state-"))))))
 
 describe("manifest: bad corpus", () => {
-  const files = fs.readdirSync(badDir).filter((f) => f.endsWith(".yaml"))
-  it("has a corpus", () => assert.isAtLeast(files.length, 15))
-  for (const f of files) {
-    it.effect(f, () =>
+  const corpus = badManifests()
+  it("has a corpus", () => assert.isAtLeast(corpus.length, 30))
+  for (const c of corpus) {
+    it.effect(c.name, () =>
       Effect.gen(function*() {
-        const file = path.join(badDir, f)
-        const want = expectations(file)
-        const err = yield* Effect.flip(loadManifest({ cwd: os.tmpdir(), manifestPath: file, env: {} }))
+        const err = yield* Effect.flip(planFor(c.file, c.agent))
         assert.strictEqual(err._tag, "ManifestError")
         const lines = err.message.split("\n")
         assert.strictEqual(lines.length, 1, `one clear message, got:\n${err.message}`)
         const m = lines[0]!.match(/^(.*?):(\d+)(?::\d+)?: (.*)$/)
         assert.isNotNull(m, lines[0])
-        assert.strictEqual(m![1], file, "names the file")
-        assert.strictEqual(Number(m![2]), want.line, `line in: ${lines[0]}`)
-        if (want.path) assert.isTrue(m![3]!.startsWith(`${want.path}: `), `key path ${want.path} in: ${lines[0]}`)
-        assert.include(m![3]!, want.message)
+        assert.strictEqual(m![1], c.expect.file, "names the file")
+        assert.strictEqual(Number(m![2]), c.expect.line, `line in: ${lines[0]}`)
+        if (c.expect.path) assert.isTrue(m![3]!.startsWith(`${c.expect.path}: `), `key path ${c.expect.path} in: ${lines[0]}`)
+        assert.include(m![3]!, c.expect.message)
+        assert.notInclude(m![3]!, "parseAllDocuments", "no parser advice")
       }))
   }
+})
+
+describe("manifest: what must still load", () => {
+  const examples = fs.readdirSync(examplesDir).filter((f) => f.endsWith(".yaml"))
+  it("has examples", () => assert.isAtLeast(examples.length, 3))
+  for (const f of examples) {
+    it.effect(`examples/${f} loads and plans every agent`, () =>
+      Effect.gen(function*() {
+        const file = path.join(examplesDir, f)
+        const loaded = yield* loadManifest({ cwd: os.tmpdir(), manifestPath: file, env: {} })
+        for (const agent of Object.keys(loaded.manifest.agents)) {
+          const plan = yield* planFor(file, agent)
+          assert.strictEqual(plan.agent, agent)
+        }
+      }))
+  }
+
+  it.effect("references under secret-named keys, and keys that only mention a secret, are not literal secrets", () =>
+    Effect.gen(function*() {
+      const loaded = yield* parseManifest(
+        [
+          "# Tokens: token_env names the host variable; see https://example.com/docs#token",
+          "agents:",
+          "  a:",
+          "    bottle: b",
+          "    env:",
+          "      DB_PASSWORD: ${DB_PASSWORD}",
+          "      PGPASSWORD: $PGPASSWORD",
+          "      API_KEY: MY_API_KEY",
+          "      CLIENT_SECRET: \"\"",
+          "      SSH_PRIVATE_KEY: ~/.ssh/id_ed25519",
+          "      NPM_TOKEN: /run/secrets/npm",
+          "      DB_PASSWORD_FILE: ./secrets/db",
+          "      GIT_CREDENTIAL_HELPER: store",
+          "      TOKEN_TYPE: bearer",
+          "      SECRET_BACKEND: vault",
+          "      CLAUDE_MAX_OUTPUT_TOKENS: \"4096\"",
+          "bottles:",
+          "  b:",
+          "    git:",
+          "      upstreams:",
+          "        - { name: origin, url: \"git@github.com:acme/app.git\", identity_file: ~/.ssh/id }",
+          "    egress:",
+          "      routes:",
+          "        - host: api.anthropic.com",
+          "          auth: { header: x-api-key, token_env: ANTHROPIC_API_KEY }",
+          "        - host: api.github.com",
+          "          auth: { scheme: token, token_env: GITHUB_TOKEN }",
+          ""
+        ].join("\n"),
+        "inline.yaml",
+        os.tmpdir()
+      )
+      assert.strictEqual(loaded.manifest.agents["a"]?.env?.["GIT_CREDENTIAL_HELPER"], "store")
+      assert.strictEqual(loaded.manifest.bottles["b"]?.git?.upstreams[0]?.identity_file, "~/.ssh/id")
+    }))
+
+  it("the secret-key rules, directly", () => {
+    for (const k of ["DB_PASSWORD", "PGPASSWORD", "password", "GITHUB_TOKEN", "apiKey", "SERVICE_API_KEY", "AWS_SECRET_ACCESS_KEY", "client_secret", "GCP_CREDENTIALS", "SSH_PRIVATE_KEY"]) {
+      assert.isTrue(namesSecret(k), k)
+    }
+    for (const k of ["token_env", "TOKEN_TYPE", "GIT_CREDENTIAL_HELPER", "API_TOKEN_FILE", "identity_file", "MAX_TOKENS", "PWD", "deploy_key"]) {
+      assert.isFalse(namesSecret(k), k)
+    }
+    for (const v of ["", "  ", "DB_PASSWORD", "$DB_PASSWORD", "${DB_PASSWORD}", "/run/secrets/db", "~/.pgpass", "./db.txt", "../db.txt"]) {
+      assert.isTrue(isSecretReference(v), JSON.stringify(v))
+    }
+    for (const v of ["hunter2", "hunter2hunter2hunter2", "Password1", "${DB_PASSWORD", "~root", "db_password"]) {
+      assert.isFalse(isSecretReference(v), JSON.stringify(v))
+      assert.isTrue(looksLikeLiteralSecret("DB_PASSWORD", v), JSON.stringify(v))
+    }
+    assert.isFalse(looksLikeLiteralSecret("token_env", "hunter2"), "an _env key holds a name; the Schema checks its shape")
+    assert.isFalse(looksLikeLiteralSecret("GITHUB_TOKEN_NAME", "hunter2hunter2hunter2"), "a key that only mentions a secret keeps the entropy rule")
+    assert.isTrue(looksLikeLiteralSecret("GITHUB_TOKEN_NAME", "q8Z!r2LmX9vT4pWk7Yd3"))
+  })
+})
+
+describe("manifest: YAML problems in our words", () => {
+  const problem = (yaml: string) =>
+    Effect.gen(function*() {
+      const err = yield* Effect.flip(parseManifest(yaml, "m.yaml", os.tmpdir()))
+      assert.lengthOf(err.problems, 1, err.message)
+      return err.problems[0]!
+    })
+
+  it.effect("a duplicate key is reported with its key path and the line of the second one", () =>
+    Effect.gen(function*() {
+      const p = yield* problem("agents:\n  a: { bottle: b }\nbottles:\n  b:\n    env:\n      X: one\n      X: two\n")
+      assert.deepStrictEqual([p.line, p.path, p.message], [7, "bottles.b.env.X", 'duplicate key "X"'])
+    }))
+
+  it.effect("a second document is named, with its line, and no parser advice", () =>
+    Effect.gen(function*() {
+      const p = yield* problem("agents: {}\nbottles: {}\n---\nagents: {}\n")
+      assert.strictEqual(p.line, 3)
+      assert.strictEqual(p.message, "a manifest is one YAML document; found a second document at line 3")
+    }))
+
+  it.effect("empty, blank and comment-only manifests are one problem at line 1", () =>
+    Effect.gen(function*() {
+      for (const yaml of ["", "\n\n", "# nothing yet\n", "---\n", "~\n"]) {
+        const p = yield* problem(yaml)
+        assert.deepStrictEqual([p.line, p.path, p.message], [1, "", "empty manifest: expected a mapping with the keys agents and bottles"], JSON.stringify(yaml))
+      }
+    }))
+
+  it.effect("a secret in a comment is found even when the YAML is broken or empty", () =>
+    Effect.gen(function*() {
+      const token = "ghp_aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5"
+      for (const yaml of [`# ${token}\n`, `agents:\n  - oops: [\n# ${token}\n`]) {
+        const err = yield* Effect.flip(parseManifest(yaml, "m.yaml", os.tmpdir()))
+        assert.include(err.message, "GitHub token", yaml)
+        assert.notInclude(err.message, token, "the secret itself is never echoed")
+      }
+    }))
+
+  it.effect("a secret value and a secret comment on other lines are each reported once", () =>
+    Effect.gen(function*() {
+      const err = yield* Effect.flip(parseManifest(
+        "agents:\n  a:\n    bottle: b\n    prompt: |\n      -----BEGIN RSA PRIVATE KEY-----\n      abc\n# AKIAIOSFODNN7EXAMPLE\nbottles: { b: {} }\n",
+        "m.yaml",
+        os.tmpdir()
+      ))
+      assert.deepStrictEqual(err.problems.map((p) => [p.line, p.path]), [[4, "agents.a.prompt"], [7, ""]])
+    }))
 })
 
 describe("manifest: discovery and default", () => {

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { make } from "../src/layers/StateStore.ts"
 import { parseManifest } from "../src/programs/loadManifest.ts"
-import { prepare } from "../src/programs/prepare.ts"
+import { isPromptPath, prepare } from "../src/programs/prepare.ts"
 import { StateStore } from "../src/services/StateStore.ts"
 
 const mounted = `agents:\n  a: { bottle: b, prompt: "Be careful." }\nbottles:\n  b:\n    workspace: { mount_cwd: true }\n`
@@ -42,5 +42,78 @@ describe("prepare", () => {
       const root = fs.mkdtempSync(path.join(os.tmpdir(), "bb-prep-state-"))
       assert.include((yield* Effect.flip(planIn(os.homedir(), root))).message, "your home directory")
       assert.include((yield* Effect.flip(planIn("/", root))).message, "the filesystem root")
+    }))
+})
+
+describe("prepare: the prompt", () => {
+  /** A project dir with bottle.yaml (agent `a`, the given prompt line) and the given files. */
+  const project = (promptLine: string, files: Record<string, string> = {}) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-prompt-"))
+    for (const [name, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true })
+      fs.writeFileSync(path.join(dir, name), text)
+    }
+    return { dir, yaml: `agents:\n  a:\n    bottle: b\n    prompt: ${promptLine}\nbottles:\n  b: {}\n` }
+  }
+  const planOf = (p: { dir: string; yaml: string }) =>
+    planIn(p.dir, fs.mkdtempSync(path.join(os.tmpdir(), "bb-prep-state-")), p.yaml)
+
+  it("is a file path only when it is one word ending in .md or starting like a path", () => {
+    for (const p of ["prompts/dev.md", "dev.MD", "./prompts/dev", "../shared/prompt.txt", "/etc/bottle/prompt", "~/prompts/dev.md", "  dev.md  "]) {
+      assert.isTrue(isPromptPath(p), p)
+    }
+    for (const p of ["Always read CONTRIBUTING.md", "Read ./docs/README.md first", "notes\nsee x.md", "Be careful.", "", "README"]) {
+      assert.isFalse(isPromptPath(p), JSON.stringify(p))
+    }
+  })
+
+  it.effect("that mentions a .md file is inline markdown, not a path", () =>
+    Effect.gen(function*() {
+      const plan = yield* planOf(project("Always read CONTRIBUTING.md"))
+      assert.strictEqual(plan.prompt, "Always read CONTRIBUTING.md")
+    }))
+
+  it.effect("read from a file loses its front matter, which is checked", () =>
+    Effect.gen(function*() {
+      const md = "---\nname: dev\ndescription: Writes code.\n---\nYou write code.\n"
+      assert.strictEqual((yield* planOf(project("prompts/dev.md", { "prompts/dev.md": md }))).prompt, "You write code.\n")
+      assert.strictEqual((yield* planOf(project("./prompts/dev", { "prompts/dev": "No front matter.\n" }))).prompt, "No front matter.\n")
+      assert.strictEqual((yield* planOf(project("p.md", { "p.md": "---\n---\nEmpty front matter.\n" }))).prompt, "Empty front matter.\n")
+    }))
+
+  it.effect("with malformed front matter fails naming the prompt file, its line and the manifest key", () =>
+    Effect.gen(function*() {
+      const cases: Array<[string, number, string]> = [
+        ["---\nname: dev\ndescription: [unclosed\n---\nBody.\n", 3, "front matter: YAML syntax error"],
+        ["---\nname: dev\nname: other\n---\nBody.\n", 3, 'front matter: duplicate key "name"'],
+        ["---\nname: dev\nBody without a closing line.\n", 1, "front matter opened with --- is never closed"],
+        ["---\n- a list\n---\nBody.\n", 2, "front matter: expected a mapping"]
+      ]
+      for (const [md, line, message] of cases) {
+        const p = project("prompts/dev.md", { "prompts/dev.md": md })
+        const err = yield* Effect.flip(planOf(p))
+        assert.strictEqual(err.message.split("\n").length, 1, err.message)
+        assert.match(err.message, new RegExp(`^${path.join(p.dir, "prompts/dev.md")}:${line}(?::\\d+)?: agents\\.a\\.prompt: `), err.message)
+        assert.include(err.message, message)
+      }
+    }))
+
+  it.effect("holding a credential, in the body or the front matter, is refused naming the file and line", () =>
+    Effect.gen(function*() {
+      const token = "ghp_aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5"
+      for (const [md, line] of [[`---\nname: dev\ntoken: ${token}\n---\nBody.\n`, 3], [`Body.\n\nUse ${token} to push.\n`, 3]] as const) {
+        const p = project("prompts/dev.md", { "prompts/dev.md": md })
+        const err = yield* Effect.flip(planOf(p))
+        assert.include(err.message, `${path.join(p.dir, "prompts/dev.md")}:${line}: agents.a.prompt: looks like a literal secret (GitHub token)`)
+        assert.notInclude(err.message, token)
+      }
+    }))
+
+  it.effect("naming a missing file fails naming the file and the manifest line", () =>
+    Effect.gen(function*() {
+      const p = project("prompts/missing.md")
+      const err = yield* Effect.flip(planOf(p))
+      assert.include(err.message, `${path.join(p.dir, "bottle.yaml")}:4:`)
+      assert.include(err.message, `prompt file ${path.join(p.dir, "prompts/missing.md")} cannot be read`)
     }))
 })

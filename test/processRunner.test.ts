@@ -1,7 +1,8 @@
 /**
  * The live ProcessRunner on real processes: exit codes are never ignored, failures carry argv
  * and stderr, a missing binary is a typed error, stdin/env/cwd reach the child, and an
- * interrupted run kills its child (Ctrl-C must not leave a docker or smolvm call behind).
+ * interrupted run kills its child (Ctrl-C must not leave a docker or smolvm call behind):
+ * SIGTERM first, SIGKILL 5 s later, and the interrupt returns only once the child is gone.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -79,6 +80,22 @@ describe("ProcessRunner", () => {
       if (err.reason._tag === "CommandFailed") assert.strictEqual(err.reason.exitCode, 143)
     }).pipe(Effect.provide(layer)))
 
+  it.effect("a signal's exit code is 128 + its number, as in a shell", () =>
+    Effect.gen(function*() {
+      const runner = yield* ProcessRunner
+      assert.strictEqual((yield* runner.exec(sh("kill -KILL $$"))).exitCode, 137)
+      assert.strictEqual((yield* runner.exec(sh("kill -INT $$"))).exitCode, 130)
+      assert.strictEqual(yield* runner.interactive(sh("kill -TERM $$")), 143)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("a missing cwd fails with SpawnFailed naming the directory", () =>
+    Effect.gen(function*() {
+      const runner = yield* ProcessRunner
+      const err = yield* Effect.flip(runner.run(sh("pwd"), { cwd: "/nonexistent/bb-dir" }))
+      assert.strictEqual(err.reason._tag, "SpawnFailed")
+      assert.include(err.message, "/nonexistent/bb-dir")
+    }).pipe(Effect.provide(layer)))
+
   it.effect("a missing binary fails with SpawnFailed naming it", () =>
     Effect.gen(function*() {
       const runner = yield* ProcessRunner
@@ -105,6 +122,11 @@ describe("ProcessRunner", () => {
       assert.strictEqual((yield* runner.run(["wc", "-c"], { stdin: new Uint8Array([1, 2, 3, 4, 5]) })).stdout.trim(), "5")
       // Without stdin the child sees EOF at once instead of hanging.
       assert.strictEqual((yield* runner.run(["cat"])).stdout, "")
+      // More than a pipe buffer holds, both ways.
+      const big = "0123456789abcdef".repeat(128 * 1024)
+      assert.strictEqual((yield* runner.run(["cat"], { stdin: big })).stdout, big)
+      // A child that exits without reading its stdin is no failure (the EPIPE is ours).
+      assert.strictEqual((yield* runner.exec(["true"], { stdin: big })).exitCode, 0)
     }).pipe(Effect.provide(layer)))
 
   it.effect("env is added to the inherited environment; cwd is honoured", () =>
@@ -128,10 +150,37 @@ describe("ProcessRunner", () => {
       assert.deepStrictEqual(err, ["x", "y"])
     }).pipe(Effect.provide(layer)))
 
+  it.live("line callbacks get whole characters when a UTF-8 sequence spans two reads", () =>
+    Effect.gen(function*() {
+      const runner = yield* ProcessRunner
+      const out: Array<string> = []
+      // "é" is c3 a9; the pause makes the two bytes arrive in separate chunks.
+      const r = yield* runner.run(sh("printf 'caf\\303'; sleep 0.2; printf '\\251\\n'"), { onStdoutLine: (l) => out.push(l) })
+      assert.deepStrictEqual(out, ["café"])
+      assert.strictEqual(r.stdout, "café\n")
+    }).pipe(Effect.provide(layer)))
+
   it.effect("interactive returns the exit code without failing", () =>
     Effect.gen(function*() {
       const runner = yield* ProcessRunner
       assert.strictEqual(yield* runner.interactive(sh("exit 4")), 4)
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("interactive honours env and cwd, and reports a missing binary as SpawnFailed", () =>
+    Effect.gen(function*() {
+      const runner = yield* ProcessRunner
+      const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "bb-pr-")))
+      const check = sh(`test "$BB_TEST_VAR" = set && test "$PATH" = "${process.env["PATH"]}" && test "$(pwd)" = "${dir}"`)
+      assert.strictEqual(yield* runner.interactive(check, { env: { BB_TEST_VAR: "set" }, cwd: dir }), 0)
+      const err = yield* Effect.flip(runner.interactive(["bb-no-such-binary-xyz"]))
+      assert.strictEqual(err.reason._tag, "SpawnFailed")
+    }).pipe(Effect.provide(layer)))
+
+  it.effect("children stay in our process group, so a terminal Ctrl-C and the TTY reach them", () =>
+    Effect.gen(function*() {
+      const runner = yield* ProcessRunner
+      const ours = execFileSync("ps", ["-o", "pgid=", "-p", String(process.pid)], { encoding: "utf8" }).trim()
+      assert.strictEqual((yield* runner.run(sh("ps -o pgid= -p $$"))).stdout.trim(), ours)
     }).pipe(Effect.provide(layer)))
 
   it.live("interrupting a run kills its child", () =>
@@ -147,10 +196,30 @@ describe("ProcessRunner", () => {
       }
       assert.strictEqual(pids.length, 1, "the child is running")
       yield* Fiber.interrupt(fiber)
-      for (let i = 0; i < 40 && isAlive(pids[0]!); i++) yield* Effect.sleep("50 millis")
+      // No polling: the interrupt completes only after the child has exited.
       assert.isFalse(isAlive(pids[0]!), `sleep (pid ${pids[0]}) still runs after the interrupt`)
       assert.deepStrictEqual(pidsOf(`sleep ${marker}`), [])
     }).pipe(Effect.provide(layer)))
+
+  it.live("a child that ignores SIGTERM gets SIGKILL 5 s after the interrupt", () =>
+    Effect.gen(function*() {
+      const runner = yield* ProcessRunner
+      const marker = `bb-stubborn-${process.pid}-${Math.floor(Math.random() * 1e6)}`
+      // exec keeps the marker in the command line of the process that ignores SIGTERM.
+      const fiber = yield* Effect.forkChild(runner.run(sh(`trap '' TERM; echo up; exec sh -c 'while :; do sleep 0.1; done' ${marker}`)))
+      let pids: ReadonlyArray<number> = []
+      for (let i = 0; i < 100 && pids.length === 0; i++) {
+        yield* Effect.sleep("50 millis")
+        pids = pidsOf(marker)
+      }
+      assert.strictEqual(pids.length, 1, "the child is running")
+      const started = Date.now()
+      yield* Fiber.interrupt(fiber)
+      const took = Date.now() - started
+      assert.isFalse(isAlive(pids[0]!), "the child is gone once the interrupt returns")
+      assert.isAtLeast(took, 4_500, "SIGTERM alone did not stop it")
+      assert.isBelow(took, 8_000, "SIGKILL followed within the bound")
+    }).pipe(Effect.provide(layer)), 20_000)
 
   it.effect("runJson decodes stdout with a Schema", () =>
     Effect.gen(function*() {

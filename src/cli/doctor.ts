@@ -4,10 +4,9 @@ import { Console, Effect } from "effect"
 import { Command } from "effect/cli"
 import { Docker } from "../services/Docker.ts"
 import { ProcessRunner } from "../services/ProcessRunner.ts"
+import { SMOLVM_MINIMUM } from "../services/Smolvm.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { CliFailure } from "./failure.ts"
-
-export const SMOLVM_MINIMUM = "1.8.0"
 
 const newer = (a: string, b: string) => {
   const pa = a.split(".").map(Number)

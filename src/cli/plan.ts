@@ -1,6 +1,11 @@
-/** `bottle plan <agent>`: resolve and print the plan; starts and writes nothing. */
+/**
+ * `bottle plan <agent>`: resolve and print the plan; starts and writes nothing. A plan for a
+ * backend this version cannot launch still prints, with a note (on stderr, so `--json` stays
+ * JSON) that `start` will refuse it.
+ */
 import { Console, Effect } from "effect"
 import { Argument, Command } from "effect/cli"
+import { BUILT_BACKENDS } from "../programs/launch.ts"
 import { resolvePlan } from "../programs/resolvePlan.ts"
 import { backendFlag, jsonFlag, manifestFlag, nameFlag } from "./flags.ts"
 import { renderPlan } from "./render.ts"
@@ -13,5 +18,8 @@ export const plan = Command.make(
   Effect.fn(function*(input) {
     const { loaded, plan } = yield* resolvePlan(input)
     yield* Console.log(input.json ? JSON.stringify(plan, null, 2) : renderPlan(plan, loaded.file))
+    if (!BUILT_BACKENDS.includes(plan.backend)) {
+      yield* Console.error(`note: the ${plan.backend} backend is not built yet in this version of bot-bottle: \`bottle start\` will refuse this plan (use --backend docker)`)
+    }
   })
 ).pipe(Command.withDescription("Show what `bottle start <agent>` would do, without doing it"))

@@ -6,7 +6,7 @@
 import * as readline from "node:readline"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import { launch } from "../programs/launch.ts"
+import { backendNotBuilt, launch } from "../programs/launch.ts"
 import { resolvePlan } from "../programs/resolvePlan.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { CliFailure } from "./failure.ts"
@@ -40,10 +40,13 @@ export const start = Command.make(
   },
   Effect.fn(function*(input) {
     const { loaded, plan } = yield* resolvePlan(input)
+    // Before the plan and the prompt: a backend that cannot run is one line, not a question.
+    const notBuilt = backendNotBuilt(plan.backend)
+    if (notBuilt) return yield* notBuilt
     yield* Console.error(renderPlan(plan, loaded.file))
-    const notBuilt = plan.daemons.filter((d) => NOT_BUILT_DAEMONS.has(d))
-    if (notBuilt.length > 0) {
-      return yield* new CliFailure({ message: `this bottle needs the ${notBuilt.join(" and ")} daemon${notBuilt.length > 1 ? "s" : ""}, which ${notBuilt.length > 1 ? "are" : "is"} not built yet in this version of bot-bottle` })
+    const missingDaemons = plan.daemons.filter((d) => NOT_BUILT_DAEMONS.has(d))
+    if (missingDaemons.length > 0) {
+      return yield* new CliFailure({ message: `this bottle needs the ${missingDaemons.join(" and ")} daemon${missingDaemons.length > 1 ? "s" : ""}, which ${missingDaemons.length > 1 ? "are" : "is"} not built yet in this version of bot-bottle` })
     }
     const missing = plan.egress.tokens.filter((t) => !t.present)
     if (missing.length > 0) {

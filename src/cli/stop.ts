@@ -1,9 +1,29 @@
-/** `bottle stop <bottle>`: remove its containers, networks, volumes; revoke deploy keys; free leases. */
-import { Console, Effect } from "effect"
+/**
+ * `bottle stop <bottle>`: revoke its deploy keys, remove its containers, networks, volumes;
+ * free leases. Every failure is shown (one line each, revocation first); the state is kept
+ * whenever something is left to retry.
+ */
+import { Cause, Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { teardown } from "../programs/bottles.ts"
+import type { LaunchError } from "../programs/launch.ts"
+import type { DockerError } from "../services/Docker.ts"
+import type { StateError } from "../services/StateStore.ts"
 import { bottleArg } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
+
+const explain = (bottle: string, e: LaunchError | StateError | DockerError): string => {
+  switch (e._tag) {
+    case "DockerError":
+      return `cannot stop bottle ${bottle}: ${e.message}${e.reason._tag === "Unavailable" ? ` (its state is kept: \`bottle stop ${bottle}\` again once the engine is back)` : ""}`
+    case "StateError":
+      return e.reason._tag === "Corrupt"
+        ? `cannot revoke bottle ${bottle}'s deploy keys: ${e.message}; repair it and \`bottle stop ${bottle}\` again, or revoke its keys by hand on the git host`
+        : e.message
+    case "LaunchError":
+      return e.message
+  }
+}
 
 export const stop = Command.make(
   "stop",
@@ -12,8 +32,15 @@ export const stop = Command.make(
     purge: Flag.Boolean("purge").pipe(Flag.withDescription("Also delete the bottle's state (plan, CA, audit log)"), Flag.withDefault(false))
   },
   Effect.fn(function*({ bottle, purge }) {
-    const problems = yield* teardown(bottle, { purge, env: process.env }).pipe(
-      Effect.catchTag("DockerError", (e) => new CliFailure({ message: `cannot stop bottle ${bottle}: ${e.message}` }))
+    const problems = yield* teardown(bottle, {
+      purge,
+      env: process.env,
+      onRevoked: (k) => process.stderr.write(`revoked deploy key ${k.repo}#${k.id}\n`)
+    }).pipe(
+      Effect.catchCause((cause): Effect.Effect<never, CliFailure | LaunchError | StateError | DockerError> => {
+        const errors = cause.reasons.filter(Cause.isFailReason).map((r) => r.error)
+        return errors.length === 0 ? Effect.failCause(cause) : Effect.fail(new CliFailure({ message: errors.map((e) => explain(bottle, e)).join("\n") }))
+      })
     )
     if (problems.length > 0) {
       return yield* new CliFailure({ message: `bottle ${bottle} stopped, but these remain (\`bottle stop ${bottle}\` again, or remove them by hand):\n  ${problems.join("\n  ")}` })

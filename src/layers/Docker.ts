@@ -1,7 +1,9 @@
 /**
  * Live Docker layer: drives the `docker` CLI through the shared ProcessRunner. Containers are
  * created, joined to their extra networks, then started, so a container never runs on fewer
- * networks than its spec says. Releases force-remove and log; they never fail.
+ * networks than its spec says. Releases force-remove and log; they never fail. Secret env
+ * values reach docker through its own environment, never its command line. JSON output is
+ * decoded with Schema: output we do not understand is a typed error, not a guess.
  */
 import { Effect, Layer, Redacted, Schema } from "effect"
 import {
@@ -17,7 +19,7 @@ import {
   type NetworkAttachment,
   type NetworkSpec
 } from "../services/Docker.ts"
-import { ProcessRunner, type ProcessError, type RunOptions } from "../services/ProcessRunner.ts"
+import { ProcessRunner, runJson, type ProcessError, type RunOptions } from "../services/ProcessRunner.ts"
 import * as ProcessRunnerLive from "./ProcessRunner.ts"
 
 const DOCKER = process.env["BOTTLE_DOCKER"] ?? "docker"
@@ -28,7 +30,10 @@ const toDockerError = (e: ProcessError): DockerError => {
     if (/Cannot connect to the Docker daemon|Is the docker daemon running|error during connect/i.test(r.stderr)) {
       return new DockerError({ reason: new DockerUnavailable({ message: r.stderr.trim() }) })
     }
-    if (/No such (container|network|image|object|volume)|not found/i.test(r.stderr)) {
+    // Docker's own words for a missing object, and nothing wider: "not found" alone also
+    // matches failures that must not pass for a harmless absence (a missing manifest on pull,
+    // a plugin, a context).
+    if (/No such (container|network|image|object|volume)\b|\bnetwork \S+ not found\b/i.test(r.stderr)) {
       return new DockerError({ reason: new DockerNotFound({ what: r.stderr.trim().split("\n").pop() ?? "object" }) })
     }
     return new DockerError({ reason: new DockerCommandFailed({ argv: r.argv, exitCode: r.exitCode, stderr: r.stderr }) })
@@ -49,12 +54,27 @@ const LsLine = Schema.Struct({
 })
 const decodeLsLine = Schema.decodeUnknownSync(Schema.fromJsonString(LsLine))
 
+// `docker info` prints the client's part even when no server answers (ServerVersion empty or
+// absent, ServerErrors saying why). Go prints nil slices and pointers as null.
+const Info = Schema.Struct({
+  OperatingSystem: Schema.optionalKey(Schema.String),
+  ServerVersion: Schema.optionalKey(Schema.String),
+  ServerErrors: Schema.optionalKey(Schema.NullOr(Schema.Array(Schema.String)))
+})
+const ContainerState = Schema.Struct({
+  Running: Schema.Boolean,
+  Status: Schema.String,
+  Health: Schema.optionalKey(Schema.NullOr(Schema.Struct({ Status: Schema.String })))
+})
+
 export const make = Effect.gen(function*() {
   const runner = yield* ProcessRunner
   const docker = (args: ReadonlyArray<string>, options?: RunOptions) =>
     runner.run([DOCKER, ...args], options).pipe(Effect.mapError(toDockerError))
   const dockerExec = (args: ReadonlyArray<string>, options?: RunOptions) =>
     runner.exec([DOCKER, ...args], options).pipe(Effect.mapError(toDockerError))
+  const dockerJson = <S extends Schema.Codec<unknown, unknown>>(schema: S, args: ReadonlyArray<string>) =>
+    runJson(schema)([DOCKER, ...args]).pipe(Effect.provideService(ProcessRunner, runner), Effect.mapError(toDockerError))
 
   const ignoreNotFound = <A>(eff: Effect.Effect<A, DockerError>) =>
     eff.pipe(Effect.catchIf((e) => e.reason._tag === "NotFound", () => Effect.void), Effect.asVoid)
@@ -155,16 +175,11 @@ export const make = Effect.gen(function*() {
   }
 
   return Docker.of({
-    info: docker(["info", "--format", "{{json .}}"]).pipe(
-      Effect.flatMap(({ stdout }) =>
-        Effect.try({
-          try: () => {
-            const j = JSON.parse(stdout) as { OperatingSystem?: string; ServerVersion?: string; ServerErrors?: Array<string> }
-            if (!j.ServerVersion) throw new Error(j.ServerErrors?.join("; ") ?? "no server answered")
-            return { operatingSystem: j.OperatingSystem ?? "unknown", serverVersion: j.ServerVersion }
-          },
-          catch: (e) => new DockerError({ reason: new DockerUnavailable({ message: (e as Error).message }) })
-        })
+    info: dockerJson(Info, ["info", "--format", "{{json .}}"]).pipe(
+      Effect.flatMap((j) =>
+        j.ServerVersion
+          ? Effect.succeed({ operatingSystem: j.OperatingSystem ?? "unknown", serverVersion: j.ServerVersion })
+          : Effect.fail(new DockerError({ reason: new DockerUnavailable({ message: j.ServerErrors?.join("; ") || "no server answered" }) }))
       )
     ),
     imageExists: (ref) => dockerExec(["image", "inspect", "--format", "{{.Id}}", ref]).pipe(Effect.map((r) => r.exitCode === 0)),
@@ -202,11 +217,8 @@ export const make = Effect.gen(function*() {
     startContainer: (n) => docker(["start", n]).pipe(Effect.asVoid),
     stopContainer: (n) => ignoreNotFound(docker(["stop", "--time", "5", n])),
     containerState: (n) =>
-      docker(["inspect", "--format", "{{json .State}}", n]).pipe(
-        Effect.map(({ stdout }) => {
-          const s = JSON.parse(stdout) as { Running: boolean; Status: string; Health?: { Status: string } }
-          return { running: s.Running, status: s.Status, ...(s.Health ? { health: s.Health.Status } : {}) }
-        })
+      dockerJson(ContainerState, ["inspect", "--format", "{{json .State}}", n]).pipe(
+        Effect.map((s) => ({ running: s.Running, status: s.Status, ...(s.Health ? { health: s.Health.Status } : {}) }))
       ),
     exec: (container, argv, options) => {
       const args = ["exec", ...(options?.stdin !== undefined ? ["--interactive"] : [])]

@@ -3,7 +3,9 @@
  * label. `teardown` is `bottle stop`: it works from the label and the state dir alone, so it
  * can stop a bottle launched by another process (detach) or left by a crash.
  */
-import { Effect, Option, Redacted } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Cause, Effect, Exit, Option, Redacted } from "effect"
 import { BottleMeta, BottlePlan } from "../schema/BottlePlan.ts"
 import { Docker, type LabelledResource } from "../services/Docker.ts"
 import { GitHost } from "../services/GitHost.ts"
@@ -56,44 +58,82 @@ export const listBottles = Effect.fn("listBottles")(function*() {
   return rows
 })
 
-/** Removes a bottle's containers, networks and volumes, revokes its deploy keys, frees its leases. */
-export const teardown = Effect.fn("teardown")(function*(slug: string, options: { readonly purge: boolean; readonly env: Record<string, string | undefined> }) {
+export interface TeardownOptions {
+  readonly purge: boolean
+  readonly env: Record<string, string | undefined>
+  /** Called as each recorded deploy key is revoked. */
+  readonly onRevoked?: (key: { readonly repo: string; readonly id: number }) => void
+}
+
+/**
+ * Revokes a bottle's recorded deploy keys: it needs the state dir and the git host only, never
+ * the engine. No meta.json: nothing was recorded (the launch failed before any key). An
+ * unreadable one is an error naming it: it may record keys we cannot see. Keys that could not
+ * be revoked stay recorded, for the next `bottle stop`.
+ */
+const revokeRecordedKeys = Effect.fnUntraced(function*(slug: string, options: TeardownOptions) {
+  const state = yield* StateStore
+  const gitHost = yield* GitHost
+  if (!fs.existsSync(path.join(state.bottleDir(slug), "meta.json"))) return []
+  const meta = yield* state.readJson(slug, "meta.json", BottleMeta)
+  const failed: Array<{ repo: string; id: number; message: string }> = []
+  const remaining: Array<BottleMeta["deployKeys"][number]> = []
+  for (const k of meta.deployKeys) {
+    const revoked = yield* gitHost.revokeDeployKey(k, Redacted.make(options.env[k.tokenEnv] ?? "")).pipe(
+      Effect.as(true),
+      Effect.catch((e) => Effect.sync(() => (failed.push({ repo: k.repo, id: k.id, message: e.message }), false)))
+    )
+    if (revoked) yield* Effect.sync(() => options.onRevoked?.(k))
+    else remaining.push(k)
+  }
+  if (remaining.length !== meta.deployKeys.length) yield* state.writeJson(slug, "meta.json", { ...meta, deployKeys: remaining })
+  return failed
+})
+
+/**
+ * Removes a bottle's containers, networks and volumes, revokes its deploy keys, frees its leases.
+ *
+ * Deploy keys go first, whatever the engine does: a stranded key is the one leftover that is
+ * a security problem, and revoking needs no engine. So with the engine unreachable the keys
+ * are still revoked, and the bottle (state, leases) is kept for a `bottle stop` once the engine
+ * is back. Every failure is reported, together (revocation first): the failure's cause holds
+ * each; successful removals with leftovers are returned.
+ */
+export const teardown = Effect.fn("teardown")(function*(slug: string, options: TeardownOptions) {
   const state = yield* StateStore
   const docker = yield* Docker
-  const gitHost = yield* GitHost
   const exists = yield* state.exists(slug)
+
+  const revocation = exists ? yield* Effect.exit(revokeRecordedKeys(slug, options)) : Exit.succeed([])
+  const revocationCause: Cause.Cause<LaunchError | StateError> = Exit.isFailure(revocation)
+    ? revocation.cause
+    : revocation.value.length > 0
+    ? Cause.fail(new LaunchError({ reason: new RevocationFailed({ keys: revocation.value }) }))
+    : Cause.empty
+
   // No state and no engine to ask: there is no such bottle as far as we can know (labelled
   // leftovers of a crash are `bottle cleanup`'s business once the engine is back).
-  const resources = yield* docker.listLabelled(slug).pipe(
-    Effect.catch((e) => (!exists && e.reason._tag === "Unavailable" ? Effect.succeed([]) : Effect.fail(e)))
-  )
-  if (!exists && resources.length === 0) return yield* new StateError({ reason: new StateNotFound({ slug }) })
-
-  const order = { container: 0, network: 1, volume: 2 } as const
-  const problems: Array<string> = []
-  for (const r of [...resources].sort((a, b) => order[a.kind] - order[b.kind])) {
-    const remove = r.kind === "container" ? docker.removeContainer(r.name) : r.kind === "network" ? docker.removeNetwork(r.name) : docker.removeVolume(r.name)
-    yield* remove.pipe(Effect.catch((e) => Effect.sync(() => problems.push(`${r.kind} ${r.name}: ${e.message}`))))
-  }
-
-  // Revocation runs whatever happened above; its failure is the error the operator must see.
-  const meta = yield* state.readJson(slug, "meta.json", BottleMeta).pipe(Effect.option)
-  const failed: Array<{ repo: string; id: number; message: string }> = []
-  if (Option.isSome(meta)) {
-    const remaining = []
-    for (const k of meta.value.deployKeys) {
-      const ok = yield* gitHost.revokeDeployKey(k, Redacted.make(options.env[k.tokenEnv] ?? "")).pipe(
-        Effect.as(true),
-        Effect.catch((e) => Effect.sync(() => (failed.push({ repo: k.repo, id: k.id, message: e.message }), false)))
-      )
-      if (!ok) remaining.push(k)
+  const removal = yield* Effect.exit(Effect.gen(function*() {
+    const resources = yield* docker.listLabelled(slug).pipe(
+      Effect.catch((e) => (!exists && e.reason._tag === "Unavailable" ? Effect.succeed([]) : Effect.fail(e)))
+    )
+    if (!exists && resources.length === 0) return yield* new StateError({ reason: new StateNotFound({ slug }) })
+    const order = { container: 0, network: 1, volume: 2 } as const
+    const problems: Array<string> = []
+    for (const r of [...resources].sort((a, b) => order[a.kind] - order[b.kind])) {
+      const remove = r.kind === "container" ? docker.removeContainer(r.name) : r.kind === "network" ? docker.removeNetwork(r.name) : docker.removeVolume(r.name)
+      yield* remove.pipe(Effect.catch((e) => Effect.sync(() => problems.push(`${r.kind} ${r.name}: ${e.message}`))))
     }
-    yield* state.writeJson(slug, "meta.json", { ...meta.value, deployKeys: remaining })
-  }
-  yield* state.releaseLeases(slug)
-  if (failed.length > 0) return yield* new LaunchError({ reason: new RevocationFailed({ keys: failed }) })
+    // The subnet is free once the networks are gone (or were never there).
+    yield* state.releaseLeases(slug)
+    return problems
+  }))
+
+  const cause = Cause.combine(revocationCause, Exit.isFailure(removal) ? removal.cause : Cause.empty)
+  if (cause.reasons.length > 0 || Exit.isFailure(removal)) return yield* Effect.failCause(cause)
+  // Purged only when no key is left alive and the engine answered.
   if (options.purge) yield* state.removeBottle(slug)
-  return problems
+  return removal.value
 })
 
 /** Everything labelled as ours whose bottle is gone (no state dir), and leases of gone bottles. */

@@ -8,18 +8,23 @@
  * (‖: side by side; neither needs the other.)
  *
  * Deploy-key revocation runs even when other releases fail, and a revocation failure is an
- * error the operator sees. In detach mode a successful launch keeps everything running; its
- * teardown is `bottle stop`, which works from the state dir and the slug label.
+ * error the operator sees, beside whatever failed before it. Each key is recorded in the
+ * state dir (meta.json) the moment it exists and stays recorded until it is revoked, so even
+ * a launch killed outright leaves `bottle stop` what to revoke. In detach mode a successful
+ * launch keeps everything running; its teardown is `bottle stop`, which works from the state
+ * dir and the slug label.
  */
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect, Exit, Fiber, Redacted, Ref, Schema, Scope } from "effect"
+import { Cause, Effect, Exit, Fiber, Redacted, Ref, Schema, Scope } from "effect"
 import * as YAML from "yaml"
 import { ensureBottleCa } from "../../bundle/egress/ca.ts"
 import { READY_LINE, UNHEALTHY_LINE } from "../../bundle/init.ts"
 import { AGENT_HOME, SKILLS_DIR } from "../providers/claude.ts"
 import { BUNDLE_EGRESS_DIR, EGRESS_PORT, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
-import type { BottleMeta, BottlePlan } from "../schema/BottlePlan.ts"
+import { BottleMeta, type BottlePlan } from "../schema/BottlePlan.ts"
+import type { Backend } from "../schema/Manifest.ts"
 import { Docker, LABEL_ROLE, LABEL_SLUG } from "../services/Docker.ts"
 import { GitHost, type DeployKeyRef, type GitHostError } from "../services/GitHost.ts"
 import { StateStore } from "../services/StateStore.ts"
@@ -27,7 +32,9 @@ import { agentImageSource, baseImageIds, bundleImageSource, ensureImage, type Im
 
 export class LaunchFailed extends Schema.TaggedClass<LaunchFailed>()("LaunchFailed", { step: Schema.String, message: Schema.String }) {}
 export class RevocationFailed extends Schema.TaggedClass<RevocationFailed>()("RevocationFailed", {
-  keys: Schema.Array(Schema.Struct({ repo: Schema.String, id: Schema.Number, message: Schema.String }))
+  keys: Schema.Array(Schema.Struct({ repo: Schema.String, id: Schema.Number, message: Schema.String })),
+  /** What had already failed when the keys were being revoked (the launch itself): one line names both. */
+  alsoFailed: Schema.optionalKey(Schema.String)
 }) {}
 export class BackendNotBuilt extends Schema.TaggedClass<BackendNotBuilt>()("BackendNotBuilt", { backend: Schema.String }) {}
 export class MissingToken extends Schema.TaggedClass<MissingToken>()("MissingToken", { env: Schema.String, purpose: Schema.String }) {}
@@ -41,7 +48,7 @@ export class LaunchError extends Schema.TaggedError<LaunchError>()("LaunchError"
       case "LaunchFailed":
         return `launch failed at ${r.step}: ${r.message}`
       case "RevocationFailed":
-        return `DEPLOY KEY REVOCATION FAILED — revoke by hand now: ${r.keys.map((k) => `${k.repo} key ${k.id} (${k.message})`).join("; ")}`
+        return `DEPLOY KEY REVOCATION FAILED — revoke by hand now: ${r.keys.map((k) => `${k.repo} key ${k.id} (${k.message})`).join("; ")}${r.alsoFailed ? ` — and before that: ${r.alsoFailed}` : ""}`
       case "BackendNotBuilt":
         return `the ${r.backend} backend is not built yet in this version of bot-bottle; use --backend docker`
       case "MissingToken":
@@ -49,6 +56,11 @@ export class LaunchError extends Schema.TaggedError<LaunchError>()("LaunchError"
     }
   }
 }
+
+/** Backends this version can launch; the others are planned (and shown) but refused before anything starts. */
+export const BUILT_BACKENDS: ReadonlyArray<Backend> = ["docker"]
+export const backendNotBuilt = (backend: Backend): LaunchError | undefined =>
+  BUILT_BACKENDS.includes(backend) ? undefined : new LaunchError({ reason: new BackendNotBuilt({ backend }) })
 
 export const bundleName = (slug: string) => `bottle-${slug}-bundle`
 export const agentName = (slug: string) => `bottle-${slug}-agent`
@@ -107,6 +119,44 @@ const provisionArgv = (plan: BottlePlan, skillsDir: string) =>
   // A mounted workspace holds the user's own files, owned as they are on the host: never chowned.
   ["sh", "-c", PROVISION_SCRIPT, "provision", AGENT_PROVISION_DIR, AGENT_HOME, plan.workdir, plan.promptPath, skillsDir, plan.mountCwd ? "no" : "yes"]
 
+/** Where an upstream's deploy-key private half lives, relative to the bottle's state dir (0600). */
+export const deployKeyFile = (upstream: string) => `git-gate/keys/${upstream}`
+
+const GITHUB_API = "https://api.github.com"
+
+/**
+ * A fresh ed25519 key pair for one deploy key: the public half as an OpenSSH line (what the
+ * git host registers), the private half in OpenSSH's own file format (what ssh reads; PKCS#8
+ * ed25519 is not readable by every OpenSSH). One pair per upstream per launch: never reused.
+ */
+export const deployKeyPair = (comment: string): { readonly publicKey: string; readonly privateKey: string } => {
+  const { publicKey, privateKey } = crypto.generateKeyPairSync("ed25519")
+  const pub = Buffer.from(publicKey.export({ format: "jwk" }).x ?? "", "base64url")
+  const seed = Buffer.from(privateKey.export({ format: "jwk" }).d ?? "", "base64url")
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4)
+    b.writeUInt32BE(n)
+    return b
+  }
+  const str = (v: string | Buffer) => {
+    const b = typeof v === "string" ? Buffer.from(v) : v
+    return Buffer.concat([u32(b.length), b])
+  }
+  const pubBlob = Buffer.concat([str("ssh-ed25519"), str(pub)])
+  const check = crypto.randomBytes(4)
+  const secret = Buffer.concat([check, check, str("ssh-ed25519"), str(pub), str(Buffer.concat([seed, pub])), str(comment)])
+  // Padded with 1, 2, 3, ... to the cipher block size (8 for "none").
+  const padded = Buffer.concat([secret, Buffer.from(Array.from({ length: (8 - (secret.length % 8)) % 8 }, (_, i) => i + 1))])
+  const body = Buffer.concat([Buffer.from("openssh-key-v1\0"), str("none"), str("none"), str(""), u32(1), str(pubBlob), str(padded)])
+  return {
+    publicKey: `ssh-ed25519 ${pubBlob.toString("base64")} ${comment}`,
+    privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${body.toString("base64").replace(/.{70}/g, "$&\n").trimEnd()}\n-----END OPENSSH PRIVATE KEY-----\n`
+  }
+}
+
+type RecordedKey = BottleMeta["deployKeys"][number]
+type RevocationFailure = { readonly key: RecordedKey; readonly message: string }
+
 /**
  * Acquires everything a docker bottle needs, in dependency order. Each acquisition is scoped;
  * `revocationFailures` collects deploy keys whose revocation failed during release.
@@ -114,7 +164,7 @@ const provisionArgv = (plan: BottlePlan, skillsDir: string) =>
 export const acquireDockerBottle = Effect.fnUntraced(function*(
   initialPlan: BottlePlan,
   options: LaunchOptions,
-  revocationFailures: Ref.Ref<ReadonlyArray<{ repo: string; id: number; message: string }>>
+  revocationFailures: Ref.Ref<ReadonlyArray<RevocationFailure>>
 ) {
   const docker = yield* Docker
   const state = yield* StateStore
@@ -163,23 +213,45 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   })
 
   yield* step("deploy-keys")
-  const keys: Array<DeployKeyRef & { tokenEnv: string }> = []
+  // Each key is recorded in meta.json the moment it exists, before anything else can fail: a
+  // launch killed outright (no finalizer runs) still leaves `bottle stop` the record it
+  // revokes from. Keys an earlier session could not revoke stay recorded beside the new ones.
+  const previous = options.fresh || !fs.existsSync(path.join(dir, "meta.json")) ? undefined : yield* state.readJson(slug, "meta.json", BottleMeta)
+  const meta = yield* Ref.make<BottleMeta>({ slug, backend: plan.backend, createdAt: new Date().toISOString(), deployKeys: previous?.deployKeys ?? [] })
+  const saveMeta = (f: (m: BottleMeta) => BottleMeta) => Ref.updateAndGet(meta, f).pipe(Effect.flatMap((m) => state.writeJson(slug, "meta.json", m)))
+  yield* saveMeta((m) => m)
+  const created: Array<DeployKeyRef> = []
+  // Added before the keys, so it runs after all their releases: a revoked key is no longer
+  // recorded; one that could not be revoked stays, for `bottle stop` to retry.
+  yield* Effect.addFinalizer(() =>
+    Ref.get(revocationFailures).pipe(
+      Effect.flatMap((failed) => {
+        const revoked = (k: { readonly repo: string; readonly id: number }) =>
+          created.some((c) => c.repo === k.repo && c.id === k.id) && !failed.some((f) => f.key.repo === k.repo && f.key.id === k.id)
+        return saveMeta((m) => ({ ...m, deployKeys: m.deployKeys.filter((k) => !revoked(k)) }))
+      }),
+      Effect.catchCause((c) => Effect.logError(`could not update ${path.join(dir, "meta.json")}`, c))
+    )
+  )
+  const record = (ref: DeployKeyRef, tokenEnv: string): RecordedKey =>
+    ({ provider: ref.provider, apiUrl: ref.apiUrl, repo: ref.repo, id: ref.id, title: ref.title, tokenEnv })
   for (const u of plan.git.upstreams) {
     if (!u.deploy_key) continue
-    const token = Redacted.make(options.env[u.deploy_key.token_env] ?? "")
+    const dk = u.deploy_key
+    // The manifest requires api_url for gitea; a saved plan that lacks it is refused, never sent to GitHub.
+    const apiUrl = dk.api_url ?? (dk.provider === "github" ? GITHUB_API : undefined)
+    if (apiUrl === undefined) {
+      return yield* new LaunchError({ reason: new LaunchFailed({ step: "deploy-keys", message: `the gitea deploy key for ${dk.repo} has no api_url` }) })
+    }
+    const title = `bot-bottle ${slug}`
+    const pair = deployKeyPair(`${title} ${u.name}`)
+    yield* state.writeFile(slug, deployKeyFile(u.name), pair.privateKey, 0o600)
     const ref = yield* gitHost.deployKey(
-      {
-        provider: u.deploy_key.provider,
-        apiUrl: u.deploy_key.api_url ?? (u.deploy_key.provider === "github" ? "https://api.github.com" : ""),
-        repo: u.deploy_key.repo,
-        token,
-        title: `bot-bottle ${slug}`,
-        publicKey: "",
-        readOnly: false
-      },
-      (r: DeployKeyRef, e: GitHostError) => Ref.update(revocationFailures, (xs) => [...xs, { repo: r.repo, id: r.id, message: e.message }])
+      { provider: dk.provider, apiUrl, repo: dk.repo, token: Redacted.make(options.env[dk.token_env] ?? ""), title, publicKey: pair.publicKey, readOnly: false },
+      (r: DeployKeyRef, e: GitHostError) => Ref.update(revocationFailures, (xs) => [...xs, { key: record(r, dk.token_env), message: e.message }])
     )
-    keys.push({ ...ref, tokenEnv: u.deploy_key.token_env })
+    created.push(ref)
+    yield* saveMeta((m) => ({ ...m, deployKeys: [...m.deployKeys, record(ref, dk.token_env)] }))
   }
 
   // The CA, the images (a hash check each when nothing changed) and the networks do not depend
@@ -205,15 +277,7 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   // much of network creation one at a time, and the containers wait for the internal one only).
   const egressNetwork = Effect.forkScoped(docker.network({ name: plan.network.egress, internal: false, labels: labelsFor(slug, "egress") }))
   const [[agentImage, bundleImage], egressNetworkFiber] = yield* Effect.all([images, internalNetwork.pipe(Effect.andThen(egressNetwork)), bottleCa], { concurrency: 3 })
-  const meta: BottleMeta = {
-    slug,
-    backend: plan.backend,
-    createdAt: new Date().toISOString(),
-    agentImage: agentImage.tag,
-    bundleImage: bundleImage.tag,
-    deployKeys: keys.map((k) => ({ provider: k.provider, apiUrl: k.apiUrl, repo: k.repo, id: k.id, title: k.title, tokenEnv: k.tokenEnv }))
-  }
-  yield* state.writeJson(slug, "meta.json", meta)
+  yield* saveMeta((m) => ({ ...m, agentImage: agentImage.tag, bundleImage: bundleImage.tag }))
 
   // The bundle and the agent start side by side: the agent needs the bundle only when its
   // command runs, so the bundle's start-up overlaps the agent's creation and provisioning.
@@ -330,22 +394,35 @@ export const attach = Effect.fn("attach")(function*(plan: BottlePlan) {
   })
 })
 
-const surfaceRevocations = (failures: Ref.Ref<ReadonlyArray<{ repo: string; id: number; message: string }>>) =>
-  Effect.gen(function*() {
-    const failed = yield* Ref.get(failures)
-    if (failed.length > 0) {
-      yield* Effect.logError(new LaunchError({ reason: new RevocationFailed({ keys: failed }) }).message)
-      return yield* new LaunchError({ reason: new RevocationFailed({ keys: failed }) })
-    }
-  })
+/** Re-records keys whose revocation failed, when the failed launch's state dir went with it. */
+const keepRecord = Effect.fnUntraced(function*(plan: BottlePlan, keys: ReadonlyArray<RecordedKey>) {
+  const state = yield* StateStore
+  if (fs.existsSync(path.join(state.bottleDir(plan.slug), "meta.json"))) return
+  const meta: BottleMeta = { slug: plan.slug, backend: plan.backend, createdAt: new Date().toISOString(), deployKeys: keys }
+  yield* state.writeJson(plan.slug, "meta.json", meta)
+})
+
+/** One line for what ended an attempt: its first error, else its first defect, else an interruption. */
+const summarize = (cause: Cause.Cause<unknown>): string => {
+  const text = (u: unknown) => (u instanceof Error ? u.message : String(u))
+  const failure = cause.reasons.find(Cause.isFailReason)
+  if (failure) return text(failure.error)
+  const defect = cause.reasons.find(Cause.isDieReason)
+  return defect ? `defect: ${text(defect.defect)}` : "interrupted"
+}
 
 /**
  * The launch program. attach: acquire, attach, release all (whatever happens). detach:
  * acquire; on failure or interruption release all; on success leave it running.
+ *
+ * Nothing is lost on the way out: a revocation failure comes first (it names the keys to
+ * revoke by hand, and what had failed before), and the cause still carries the launch's own
+ * failure and any release that broke.
  */
 export const launch = Effect.fn("launch")(function*(plan: BottlePlan, options: LaunchOptions) {
-  if (plan.backend !== "docker") return yield* new LaunchError({ reason: new BackendNotBuilt({ backend: plan.backend }) })
-  const failures = yield* Ref.make<ReadonlyArray<{ repo: string; id: number; message: string }>>([])
+  const notBuilt = backendNotBuilt(plan.backend)
+  if (notBuilt) return yield* notBuilt
+  const failures = yield* Ref.make<ReadonlyArray<RevocationFailure>>([])
   // Only acquisition and the attached session are interruptible: once they end (however they
   // end), the decision to release and the releases themselves run to completion.
   return yield* Effect.uninterruptibleMask((restore) =>
@@ -359,13 +436,29 @@ export const launch = Effect.fn("launch")(function*(plan: BottlePlan, options: L
         const exitCode = yield* attach(acquired.plan)
         return { slug: plan.slug, agentContainer: acquired.agent, bundleContainer: acquired.bundle, exitCode } satisfies LaunchedBottle
       })))
-      if (!(Exit.isSuccess(exit) && options.mode === "detach")) {
-        // Releases run in reverse order; each logs its own failure and never fails, so a failed
-        // container removal cannot skip a deploy-key revocation behind it.
-        yield* Scope.close(scope, exit)
-        yield* surfaceRevocations(failures)
+      if (Exit.isSuccess(exit) && options.mode === "detach") return exit.value
+      // Releases run in reverse order, every one of them even when one before it breaks, so
+      // nothing can skip a deploy-key revocation behind it.
+      const closed = yield* Effect.exit(Scope.close(scope, exit))
+      const failed = yield* Ref.get(failures)
+      const revocation = failed.length === 0 ? undefined : new LaunchError({
+        reason: new RevocationFailed({
+          keys: failed.map((f) => ({ repo: f.key.repo, id: f.key.id, message: f.message })),
+          ...(Exit.isFailure(exit) ? { alsoFailed: summarize(exit.cause) } : {})
+        })
+      })
+      if (revocation) {
+        yield* Effect.logError(revocation.message)
+        // A failed first launch removes its state dir; the keys still alive keep their record
+        // there, so `bottle stop` can retry what the operator may not revoke by hand.
+        const stranded = yield* keepRecord(plan, failed.map((f) => f.key)).pipe(Effect.exit)
+        if (Exit.isFailure(stranded)) yield* Effect.logError("could not record the deploy keys left alive", stranded.cause)
       }
-      return yield* exit
+      const cause = Cause.combine(
+        Cause.combine(revocation ? Cause.fail(revocation) : Cause.empty, Exit.isFailure(exit) ? exit.cause : Cause.empty),
+        Exit.isFailure(closed) ? closed.cause : Cause.empty
+      )
+      return yield* (cause.reasons.length > 0 ? Effect.failCause(cause) : exit)
     })
   )
 })

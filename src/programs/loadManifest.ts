@@ -1,7 +1,8 @@
 /**
  * Finds, parses and validates `bottle.yaml`. Every problem is reported with the file, the
  * line, the key path and what was expected; unknown keys are errors; a literal secret is
- * refused. With no manifest found, the embedded default is used (same decoding path).
+ * refused, in a value or in a comment. With no manifest found, the embedded default is used
+ * (same decoding path).
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -9,7 +10,7 @@ import { Effect, Schema, SchemaIssue } from "effect"
 import * as YAML from "yaml"
 import { Manifest } from "../schema/Manifest.ts"
 import { formatKeyPath, ManifestError, type ManifestProblem } from "../schema/ManifestError.ts"
-import { findSecret, looksLikeLiteralSecret } from "../schema/SecretPatterns.ts"
+import { findSecret, findSecretLines, looksLikeLiteralSecret, namesSecret } from "../schema/SecretPatterns.ts"
 import { defaultManifestYaml, DEFAULT_MANIFEST_NAME } from "../schema/defaultManifest.ts"
 
 export const MANIFEST_FILE = "bottle.yaml"
@@ -65,19 +66,81 @@ const makeLocator = (doc: YAML.Document.Parsed, lc: YAML.LineCounter) => (keyPat
   return best
 }
 
-/** Every string scalar in the document, with its key path (for the literal-secret scan). */
-const scalars = (node: unknown, keyPath: Array<PropertyKey>, out: Array<{ path: Array<PropertyKey>; value: string; key: string }>) => {
+interface Found {
+  readonly path: Array<PropertyKey>
+  readonly value: string
+  readonly key: string
+  /** Source offset of the end of the scalar (its last line bounds the line the scan reports). */
+  readonly to: number | undefined
+}
+
+/** Every string scalar in the document, keys included, with its key path (for the literal-secret scan). */
+const scalars = (node: unknown, keyPath: Array<PropertyKey>, out: Array<Found>) => {
   if (YAML.isMap(node)) {
     for (const pair of node.items) {
       const k = YAML.isScalar(pair.key) ? String(pair.key.value) : "?"
-      if (YAML.isScalar(pair.key) && typeof pair.key.value === "string") out.push({ path: [...keyPath, k], value: k, key: "" })
+      if (YAML.isScalar(pair.key) && typeof pair.key.value === "string") out.push({ path: [...keyPath, k], value: k, key: "", to: pair.key.range?.[1] })
       scalars(pair.value, [...keyPath, k], out)
     }
   } else if (YAML.isSeq(node)) {
     node.items.forEach((item, i) => scalars(item, [...keyPath, i], out))
   } else if (YAML.isScalar(node) && typeof node.value === "string") {
     const last = keyPath[keyPath.length - 1]
-    out.push({ path: keyPath, value: node.value, key: typeof last === "string" ? last : "" })
+    out.push({ path: keyPath, value: node.value, key: typeof last === "string" ? last : "", to: node.range?.[1] })
+  }
+}
+
+/** The key path of the map key that starts at `offset` (where the parser points at a duplicate key). */
+const keyPathAt = (node: unknown, offset: number, prefix: ReadonlyArray<PropertyKey>): ReadonlyArray<PropertyKey> | undefined => {
+  const inside = (n: unknown) => {
+    const r = (n as YAML.Node | null)?.range
+    return r != null && offset >= r[0] && offset < r[2]
+  }
+  if (YAML.isMap(node)) {
+    for (const pair of node.items) {
+      const k = YAML.isScalar(pair.key) ? String(pair.key.value) : "?"
+      if ((pair.key as YAML.Node | null)?.range?.[0] === offset) return [...prefix, k]
+      if (inside(pair.value)) {
+        const found = keyPathAt(pair.value, offset, [...prefix, k])
+        if (found) return found
+      }
+    }
+  } else if (YAML.isSeq(node)) {
+    for (const [i, item] of node.items.entries()) {
+      if (inside(item)) {
+        const found = keyPathAt(item, offset, [...prefix, i])
+        if (found) return found
+      }
+    }
+  }
+  return undefined
+}
+
+/**
+ * A YAML parser error as a problem, in our words: located (`lineOffset` is added to the line,
+ * for YAML embedded in another file), with the key path where the parser points at a key.
+ * `subject` names the text in messages ("a manifest", "the front matter").
+ */
+export const yamlProblem = (
+  e: YAML.YAMLError,
+  doc: YAML.Document.Parsed,
+  options: { readonly subject: string; readonly lineOffset?: number }
+): ManifestProblem => {
+  const offset = options.lineOffset ?? 0
+  const line = (e.linePos?.[0].line ?? 1) + offset
+  const pos = { line, column: e.linePos?.[0].col ?? 1 }
+  switch (e.code) {
+    case "DUPLICATE_KEY": {
+      const keyPath = keyPathAt(doc.contents, e.pos[0], [])
+      if (keyPath) return { ...pos, path: formatKeyPath(keyPath), message: `duplicate key "${String(keyPath[keyPath.length - 1])}"` }
+      return { ...pos, path: "", message: "duplicate key (keys of a mapping must be unique)" }
+    }
+    case "MULTIPLE_DOCS":
+      return { ...pos, path: "", message: `${options.subject} is one YAML document; found a second document at line ${line}` }
+    case "TAB_AS_INDENT":
+      return { ...pos, path: "", message: "tab used for indentation; YAML indents with spaces only" }
+    default:
+      return { ...pos, path: "", message: `YAML syntax error: ${e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}` }
   }
 }
 
@@ -106,7 +169,15 @@ const explainIssues = (issues: ReadonlyArray<Issue>): ReadonlyArray<Issue> => {
     }
     return [{ path: i.path, message: i.message.replace(/^Expected /, "expected ") }]
   })
-  return [...out, ...missing.filter((m) => !used.has(m)).map((m) => ({ path: m.path, message: "required key is missing" }))]
+  // Missing keys of one mapping are one problem (an empty `{}` manifest is one line, not two).
+  const byParent = new Map<string, Array<Issue>>()
+  for (const m of missing.filter((m) => !used.has(m))) byParent.set(parentKey(m.path), [...(byParent.get(parentKey(m.path)) ?? []), m])
+  const missingProblems = [...byParent.values()].map((ms): Issue =>
+    ms.length === 1
+      ? { path: ms[0]!.path, message: "required key is missing" }
+      : { path: ms[0]!.path.slice(0, -1), message: `required keys are missing: ${ms.map((m) => String(m.path[m.path.length - 1])).join(", ")}` }
+  )
+  return [...out, ...missingProblems]
 }
 
 /** Parses and validates manifest text; `file` is used in messages only. */
@@ -114,37 +185,56 @@ export const parseManifest = (text: string, file: string, dir: string): Effect.E
   Effect.gen(function*() {
     const lc = new YAML.LineCounter()
     const doc = YAML.parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: true })
-    if (doc.errors.length > 0) {
-      return yield* new ManifestError({
-        file,
-        // The first error only: later ones are usually the parser's cascade from it.
-        problems: doc.errors.slice(0, 1).map((e) => ({
-          line: e.linePos?.[0].line ?? 1,
-          column: e.linePos?.[0].col ?? 1,
-          path: "",
-          message: `YAML syntax error: ${e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`
-        }))
-      })
-    }
     const locate = makeLocator(doc, lc)
     const at = (keyPath: ReadonlyArray<PropertyKey>, message: string): ManifestProblem => {
       const pos = locate(keyPath)
       return { ...(pos ? { line: pos.line, column: pos.column } : {}), path: formatKeyPath(keyPath), message }
     }
 
-    // Literal secrets first: a manifest is committed to repos; it must never hold one.
-    const found: Array<{ path: Array<PropertyKey>; value: string; key: string }> = []
-    scalars(doc.contents, [], found)
-    const secretProblems = found.flatMap(({ path: p, value, key }) => {
-      const pattern = findSecret(value)
-      if (pattern) {
-        return [at(p, `looks like a literal secret (${pattern.name}); reference tokens by env-var name (token_env) instead of writing them in the manifest`)]
-      }
-      if (looksLikeLiteralSecret(key, value)) {
-        return [at(p, `looks like a literal secret under "${key}"; reference tokens by env-var name (token_env) instead of writing them in the manifest`)]
-      }
-      return []
+    // Literal secrets first: a manifest is committed to repos; it must never hold one, not even
+    // in a comment. The raw text is scanned line by line with the credential patterns; the
+    // values, below, also with the key-aware heuristics.
+    const lineHits = findSecretLines(text)
+    const lineProblem = (h: (typeof lineHits)[number]): ManifestProblem => ({
+      line: h.line,
+      path: "",
+      message: `looks like a literal secret (${h.pattern.name}) on this line, in a comment or a value; remove it: tokens are referenced by env-var name (token_env), never written in the manifest`
     })
+    const empty = doc.contents === null || (YAML.isScalar(doc.contents) && doc.contents.value === null)
+    if (lineHits.length > 0 && (doc.errors.length > 0 || empty)) {
+      return yield* new ManifestError({ file, problems: lineHits.map(lineProblem) })
+    }
+    if (doc.errors.length > 0) {
+      // The first error only: later ones are usually the parser's cascade from it.
+      return yield* new ManifestError({ file, problems: [yamlProblem(doc.errors[0]!, doc, { subject: "a manifest" })] })
+    }
+    if (empty) {
+      return yield* new ManifestError({ file, problems: [{ line: 1, path: "", message: "empty manifest: expected a mapping with the keys agents and bottles" }] })
+    }
+
+    const found: Array<Found> = []
+    scalars(doc.contents, [], found)
+    const flagged: Array<{ readonly problem: ManifestProblem; readonly lines: readonly [number, number] }> = []
+    for (const f of found) {
+      const pattern = findSecret(f.value)
+      const message = pattern
+        ? `looks like a literal secret (${pattern.name}); reference tokens by env-var name (token_env) instead of writing them in the manifest`
+        : looksLikeLiteralSecret(f.key, f.value)
+        ? namesSecret(f.key)
+          ? `looks like a literal secret under "${f.key}": a key named like a secret may hold only a reference ($VAR, an env-var name or a file path), never the secret itself`
+          : `looks like a literal secret under "${f.key}"; reference tokens by env-var name (token_env) instead of writing them in the manifest`
+        : undefined
+      if (message === undefined) continue
+      const problem = at(f.path, message)
+      const first = problem.line ?? 1
+      // The value's last line: its end offset is one past it (after a block scalar's newline).
+      flagged.push({ problem, lines: [first, f.to !== undefined && f.to > 0 ? Math.max(first, lc.linePos(f.to - 1).line) : first] })
+    }
+    // A line the value scan already reported is not reported twice.
+    const secretProblems = [
+      ...flagged.map((f) => f.problem),
+      ...lineHits.filter((h) => !flagged.some((f) => h.line >= f.lines[0] && h.line <= f.lines[1])).map(lineProblem)
+    ].sort((a, b) => (a.line ?? 0) - (b.line ?? 0))
     if (secretProblems.length > 0) return yield* new ManifestError({ file, problems: secretProblems })
 
     const raw = doc.toJS() ?? {}

@@ -9,14 +9,16 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
+import * as YAML from "yaml"
 import { claude, PROMPT_PATH } from "../providers/claude.ts"
 import { SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor, EGRESS_PORT } from "../schema/Bundle.ts"
 import type { BottlePlan, Daemon } from "../schema/BottlePlan.ts"
 import type { Backend } from "../schema/Manifest.ts"
-import { ManifestError } from "../schema/ManifestError.ts"
+import { ManifestError, type ManifestProblem } from "../schema/ManifestError.ts"
 import type { RouteRole } from "../schema/Route.ts"
+import { findSecretLines } from "../schema/SecretPatterns.ts"
 import { StateStore } from "../services/StateStore.ts"
-import type { LoadedManifest } from "./loadManifest.ts"
+import { type LoadedManifest, yamlProblem } from "./loadManifest.ts"
 
 export interface PrepareInput {
   readonly loaded: LoadedManifest
@@ -32,8 +34,41 @@ export interface PrepareInput {
 export const defaultSlug = (agent: string, cwd: string) =>
   `${agent}-${createHash("sha256").update(path.resolve(cwd)).digest("hex").slice(0, 6)}`
 
-/** Front matter (---\n...\n---) is metadata for humans and tools, not prompt text. */
-const stripFrontMatter = (text: string) => text.replace(/^---\r?\n[\s\S]*?\r?\n---\r?\n?/, "")
+/**
+ * A prompt names a file when it is one word that ends in .md or starts like a path (./, ../, /,
+ * ~/); anything else is inline markdown, even when it mentions a file ("Always read
+ * CONTRIBUTING.md").
+ */
+export const isPromptPath = (prompt: string): boolean => {
+  const p = prompt.trim()
+  return p !== "" && !/\s/.test(p) && (/\.md$/i.test(p) || /^(?:\.{1,2}\/|\/|~\/)/.test(p))
+}
+
+/**
+ * A prompt file's text: front matter (`---` lines around YAML, metadata for humans and tools)
+ * is checked and dropped; a credential anywhere in the file is refused, since the prompt is
+ * handed to the agent. Problems carry the line in the prompt file.
+ */
+export const readPromptText = (text: string): { readonly prompt: string } | { readonly problem: Omit<ManifestProblem, "path"> } => {
+  const secret = findSecretLines(text)[0]
+  if (secret) {
+    return { problem: { line: secret.line, message: `looks like a literal secret (${secret.pattern.name}) in the prompt file; the prompt is handed to the agent: remove it` } }
+  }
+  if (!/^---[ \t]*\r?\n/.test(text)) return { prompt: text }
+  const m = text.match(/^---[ \t]*\r?\n(?:([\s\S]*?)\r?\n)?---[ \t]*(?:\r?\n|$)/)
+  if (!m) return { problem: { line: 1, message: "front matter opened with --- is never closed (expected a line ---)" } }
+  const doc = YAML.parseDocument(m[1] ?? "", { uniqueKeys: true, prettyErrors: true })
+  const error = doc.errors[0]
+  if (error) {
+    // Line 1 is the opening ---; the front matter's own line 1 is the file's line 2.
+    const { path: _, ...problem } = yamlProblem(error, doc, { subject: "front matter", lineOffset: 1 })
+    return { problem: { ...problem, message: `front matter: ${problem.message}` } }
+  }
+  if (doc.contents !== null && !YAML.isMap(doc.contents) && !(YAML.isScalar(doc.contents) && doc.contents.value === null)) {
+    return { problem: { line: 2, message: "front matter: expected a mapping of keys (name: ..., description: ...)" } }
+  }
+  return { prompt: text.slice(m[0].length) }
+}
 
 const expandHome = (p: string) => (p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p)
 
@@ -57,14 +92,20 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
     return yield* fail([], "--name", `invalid bottle name "${slug}": lower-case letters, digits and '-', starting with a letter`)
   }
 
-  // Prompt: inline markdown, or a path to a .md file relative to the manifest.
+  // Prompt: inline markdown, or a file relative to the manifest (see isPromptPath).
   let prompt = agent.prompt ?? ""
-  if (agent.prompt !== undefined && !agent.prompt.includes("\n") && /\.md$/i.test(agent.prompt.trim())) {
+  if (agent.prompt !== undefined && isPromptPath(agent.prompt)) {
     const file = path.resolve(loaded.dir, expandHome(agent.prompt.trim()))
-    prompt = yield* Effect.try({
-      try: () => stripFrontMatter(fs.readFileSync(file, "utf8")),
-      catch: () => fail(["agents", input.agent, "prompt"], `agents.${input.agent}.prompt`, `prompt file ${file} cannot be read`)
+    const text = yield* Effect.try({
+      try: () => fs.readFileSync(file, "utf8"),
+      catch: (e) =>
+        fail(["agents", input.agent, "prompt"], `agents.${input.agent}.prompt`, `prompt file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)}); a prompt is read from a file when it is one word ending in .md or starting with ./, ../, / or ~/`)
     })
+    const read = readPromptText(text)
+    if ("problem" in read) {
+      return yield* new ManifestError({ file, problems: [{ ...read.problem, path: `agents.${input.agent}.prompt` }] })
+    }
+    prompt = read.prompt
   }
 
   const skills: Array<{ name: string; source: string }> = []

@@ -66,12 +66,19 @@ export const DeployKey = Schema.Struct({
   provider: Schema.Literals(["github", "gitea"]),
   api_url: Schema.optionalKey(
     Schema.String.pipe(Schema.check(Schema.isPattern(/^https?:\/\/\S+$/u, { message: "expected an http(s) URL" })))
-  ),
+  ).annotate({ description: "The git host's API base (default https://api.github.com for github; required for gitea)" }),
   repo: Schema.String.pipe(
     Schema.check(Schema.isPattern(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/u, { message: 'expected "owner/name"' }))
   ),
   token_env: EnvVarName.annotate({ description: "Env var holding the API token that may create deploy keys" })
-})
+}).check(
+  // GitHub's API has one address; a Gitea server's is wherever it runs: nothing to default to.
+  Schema.makeFilter(
+    (k) => k.provider !== "gitea" || k.api_url !== undefined || { path: ["api_url"], issue: "required for a gitea deploy key (the server's API base, e.g. https://gitea.example.com/api/v1)" },
+    // (api_url named in `then` too: a validator's strict mode wants each required key defined beside it.)
+    { toJsonSchema: () => ({ if: { properties: { provider: { const: "gitea" } } }, then: { properties: { api_url: { type: "string" } }, required: ["api_url"] } }) }
+  )
+)
 export type DeployKey = typeof DeployKey.Type
 
 export const GitUpstream = Schema.Struct({

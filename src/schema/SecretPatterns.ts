@@ -26,14 +26,51 @@ export const secretPatterns: ReadonlyArray<SecretPattern> = [
 /** The first credential pattern `text` matches, if any. */
 export const findSecret = (text: string): SecretPattern | undefined => secretPatterns.find((p) => p.regex.test(text))
 
+/**
+ * Every line of `text` (1-based) that holds a credential pattern: the scan of raw text, so
+ * comments and front matter are covered too. Only the prefix-anchored patterns are used here;
+ * the key/value heuristics below need a key and would misfire on prose.
+ */
+export const findSecretLines = (text: string): ReadonlyArray<{ readonly line: number; readonly pattern: SecretPattern }> =>
+  text.split(/\r?\n/).flatMap((l, i) => {
+    const pattern = findSecret(l)
+    return pattern ? [{ line: i + 1, pattern }] : []
+  })
+
 const secretishKey = /(?:token|secret|password|passwd|api[_-]?key|private[_-]?key|credential)/i
 
 /**
- * A literal value under a secret-sounding key (e.g. `env: { GITHUB_TOKEN: "abc..." }`) that
- * looks like key material: long, no spaces, mixed character classes.
+ * Keys that name a secret itself (DB_PASSWORD, GITHUB_TOKEN, apiKey, AWS_SECRET_ACCESS_KEY),
+ * as opposed to keys that only mention one (TOKEN_TYPE, GIT_CREDENTIAL_HELPER, token_env,
+ * API_TOKEN_FILE): the secret word comes last.
+ */
+const secretNamingKey = /(?:password|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key|secret[_-]?key|access[_-]?key|credentials?)$/i
+
+/** Does `key` name a secret (so its value may only be a reference to one)? */
+export const namesSecret = (key: string): boolean => secretNamingKey.test(key)
+
+/**
+ * A value that points at a secret instead of holding it: empty, an environment variable's name
+ * (upper case, as in `token_env: GITHUB_TOKEN`), a `$VAR` / `${VAR}` reference, or a path
+ * (`/run/secrets/db`, `~/.pgpass`, `./secrets/db`).
+ */
+export const isSecretReference = (value: string): boolean => {
+  const v = value.trim()
+  return v === "" ||
+    /^[A-Z_][A-Z0-9_]*$/.test(v) ||
+    /^\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})$/.test(v) ||
+    /^(?:\/|~\/|\.\.?\/)/.test(v)
+}
+
+/**
+ * A literal value under a secret-sounding key. Under a key that names a secret
+ * (`DB_PASSWORD: hunter2`), anything but a reference is refused, however short or plain. Under
+ * a key that only mentions one (`GITHUB_TOKEN_NAME: ...`), only what looks like key material:
+ * long, no spaces, mixed character classes.
  */
 export const looksLikeLiteralSecret = (key: string, value: string): boolean => {
   if (!secretishKey.test(key) || /_env$/i.test(key)) return false
+  if (namesSecret(key)) return !isSecretReference(value)
   // An environment variable's name (TOKEN_ENV: GITHUB_TOKEN) is how tokens are meant to be named.
   if (/^[A-Z_][A-Z0-9_]*$/.test(value)) return false
   if (value.length < 16 || /\s/.test(value)) return false

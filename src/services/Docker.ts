@@ -67,6 +67,7 @@ export interface ContainerSpec {
   readonly image: string
   /** First network (and optional fixed IP); more are connected after create, before start. */
   readonly networks: ReadonlyArray<NetworkAttachment>
+  /** Plain values only: they are on docker's command line, visible to every local user. */
   readonly env: Record<string, string>
   /** Passed as `--env NAME` with the value in the docker CLI's own environment: never in argv. */
   readonly secretEnv?: Record<string, Redacted.Redacted<string>>
@@ -112,6 +113,7 @@ export interface LabelledResource {
 }
 
 export interface ExecOptions {
+  /** Plain values only: they are on docker's command line (secrets go through `ContainerSpec.secretEnv`). */
   readonly env?: Record<string, string>
   readonly user?: string
   readonly workdir?: string

@@ -5,6 +5,9 @@
  */
 import { Context, Effect, Schema, Scope } from "effect"
 
+/** Older releases silently dropped `--allow-cidr` beside `--from` (DESIGN.md). */
+export const SMOLVM_MINIMUM = "1.8.0"
+
 export class SmolvmCommandFailed extends Schema.TaggedClass<SmolvmCommandFailed>()("CommandFailed", {
   argv: Schema.Array(Schema.String),
   exitCode: Schema.Number,
@@ -16,7 +19,21 @@ export class SmolvmDecodeFailed extends Schema.TaggedClass<SmolvmDecodeFailed>()
 
 export class SmolvmError extends Schema.TaggedError<SmolvmError>()("SmolvmError", {
   reason: Schema.Union([SmolvmCommandFailed, SmolvmMissing, SmolvmTooOld, SmolvmDecodeFailed])
-}) {}
+}) {
+  override get message(): string {
+    const r = this.reason
+    switch (r._tag) {
+      case "CommandFailed":
+        return `smolvm ${r.argv.slice(1, 3).join(" ")} failed (exit ${r.exitCode})${r.stderr.trim() ? `: ${r.stderr.trim().split("\n").slice(-3).join(" / ")}` : ""}`
+      case "Missing":
+        return `smolvm is not installed or cannot run (${r.message}); install smolvm ≥ ${SMOLVM_MINIMUM} for --backend smolmachines (\`bottle doctor\` checks it)`
+      case "TooOld":
+        return `smolvm ${r.version} is too old: --backend smolmachines needs ${r.minimum} or later (network allowlists were unreliable before)`
+      case "DecodeFailed":
+        return `smolvm printed output we could not decode: ${r.message}`
+    }
+  }
+}
 
 export interface MachineSpec {
   readonly name: string

@@ -1,10 +1,20 @@
 /**
- * Fake Docker for program tests: scoped constructors record acquire/release in the Recorder;
- * removal can be told to fail (to prove later releases still run). Methods a test did not
- * expect die loudly.
+ * Fake Docker for program tests: scoped constructors record acquire/release in the Recorder.
+ * Removal can be told to fail; a scoped container's release then really fails (it dies,
+ * harsher than the live layer, which logs and never fails), to prove that a broken release
+ * cannot skip the ones behind it. The engine can be told to be unreachable. Methods a test did
+ * not expect die loudly.
  */
 import { Effect, Layer } from "effect"
-import { Docker, DockerCommandFailed, DockerError, type ContainerSpec, type NetworkSpec } from "../../src/services/Docker.ts"
+import {
+  Docker,
+  DockerCommandFailed,
+  DockerError,
+  DockerUnavailable,
+  type ContainerSpec,
+  type LabelledResource,
+  type NetworkSpec
+} from "../../src/services/Docker.ts"
 import { Recorder } from "./Recorder.ts"
 
 export interface FakeDockerOptions {
@@ -14,7 +24,11 @@ export interface FakeDockerOptions {
   readonly bundleStatus?: string
   readonly provisionExitCode?: number
   readonly attachExitCode?: number
+  /** What `listLabelled` finds (filtered by slug), or "unavailable": the engine does not answer. Unset: it dies. */
+  readonly labelled?: ReadonlyArray<LabelledResource> | "unavailable"
 }
+
+const unreachable = new DockerError({ reason: new DockerUnavailable({ message: "Cannot connect to the Docker daemon at unix:///fake.sock" }) })
 
 const unexpected = (name: string) => () => Effect.die(new Error(`fake Docker: unexpected call to ${name}`))
 
@@ -46,13 +60,12 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
       // The gate sits before acquireRelease: an acquisition itself is uninterruptible, so an
       // interrupt lands between steps (or waits for the step in progress to finish).
       network: (spec) =>
-        rec.gate(`network ${spec.name}`).pipe(Effect.andThen(Effect.acquireRelease(createNetwork(spec), (n) => removeNetwork(n.name).pipe(Effect.catchCause(() => Effect.void))))),
+        rec.gate(`network ${spec.name}`).pipe(Effect.andThen(Effect.acquireRelease(createNetwork(spec), (n) => removeNetwork(n.name).pipe(Effect.orDie)))),
       runContainer,
       removeContainer,
       connectNetwork: (container, network) => rec.record(`connect ${container} ${network.name}`),
       container: (spec) =>
-        rec.gate(`container ${spec.name}`).pipe(Effect.andThen(Effect.acquireRelease(runContainer(spec), (c) =>
-          removeContainer(c.name).pipe(Effect.catchCause((c2) => Effect.logError("fake: remove failed", c2)))))),
+        rec.gate(`container ${spec.name}`).pipe(Effect.andThen(Effect.acquireRelease(runContainer(spec), (c) => removeContainer(c.name).pipe(Effect.orDie)))),
       startContainer: unexpected("startContainer"),
       stopContainer: unexpected("stopContainer"),
       containerState: () => Effect.succeed({ running: true, status: "running" }),
@@ -67,7 +80,13 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
       waitForLogLine: (_container, match) =>
         Effect.succeed((options.bundleStatus ?? "bottle-bundle: ready (egress)\n").split("\n").find(match)),
       logs: unexpected("logs"),
-      listLabelled: unexpected("listLabelled"),
-      removeVolume: unexpected("removeVolume")
+      listLabelled: (slug) => {
+        const labelled = options.labelled
+        if (labelled === undefined) return unexpected("listLabelled")()
+        return rec.record(`list ${slug ?? "*"}`).pipe(
+          Effect.andThen(labelled === "unavailable" ? Effect.fail(unreachable) : Effect.succeed(labelled.filter((r) => slug === undefined || r.slug === slug)))
+        )
+      },
+      removeVolume: (name) => rec.record(`release volume ${name}`)
     })
   }))

@@ -1,9 +1,15 @@
-/** Fake GitHost: deploy keys are numbered; revocation can be told to fail. */
+/** Fake GitHost: deploy keys are numbered; revocation can be told to fail; created specs can be inspected. */
 import { Effect, Layer, Ref } from "effect"
-import { GitHost, GitHostError, GitHostRequestFailed } from "../../src/services/GitHost.ts"
+import { GitHost, GitHostError, GitHostRequestFailed, type DeployKeySpec } from "../../src/services/GitHost.ts"
 import { Recorder } from "./Recorder.ts"
 
-export const layerTest = (options: { readonly failRevoke?: boolean } = {}) =>
+export interface FakeGitHostOptions {
+  readonly failRevoke?: boolean
+  /** Sees every key the program asks for (public key, title, ...). */
+  readonly onCreate?: (spec: DeployKeySpec) => void
+}
+
+export const layerTest = (options: FakeGitHostOptions = {}) =>
   Layer.effect(GitHost, Effect.gen(function*() {
     const rec = yield* Recorder
     const next = yield* Ref.make(100)
@@ -15,8 +21,9 @@ export const layerTest = (options: { readonly failRevoke?: boolean } = {}) =>
             : Effect.void
         )
       )
-    const createDeployKey = (spec: { readonly provider: "github" | "gitea"; readonly apiUrl: string; readonly repo: string; readonly title: string }) =>
-      Ref.getAndUpdate(next, (n) => n + 1).pipe(
+    const createDeployKey = (spec: DeployKeySpec) =>
+      Effect.sync(() => options.onCreate?.(spec)).pipe(
+        Effect.andThen(Ref.getAndUpdate(next, (n) => n + 1)),
         Effect.tap((id) => rec.record(`acquire deploy-key ${spec.repo}#${id}`)),
         Effect.map((id) => ({ provider: spec.provider, apiUrl: spec.apiUrl, repo: spec.repo, id, title: spec.title }))
       )

@@ -14,12 +14,13 @@
  * Compare two builds: build the other one in a git worktree (`git worktree add /tmp/old REV`,
  * link node_modules, `node scripts/build.mjs`) and alternate PROFILE_ENTRY between runs.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { EGRESS_ENV, EGRESS_NODE_FLAGS } from "../bundle/egress/node-flags.ts"
+import { killChildren, spawnReady } from "./egress/processes.ts"
 import { issueServerCert, makeTestCa } from "../test/egress/support/pki.ts"
 
 const HOST = "api.bench.test"
@@ -36,27 +37,7 @@ const entry = env["PROFILE_ENTRY"] ?? path.join(repo, "dist", "egress-daemon.mjs
 const pinned = spawnSync("taskset", ["-c", "0", "true"]).status === 0 && os.cpus().length >= 2
 const onCore = (core: number, cmd: string, args: Array<string>): [string, Array<string>] => (pinned ? ["taskset", ["-c", String(core), cmd, ...args]] : [cmd, args])
 
-const children: Array<ChildProcess> = []
-process.on("exit", () => {
-  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL")
-})
-
-const spawnReady = <A>(cmd: [string, Array<string>], ready: (line: string) => A | undefined, childEnv?: NodeJS.ProcessEnv) =>
-  new Promise<{ child: ChildProcess; value: A }>((resolve, reject) => {
-    const child = spawn(cmd[0], cmd[1], { stdio: ["ignore", "pipe", "pipe"], env: childEnv ?? env })
-    children.push(child)
-    let err = ""
-    const onLine = (line: string) => {
-      const v = ready(line)
-      if (v !== undefined) resolve({ child, value: v })
-    }
-    readline.createInterface({ input: child.stdout! }).on("line", onLine)
-    readline.createInterface({ input: child.stderr! }).on("line", (line) => {
-      err += line + "\n"
-      onLine(line)
-    })
-    child.once("exit", (code) => reject(new Error(`${cmd[1].find((a) => a.includes("/")) ?? cmd[0]} exited ${code}: ${err.slice(-2000)}`)))
-  })
+process.on("exit", () => killChildren("SIGKILL"))
 
 /**
  * Preloaded into the daemon: heap sampling and CPU profiling start on SIGUSR2 (the measured
@@ -104,17 +85,17 @@ const main = async () => {
   const rootFile = path.join(dir, "root.pem")
   fs.writeFileSync(rootFile, root.certPem)
   const upstream = await spawnReady(
-    onCore(0, process.execPath, [path.join(here, "egress", "upstream-process.ts"), JSON.stringify({ ...cert, hosts: [HOST] })]),
+    ...onCore(0, process.execPath, [path.join(here, "egress", "upstream-process.ts"), JSON.stringify({ ...cert, hosts: [HOST] })]),
     (line) => (line.startsWith("{") ? (JSON.parse(line) as { port: number; dns: string }) : undefined)
   )
   const stateDir = path.join(dir, "egress")
   fs.mkdirSync(stateDir)
-  fs.writeFileSync(path.join(stateDir, "routes.yaml"), `routes:\n  - host: ${HOST}\n    ports: [${upstream.value.port}]\n    auth: { scheme: Bearer, token_env: BENCH_TOKEN }\n`)
+  fs.writeFileSync(path.join(stateDir, "routes.yaml"), `routes:\n  - host: ${HOST}\n    ports: [${upstream.ready.port}]\n    auth: { scheme: Bearer, token_env: BENCH_TOKEN }\n`)
   const profiling = HEAP || CPU_DIR !== undefined
   const outDir = CPU_DIR ?? dir
   if (profiling) fs.mkdirSync(outDir, { recursive: true })
   const proxy = await spawnReady(
-    onCore(1, process.execPath, [...EGRESS_NODE_FLAGS, ...(profiling ? ["-r", preload(outDir)] : []), entry]),
+    ...onCore(1, process.execPath, [...EGRESS_NODE_FLAGS, ...(profiling ? ["-r", preload(outDir)] : []), entry]),
     (line) => {
       const m = /egress: listening on [^ ]+:(\d+)/.exec(line)
       return m ? Number(m[1]) : undefined
@@ -127,7 +108,7 @@ const main = async () => {
       BOTTLE_EGRESS_EXTRA_CA: rootFile,
       BOTTLE_SLUG: "profile",
       BENCH_TOKEN: "bench-token-0123456789abcdef",
-      BOTTLE_EGRESS_DNS: upstream.value.dns
+      BOTTLE_EGRESS_DNS: upstream.ready.dns
     }
   )
   const ca = fs.readFileSync(path.join(stateDir, "ca.pem"), "utf8")
@@ -135,7 +116,7 @@ const main = async () => {
     new Promise<{ rps: number; requests: number }>((resolve, reject) => {
       const [cmd, args] = onCore(0, process.execPath, [
         path.join(here, "egress", "load.ts"),
-        JSON.stringify({ kind: "rps", host: HOST, port: upstream.value.port, path: "/small", ca, proxyPort: proxy.value, connections: 8, warmupMs, durationMs })
+        JSON.stringify({ kind: "rps", host: HOST, port: upstream.ready.port, path: "/small", ca, proxyPort: proxy.ready, connections: 8, warmupMs, durationMs })
       ])
       const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] })
       let out = ""
@@ -165,7 +146,7 @@ const main = async () => {
     if (HEAP) process.stdout.write(`allocated: ${(sampledBytes(path.join(outDir, "heap.json")) / requests / 1024).toFixed(1)} KB per request (sampled)\n`)
     if (CPU_DIR !== undefined) process.stdout.write(`CPU profile: ${path.join(outDir, "egress.cpuprofile")}\n`)
   }
-  for (const c of children) c.kill("SIGTERM")
+  killChildren()
   fs.rmSync(dir, { recursive: true, force: true })
   process.exit(0)
 }

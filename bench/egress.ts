@@ -14,12 +14,12 @@
  *
  * Needs: mitmdump (apt-get install mitmproxy). Network: loopback only.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as readline from "node:readline"
 import { EGRESS_ENV, EGRESS_NODE_FLAGS } from "../bundle/egress/node-flags.ts"
+import { children, killChildren, spawnReady } from "./egress/processes.ts"
 import { issueServerCert, makeTestCa } from "../test/egress/support/pki.ts"
 
 const HOST = "api.bench.test"
@@ -42,35 +42,9 @@ const pinning = ((): { proxy: Array<string>; load: Array<string>; label: string 
 const pinned = (prefix: Array<string>, cmd: string, args: Array<string>): [string, Array<string>] =>
   prefix.length > 0 ? [prefix[0]!, [...prefix.slice(1), cmd, ...args]] : [cmd, args]
 
-const children: Array<ChildProcess> = []
-const cleanup = () => {
-  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM")
-}
+const cleanup = () => killChildren()
 process.on("exit", cleanup)
 process.on("SIGINT", () => process.exit(130))
-
-/** Spawns a helper and resolves with the first line that `ready` recognizes (stdout or stderr). */
-const spawnReady = <A>(
-  cmd: string,
-  args: Array<string>,
-  ready: (line: string) => A | undefined,
-  env?: NodeJS.ProcessEnv
-): Promise<{ child: ChildProcess; ready: A }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: env ?? process.env })
-    children.push(child)
-    let err = ""
-    const onLine = (line: string) => {
-      const a = ready(line)
-      if (a !== undefined) resolve({ child, ready: a })
-    }
-    readline.createInterface({ input: child.stdout! }).on("line", onLine)
-    readline.createInterface({ input: child.stderr! }).on("line", (line) => {
-      err += line + "\n"
-      onLine(line)
-    })
-    child.once("exit", (code) => reject(new Error(`${path.basename(args.find((a) => a.includes("/")) ?? cmd)} exited ${code}: ${err.slice(-2000)}`)))
-  })
 
 const run = <A>(args: object): Promise<A> =>
   new Promise((resolve, reject) => {

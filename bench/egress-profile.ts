@@ -90,7 +90,7 @@ const main = async () => {
   )
   const stateDir = path.join(dir, "egress")
   fs.mkdirSync(stateDir)
-  fs.writeFileSync(path.join(stateDir, "routes.yaml"), `routes:\n  - host: ${HOST}\n    ports: [${upstream.ready.port}]\n    auth: { scheme: Bearer, token_env: BENCH_TOKEN }\n`)
+  fs.writeFileSync(path.join(stateDir, "routes.yaml"), `routes:\n  - host: ${HOST}\n    ports: [${upstream.ready.port}]\n    auth: { scheme: Bearer, token_env: BENCH_TOKEN }\n    allow_private_ips: true\n`)
   const profiling = HEAP || CPU_DIR !== undefined
   const outDir = CPU_DIR ?? dir
   if (profiling) fs.mkdirSync(outDir, { recursive: true })

@@ -121,7 +121,7 @@ const main = async () => {
   const stateDir = path.join(dir, "egress")
   fs.mkdirSync(stateDir, { recursive: true })
   const routesFile = path.join(stateDir, "routes.yaml")
-  fs.writeFileSync(routesFile, `routes:\n  - host: ${HOST}\n    ports: [${upPort}]\n    auth: { scheme: Bearer, token_env: BENCH_TOKEN }\n`)
+  fs.writeFileSync(routesFile, `routes:\n  - host: ${HOST}\n    ports: [${upPort}]\n    auth: { scheme: Bearer, token_env: BENCH_TOKEN }\n    allow_private_ips: true\n`)
   const nodeFlags = [...EGRESS_NODE_FLAGS, ...(process.env["BENCH_NODE_FLAGS"] ?? "").split(" ").filter((f) => f.length > 0)]
   const ours = await spawnReady(
     ...pinned(pinning.proxy, node, [

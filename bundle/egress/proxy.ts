@@ -35,6 +35,7 @@ import type * as mockttp from "mockttp"
 // mockttp's server modules only, not its main entry: that also loads the admin server, the
 // remote client and GraphQL (~10 MB of code the daemon never runs; it used to cost ~50 MB RSS).
 import { WildcardMatcher } from "mockttp/dist/rules/matchers"
+import passthroughHandling from "mockttp/dist/rules/passthrough-handling"
 import { PassThroughStep } from "mockttp/dist/rules/requests/request-step-definitions"
 import { MockttpServer } from "mockttp/dist/server/mockttp-server"
 import { StepLookup } from "mockttp/dist/rules/requests/request-step-impls"
@@ -42,6 +43,7 @@ import { PassThroughWebSocketStepImpl, WsStepLookup } from "mockttp/dist/rules/w
 import { LastTunnelAddress, TlsMetadata } from "mockttp/dist/util/socket-extensions"
 import { Redacted } from "effect"
 import { hostMatches } from "../../src/schema/Route.ts"
+import { AddressRefused, guardLookup, type LookupFunction } from "./addresses.ts"
 import type { AuditDecision, AuditEntry, AuditLog } from "./audit.ts"
 import type { HeldListener } from "./listener.ts"
 import { BodyScanner, describeFinding, MIN_SCANNED_TOKEN, Redactor, scanText, scanWindowFor } from "./dlp.ts"
@@ -385,6 +387,12 @@ interface ResponseGuard {
   /** The 502 body replacing a refused encoded response; "" once sent. */
   refusal: string | undefined
   bytesOut: number
+  /**
+   * Set once `end` hands over the last, already guarded, bytes: HTTP/2's `end(data)` writes
+   * them through the instance's `write`, which must not guard them a second time (the redactor
+   * has released its tail by then, and would hold it back again, for good).
+   */
+  ended: boolean
 }
 
 const GUARD = Symbol("bot-bottle.responseGuard")
@@ -425,6 +433,7 @@ function guardedAddTrailers(this: GuardedResponse, headers: unknown): void {
 
 function guardedWrite(this: GuardedResponse, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
   const g = this[GUARD]
+  if (g.ended) return g.write.call(this, chunk, encoding, cb)
   const callback = (typeof encoding === "function" ? encoding : cb) as WriteCb | undefined
   if (g.refusal !== undefined) {
     // The encoded body is dropped (read, so mockttp's pipe completes normally).
@@ -448,6 +457,7 @@ function guardedEnd(this: GuardedResponse, chunk?: unknown, encoding?: unknown, 
     const body = g.refusal
     g.refusal = ""
     g.bytesOut += Buffer.byteLength(body)
+    g.ended = true
     return callback ? g.end.call(this, body, callback) : g.end.call(this, body)
   }
   let out: Buffer | undefined
@@ -458,6 +468,7 @@ function guardedEnd(this: GuardedResponse, chunk?: unknown, encoding?: unknown, 
   // The redactor's held tail (usually empty: only a possible token prefix is held back).
   const tail = g.redactor?.end()
   if (tail !== undefined && tail.length > 0) out = out === undefined || out.length === 0 ? tail : Buffer.concat([out, tail])
+  g.ended = true
   if (out === undefined || out.length === 0) return callback ? g.end.call(this, callback) : g.end.call(this)
   g.bytesOut += out.length
   return callback ? g.end.call(this, out, callback) : g.end.call(this, out)
@@ -483,7 +494,8 @@ const guardResponse = (
     write: proto.write,
     end: proto.end,
     refusal: undefined,
-    bytesOut: 0
+    bytesOut: 0,
+    ended: false
   }
   target[GUARD] = guard
   target.writeHead = guardedWriteHead
@@ -747,24 +759,73 @@ class RedactingWsPassThrough extends WsPassThroughBase {
 ;(WsStepLookup as unknown as Record<string, unknown>)["bottle-ws-deny"] = WsDenyStep
 ;(WsStepLookup as unknown as Record<string, unknown>)["bottle-ws-passthrough"] = RedactingWsPassThrough
 
+// --- upstream addresses ------------------------------------------------------------------------
+
+/** On a route's lookup options: whether its host may resolve to private addresses. */
+const ADDRESS_POLICY = Symbol("bot-bottle.addressPolicy")
+interface RouteLookupOptions {
+  readonly servers?: Array<string>
+  readonly maxTtl?: number
+  readonly [ADDRESS_POLICY]: { readonly allowPrivate: boolean; readonly log: (line: string) => void }
+}
+
+/**
+ * Every upstream connection mockttp makes (HTTP/1, HTTP/2, WebSocket) resolves its host through
+ * `getDnsLookupFunction(rule's lookupOptions)`, looked up on the module at each call. Egress
+ * gives each route its own lookup options and, here, answers them with mockttp's lookup (the
+ * cached system resolver, or the configured DNS servers) wrapped so that a refused address
+ * fails the resolution (addresses.ts): the connection is never made. Lookups of other options
+ * (none in egress) are mockttp's own.
+ */
+const useAddressGuard = (() => {
+  let installed = false
+  return () => {
+    if (installed) return
+    const module = passthroughHandling as unknown as { getDnsLookupFunction?: (options: unknown) => LookupFunction }
+    const general = module.getDnsLookupFunction
+    if (typeof general !== "function") throw new Error("mockttp internals changed: no getDnsLookupFunction")
+    const guarded = new WeakMap<object, LookupFunction>()
+    module.getDnsLookupFunction = (options: unknown) => {
+      if (typeof options !== "object" || options === null || !(ADDRESS_POLICY in options)) return general(options)
+      let lookup = guarded.get(options)
+      if (lookup === undefined) {
+        const route = options as RouteLookupOptions
+        const policy = route[ADDRESS_POLICY]
+        lookup = guardLookup(general(route.servers ? route : undefined), policy.allowPrivate, (e: AddressRefused) => policy.log(e.message))
+        guarded.set(options, lookup)
+      }
+      return lookup
+    }
+    installed = true
+  }
+})()
+
 // --- rules -----------------------------------------------------------------------------------
 
 const buildRules = (gen: Generation, ctx: Context, dnsServers: ReadonlyArray<string> | undefined) => {
-  const connection = {
-    // Full verification upstream: never ignore certificate errors (trust = process default CA
-    // store, which the daemon sets to system roots + configured extra CAs).
-    ignoreHostHttpsErrors: false as const,
-    ...(dnsServers && dnsServers.length > 0 ? { lookupOptions: { servers: [...dnsServers], maxTtl: 60 } } : {})
+  // One set of connection options per route: its lookup options carry its address policy.
+  const connectionFor = (route: CompiledRoute) => {
+    const lookupOptions: RouteLookupOptions = {
+      ...(dnsServers && dnsServers.length > 0 ? { servers: [...dnsServers], maxTtl: 60 } : {}),
+      [ADDRESS_POLICY]: { allowPrivate: route.route.allow_private_ips === true, log: ctx.log }
+    }
+    return {
+      // Full verification upstream: never ignore certificate errors (trust = process default
+      // CA store, which the daemon sets to system roots + configured extra CAs).
+      ignoreHostHttpsErrors: false as const,
+      lookupOptions
+    }
   }
+  const connections = gen.policy.routes.map(connectionFor)
   const request = gen.policy.routes.map((route) => ({
     id: `route-${route.index}`,
     matchers: [new RouteMatcher(gen, route.index)],
-    steps: [new GuardStep(gen, route, ctx), new PassThroughStep(connection)]
+    steps: [new GuardStep(gen, route, ctx), new PassThroughStep(connections[route.index]!)]
   }))
   const websocket = gen.policy.routes.map((route) => ({
     id: `ws-route-${route.index}`,
     matchers: [new RouteMatcher(gen, route.index)],
-    steps: [new WsGuardStep(route, ctx), new RedactingWsPassThrough(connection, gen.masks)]
+    steps: [new WsGuardStep(route, ctx), new RedactingWsPassThrough(connections[route.index]!, gen.masks)]
   }))
   const fallback = { id: "default-deny", priority: 0, matchers: [new WildcardMatcher()] }
   return {
@@ -837,6 +898,7 @@ export const startProxy = async (options: ProxyOptions, initial: Policy): Promis
   })
   let gen = new Generation(initial)
   useDirectRuleLookup(server)
+  useAddressGuard()
 
   const apply = async (g: Generation) => {
     const rules = buildRules(g, ctx, options.dnsServers)

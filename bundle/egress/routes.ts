@@ -120,13 +120,32 @@ const hostOf = (item: unknown): string | undefined => {
   return typeof h === "string" ? h : undefined
 }
 
-/** Adds a bare route (any path, any method, no credential) for `host`, unless one exists. */
-export const allowHost = Effect.fn("allowHost")(function*(file: string, host: string): Effect.fn.Return<EditOutcome, EgressError> {
+/**
+ * Adds a bare route (any path, any method, no credential) for `host`, unless one exists. With
+ * `allowPrivateIps`, the host may resolve to a private address: set on the new route, or on
+ * every existing route for that host.
+ */
+export const allowHost = Effect.fn("allowHost")(function*(
+  file: string,
+  host: string,
+  options: { readonly allowPrivateIps?: boolean } = {}
+): Effect.fn.Return<EditOutcome, EgressError> {
   const h = yield* checkHost(host)
   return yield* editRoutes(file, (doc, seq) => {
-    if (seq.items.some((i) => hostOf(i) === h)) return "unchanged"
-    seq.items.push(doc.createNode({ host: h }))
-    return "changed"
+    const existing = seq.items.filter((i) => hostOf(i) === h)
+    if (existing.length === 0) {
+      seq.items.push(doc.createNode(options.allowPrivateIps ? { host: h, allow_private_ips: true } : { host: h }))
+      return "changed"
+    }
+    if (!options.allowPrivateIps) return "unchanged"
+    let changed = false
+    for (const item of existing as Array<YAML.YAMLMap>) {
+      if (item.get("allow_private_ips") !== true) {
+        item.set("allow_private_ips", true)
+        changed = true
+      }
+    }
+    return changed ? "changed" : "unchanged"
   })
 })
 

@@ -4,7 +4,7 @@
  * the same directory); the daemon watches that directory and applies the change live.
  */
 import { Console, Effect } from "effect"
-import { Argument, Command } from "effect/cli"
+import { Argument, Command, Flag } from "effect/cli"
 import { egressDir, routesFileIn, stateRoot } from "../../bundle/egress/paths.ts"
 import { allowHost, denyHost } from "../../bundle/egress/routes.ts"
 
@@ -15,13 +15,19 @@ const host = Argument.String("host").pipe(Argument.withDescription("Host name, e
 export const bottleRoutesFile = (slugName: string, env: Record<string, string | undefined> = process.env): string =>
   routesFileIn(egressDir(stateRoot(env), slugName))
 
+const allowPrivateIps = Flag.Boolean("allow-private-ips").pipe(
+  Flag.withDescription("The host is an internal service: it may resolve to a loopback, private (RFC 1918), CGNAT or unique-local address"),
+  Flag.withDefault(false)
+)
+
 export const allow = Command.make(
   "allow",
-  { slug, host },
-  Effect.fn("egress.allow")(function*({ slug, host }) {
+  { slug, host, allowPrivateIps },
+  Effect.fn("egress.allow")(function*({ slug, host, allowPrivateIps }) {
     const file = bottleRoutesFile(slug)
-    const outcome = yield* allowHost(file, host)
-    yield* Console.log(outcome === "changed" ? `egress: ${slug} may now reach ${host}` : `egress: ${slug} already routes ${host}`)
+    const outcome = yield* allowHost(file, host, { allowPrivateIps })
+    const what = allowPrivateIps ? `${host} (private addresses included)` : host
+    yield* Console.log(outcome === "changed" ? `egress: ${slug} may now reach ${what}` : `egress: ${slug} already routes ${what}`)
   })
 ).pipe(Command.withDescription("Allow a running bottle to reach a host (no credential, any path and method)"))
 

@@ -63,7 +63,11 @@ export const Route = Schema.Struct({
   paths: Schema.optionalKey(Schema.Array(PathPrefix)).annotate({ description: "Allowed path prefixes (default: any)" }),
   methods: Schema.optionalKey(Schema.Array(HttpMethod)).annotate({ description: "Allowed methods (default: any)" }),
   auth: Schema.optionalKey(RouteAuth),
-  roles: Schema.optionalKey(Schema.Array(RouteRole))
+  roles: Schema.optionalKey(Schema.Array(RouteRole)),
+  allow_private_ips: Schema.optionalKey(Schema.Boolean).annotate({
+    description:
+      "Let this host resolve to a loopback, private (RFC 1918), carrier-grade NAT or unique-local address (an internal service). Default false: such a name is refused at connect time. Link-local (cloud metadata), multicast and unspecified addresses are refused always."
+  })
 })
 export type Route = typeof Route.Type
 

@@ -27,6 +27,7 @@ bottles:
       routes:
         - host: ${UPSTREAM_HOST}
           auth: { header: authorization, scheme: Bearer, token_env: E2E_UPSTREAM_TOKEN }
+          allow_private_ips: true   # the upstream is a container on a Docker network
     workspace: { copy_cwd: true, workdir: /workspace }
 `
 
@@ -220,7 +221,13 @@ describe("docker backend: a running bottle", () => {
   it("changes routes of the running bottle live (`bottle egress allow|deny`)", async () => {
     const probe = () => inAgent(`curl -sS -m 5 -o /dev/null -w '%{http_code}' https://${OTHER_HOST}/x 2>/dev/null; true`).stdout
     expect(probe()).not.toBe("200")
+    // Routed, but the name resolves to a container's private address: refused at connect time
+    // (in the real bundle), until the route allows private addresses.
     expect(cli(["egress", "allow", slug, OTHER_HOST], { cwd, env }).code).toBe(0)
+    await waitFor(() => probe() === "502", 15_000, "allowed host to resolve to a refused private address")
+    const refusal = inAgent(`curl -sS -m 5 https://${OTHER_HOST}/x`).stdout
+    expect(refusal).toMatch(/resolves to \d+\.\d+\.\d+\.\d+, in private .*allow_private_ips: true/)
+    expect(cli(["egress", "allow", "--allow-private-ips", slug, OTHER_HOST], { cwd, env }).code).toBe(0)
     await waitFor(() => probe() === "200", 15_000, "allowed host to pass")
     expect(cli(["egress", "deny", slug, OTHER_HOST], { cwd, env }).code).toBe(0)
     await waitFor(() => probe() !== "200", 15_000, "denied host to be refused")

@@ -16,13 +16,16 @@ import { API, EVIL, harness, OTHER, OTHER_TOKEN, REAL_TOKEN } from "./support/ha
 const routes = (port: number, httpPort = 1) => `routes:
   - host: ${API}
     ports: [${port}]
+    allow_private_ips: true
     paths: [/v1/, /echo-everywhere, /ws]
     auth: { scheme: Bearer, token_env: API_TOKEN, alternates: [x-api-key] }
   - host: ${OTHER}
     ports: [${port}]
+    allow_private_ips: true
     auth: { header: x-other-key, token_env: OTHER_TOKEN }
   - host: ${OTHER}
     ports: [${httpPort}]
+    allow_private_ips: true
     paths: [/debian/]
     methods: [GET]
 `
@@ -146,6 +149,61 @@ describe("egress attacks", () => {
       const body = Buffer.from(forced.slice(forced.indexOf("\r\n\r\n") + 4), "latin1")
       assert.notInclude(forced, REAL_TOKEN)
       assert.throws(() => zlib.gunzipSync(body))
+    }))
+
+  it.live("addresses: a routed name that resolves to loopback is refused unless its route allows private IPs; link-local (cloud metadata) always", () =>
+    Effect.gen(function*() {
+      const META = "metadata.example.test"
+      const h = yield* harness({
+        routes: (port) => `routes:
+  - host: ${API}
+    ports: [${port}]
+    allow_private_ips: true
+  - host: ${OTHER}
+    ports: [${port}]
+    auth: { scheme: Bearer, token_env: API_TOKEN }
+  - host: ${META}
+    ports: [${port}]
+    allow_private_ips: true
+`,
+        dns: { [META]: "169.254.169.254" },
+        // A held token starting with the refusal's last letter: the redactor holds that letter
+        // back until the response ends, and must then release it (HTTP/2 included).
+        env: { API_TOKEN: `e2e-${REAL_TOKEN}`, OTHER_TOKEN }
+      })
+      const get = (host: string) => Effect.promise(() => proxiedRequest({ proxyPort: h.proxyPort, ca: h.bottleCa, host, port: h.upstreamPort, path: "/echo" }))
+      // Positive control: the same upstream, through a route that allows private addresses.
+      assert.strictEqual((yield* get(API)).status, 200)
+
+      const loopback = yield* get(OTHER)
+      assert.strictEqual(loopback.status, 502)
+      assert.include(loopback.body, "resolves to 127.0.0.1")
+      assert.include(loopback.body, "allow_private_ips: true")
+      assert.isTrue(loopback.body.endsWith("allow_private_ips: true"), loopback.body)
+      const overH2 = yield* Effect.promise(() =>
+        h2OverTunnel({ proxyPort: h.proxyPort, ca: h.bottleCa, target: `${OTHER}:${h.upstreamPort}`, sni: OTHER, headers: { ":method": "GET", ":path": "/echo" } })
+      )
+      assert.strictEqual(overH2.status, 502)
+      assert.isTrue(overH2.body.endsWith("allow_private_ips: true"), overH2.body)
+      const metadata = yield* get(META)
+      assert.strictEqual(metadata.status, 502)
+      assert.include(metadata.body, "169.254.169.254")
+      assert.include(metadata.body, "link-local")
+      // WebSockets take the same path upstream.
+      const ws = yield* Effect.promise(async () => {
+        const tunnel = await connectTunnel(h.proxyPort, `${OTHER}:${h.upstreamPort}`)
+        if (!("socket" in tunnel)) throw new Error("refused")
+        const socket = await tlsOverTunnel(tunnel.socket, h.bottleCa, OTHER)
+        return new Promise<string>((resolve) => {
+          const client = new WebSocket(`wss://${OTHER}:${h.upstreamPort}/ws`, { createConnection: () => socket } as WebSocket.ClientOptions)
+          client.on("open", () => resolve("open"))
+          client.on("unexpected-response", (_req, res) => resolve(`status ${res.statusCode}`))
+          client.on("error", (e) => resolve(`error ${e.message}`))
+        })
+      })
+      assert.notStrictEqual(ws, "open")
+      // Nothing reached the upstream but the positive control.
+      assert.deepStrictEqual(h.upstream.received.map((r) => String(r.headers["host"]).split(":")[0]), [API])
     }))
 
   it.live("WebSocket: the injected token echoed by the upstream is redacted in messages to the agent", () =>

@@ -16,13 +16,16 @@ const routes = (port: number) => `# test routes
 routes:
   - host: ${API}
     ports: [${port}]
+    allow_private_ips: true
     methods: [GET, POST]
     paths: [/echo, /sse, /v1/]
     auth: { scheme: Bearer, token_env: API_TOKEN, alternates: [x-api-key] }
   - host: ${OTHER}
     ports: [${port}]
+    allow_private_ips: true
   - host: "*.svc.example.test"
     ports: [${port}]
+    allow_private_ips: true
     auth: { header: x-api-key, token_env: OTHER_TOKEN }
 `
 

@@ -13,6 +13,7 @@ import { API, harness, OTHER, REAL_TOKEN } from "./support/harness.ts"
 const routes = (port: number) => `routes:
   - host: ${API}
     ports: [${port}]
+    allow_private_ips: true
     auth: { scheme: Bearer, token_env: API_TOKEN }
 `
 
@@ -36,7 +37,7 @@ describe("egress live reload and audit", () => {
       assert.strictEqual(yield* probe, 403)
 
       const tmp = path.join(path.dirname(h.routesFile), ".routes.tmp")
-      yield* Effect.promise(() => fs.writeFile(tmp, `${routes(h.upstreamPort)}  - host: ${OTHER}\n    ports: [${h.upstreamPort}]\n`))
+      yield* Effect.promise(() => fs.writeFile(tmp, `${routes(h.upstreamPort)}  - host: ${OTHER}\n    ports: [${h.upstreamPort}]\n    allow_private_ips: true\n`))
       yield* Effect.promise(() => fs.rename(tmp, h.routesFile))
       yield* waitFor(probe, (s) => s === 200, "route added")
 
@@ -49,16 +50,19 @@ describe("egress live reload and audit", () => {
 
   it.live("allow and deny edit the routes file atomically and the daemon follows", () =>
     Effect.gen(function*() {
-      const h = yield* harness({ routes: (port) => `# keep this comment\nroutes:\n  - host: ${API}\n    ports: [${port}]\n` })
+      const h = yield* harness({ routes: (port) => `# keep this comment\nroutes:\n  - host: ${API}\n    ports: [${port}]\n    allow_private_ips: true\n` })
       const status = (host: string) =>
         Effect.promise(() => proxiedRequest({ proxyPort: h.proxyPort, ca: h.bottleCa, host, port: 443, path: "/" }).catch(() => ({ status: -1 })))
       assert.strictEqual((yield* status(OTHER)).status, 403)
       assert.strictEqual(yield* allowHost(h.routesFile, OTHER), "changed")
       assert.strictEqual(yield* allowHost(h.routesFile, OTHER), "unchanged")
+      // --allow-private-ips marks the existing route; a second time changes nothing.
+      assert.strictEqual(yield* allowHost(h.routesFile, OTHER, { allowPrivateIps: true }), "changed")
+      assert.strictEqual(yield* allowHost(h.routesFile, OTHER, { allowPrivateIps: true }), "unchanged")
       const text = yield* Effect.promise(() => fs.readFile(h.routesFile, "utf8"))
       assert.include(text, "# keep this comment")
       const loaded = yield* loadRoutes(h.routesFile)
-      assert.deepStrictEqual(loaded.routes.map((r) => r.host), [API, OTHER])
+      assert.deepStrictEqual(loaded.routes.map((r) => [r.host, r.allow_private_ips]), [[API, true], [OTHER, true]])
       // Port 443 is what a bare route admits: the CONNECT passes policy now (upstream has no 443).
       yield* waitFor(
         Effect.promise(() => connectTunnel(h.proxyPort, `${OTHER}:443`)).pipe(Effect.map((t) => ("socket" in t ? (t.socket.destroy(), 200) : t.status))),

@@ -12,9 +12,11 @@ import { API, EVIL, harness, REAL_TOKEN } from "./support/harness.ts"
 const routes = (port: number) => `routes:
   - host: ${API}
     ports: [${port}]
+    allow_private_ips: true
     auth: { scheme: Bearer, token_env: API_TOKEN }
   - host: ws.example.test
     ports: [${port}]
+    allow_private_ips: true
     auth: { scheme: Bearer, token_env: API_TOKEN }
 `
 

@@ -27,6 +27,8 @@ export interface HarnessOptions {
   readonly env?: Record<string, string>
   readonly sseIntervalMs?: number
   readonly auditMaxBytes?: number
+  /** More DNS answers (name → IPv4 address); every name in HOSTS answers 127.0.0.1. */
+  readonly dns?: Record<string, string>
   /** Runs once the daemon's port is bound, before its proxy engine is up (see listener.ts). */
   readonly onBound?: (bound: { readonly proxyPort: number; readonly stateDir: string; readonly upstreamPort: number }) => Effect.Effect<void>
 }
@@ -39,7 +41,7 @@ export const harness = Effect.fn("harness")(function*(options: HarnessOptions) {
     (u) => Effect.promise(() => u.close())
   )
   const dns = yield* Effect.acquireRelease(
-    Effect.promise(() => startFakeDns(Object.fromEntries(HOSTS.map((h) => [h, "127.0.0.1"])))),
+    Effect.promise(() => startFakeDns({ ...Object.fromEntries(HOSTS.map((h) => [h, "127.0.0.1"])), ...options.dns })),
     (d) => Effect.promise(() => d.close())
   )
   const dir = yield* Effect.acquireRelease(

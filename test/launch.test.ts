@@ -10,17 +10,18 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Ajv2020 } from "ajv/dist/2020.js"
-import { Cause, Effect, Exit, Fiber, Layer, Ref } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Redacted, Ref } from "effect"
 import { manifestJsonSchema } from "../src/cli/schema.ts"
 import { deployKeyFile, deployKeyPair, launch, type LaunchOptions } from "../src/programs/launch.ts"
 import { parseManifest } from "../src/programs/loadManifest.ts"
 import { prepare } from "../src/programs/prepare.ts"
 import { BottleMeta } from "../src/schema/BottlePlan.ts"
+import type { ContainerSpec } from "../src/services/Docker.ts"
 import type { DeployKeySpec } from "../src/services/GitHost.ts"
 import { StateStore } from "../src/services/StateStore.ts"
 import * as FakeDocker from "./layers/Docker.ts"
 import * as FakeGitHost from "./layers/GitHost.ts"
-import { Recorder } from "./layers/Recorder.ts"
+import { Recorder, untilBlocked } from "./layers/Recorder.ts"
 import * as RecordedState from "./layers/StateStore.ts"
 
 const manifestYaml = `
@@ -68,15 +69,6 @@ const UNHEALTHY = "bottle-bundle: unhealthy: daemon egress exited (code 1); not 
 const recordedKeys = (slug: string) =>
   Effect.flatMap(StateStore, (state) => state.readJson(slug, "meta.json", BottleMeta)).pipe(Effect.map((m) => m.deployKeys.map((k) => `${k.repo}#${k.id}`)))
 
-/** Waits until the launch in `fiber` is parked in the step the Recorder blocks. */
-const untilBlocked = Effect.gen(function*() {
-  const rec = yield* Recorder
-  for (;;) {
-    if ((yield* Ref.get(rec.events)).some((e) => e.startsWith("blocked "))) return
-    yield* Effect.yieldNow
-  }
-}).pipe(Effect.timeout("5 seconds"))
-
 const ACQUIRES = [
   "acquire state-dir",
   "acquire lease subnet#0",
@@ -109,6 +101,21 @@ describe("launch", () => {
       assert.isTrue(attachAt < events.indexOf("release container bottle-SLUG-agent"), "releases after the session")
     }).pipe(Effect.provide(layers())))
 
+  it.effect("the bundle gets the tokens its routes inject, never a deploy key's admin token; the agent gets none", () => {
+    const started: Array<ContainerSpec> = []
+    return Effect.gen(function*() {
+      const plan = yield* makePlan
+      yield* launch(plan, opts("detach"))
+      const bundle = started.find((s) => s.name.endsWith("-bundle"))
+      const agent = started.find((s) => s.name.endsWith("-agent"))
+      assert.deepStrictEqual(Object.keys(bundle?.secretEnv ?? {}), ["EXAMPLE_TOKEN"])
+      assert.strictEqual(Redacted.value(bundle!.secretEnv!["EXAMPLE_TOKEN"]!), "real-example-token")
+      const everything = JSON.stringify(started.map((s) => ({ ...s, secretEnv: Object.fromEntries(Object.entries(s.secretEnv ?? {}).map(([k, v]) => [k, Redacted.value(v)])) })))
+      assert.notInclude(everything, env.GH_ADMIN_TOKEN)
+      assert.deepStrictEqual(Object.keys(agent?.secretEnv ?? {}), [])
+    }).pipe(Effect.provide(layers({ started })))
+  })
+
   it.effect("detach: success keeps everything running (teardown is `bottle stop`)", () =>
     Effect.gen(function*() {
       const plan = yield* makePlan
@@ -130,13 +137,7 @@ describe("launch", () => {
         yield* Ref.set(rec.blockOn, blockAt.replaceAll("SLUG", plan.slug))
         const fiber = yield* Effect.forkChild(launch(plan, opts("attach")))
         // Wait until launch is parked inside the blocked step.
-        yield* Effect.gen(function*() {
-          for (;;) {
-            const ev = yield* Ref.get(rec.events)
-            if (ev.some((e) => e.startsWith("blocked "))) return
-            yield* Effect.yieldNow
-          }
-        }).pipe(Effect.timeout("5 seconds"))
+        yield* untilBlocked
         const exit = yield* Fiber.interrupt(fiber).pipe(Effect.andThen(Fiber.await(fiber)))
         assert.isTrue(Exit.isFailure(exit) && Exit.hasInterrupts(exit), "launch ended by interruption")
         const events = normalize(plan.slug, yield* Ref.get(rec.events))

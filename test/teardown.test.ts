@@ -18,7 +18,7 @@ import type { LabelledResource } from "../src/services/Docker.ts"
 import { StateStore } from "../src/services/StateStore.ts"
 import * as FakeDocker from "./layers/Docker.ts"
 import * as FakeGitHost from "./layers/GitHost.ts"
-import { Recorder } from "./layers/Recorder.ts"
+import { Recorder, untilBlocked } from "./layers/Recorder.ts"
 import * as RecordedState from "./layers/StateStore.ts"
 
 const SLUG = "coder-abc123"
@@ -153,13 +153,24 @@ describe("teardown", () => {
       assert.isFalse((yield* events).some((x) => x.startsWith("release deploy-key")))
     }).pipe(Effect.provide(layers({ labelled: resources(SLUG) }))))
 
-  it.effect("a removal that fails is a leftover to report; the keys were revoked regardless", () =>
+  it.effect("a removal that fails is a leftover to report; the keys were revoked regardless; lease and state stay (even with --purge)", () =>
+    Effect.gen(function*() {
+      yield* seed()
+      const problems = yield* teardown(SLUG, { purge: true, env })
+      assert.deepStrictEqual(problems.map((p) => p.split(":")[0]), [`container bottle-${SLUG}-agent`])
+      assert.deepStrictEqual(yield* recordedKeys, [])
+      // The container still holds its network's subnet: the lease and the state (what a later
+      // `bottle stop` works from) are kept.
+      assert.deepStrictEqual(yield* bottleKept, { exists: true, leases: 1 })
+    }).pipe(Effect.provide(layers({ labelled: resources(SLUG), failRemove: ["-agent"] }))))
+
+  it.effect("a network that cannot be removed keeps its subnet lease", () =>
     Effect.gen(function*() {
       yield* seed()
       const problems = yield* teardown(SLUG, { purge: false, env })
-      assert.deepStrictEqual(problems.map((p) => p.split(":")[0]), [`container bottle-${SLUG}-agent`])
-      assert.deepStrictEqual(yield* recordedKeys, [])
-    }).pipe(Effect.provide(layers({ labelled: resources(SLUG), failRemove: ["-agent"] }))))
+      assert.deepStrictEqual(problems.map((p) => p.split(":")[0]), [`network bottle-${SLUG}-int`])
+      assert.deepStrictEqual(yield* bottleKept, { exists: true, leases: 1 })
+    }).pipe(Effect.provide(layers({ labelled: resources(SLUG), failRemove: ["-int"] }))))
 
   it.effect("an unknown bottle is NotFound, whether or not the engine answers", () =>
     Effect.gen(function*() {
@@ -189,9 +200,7 @@ bottles:
       // The launch stalls right after its key (as a process killed there would leave it).
       yield* Ref.set(rec.blockOn, `network bottle-${plan.slug}-int`)
       const fiber = yield* Effect.forkChild(launch(plan, { mode: "detach", fresh: true, env, images: { agent: { name: "agent", files: [] }, bundle: { name: "bundle", files: [] } } }))
-      yield* Effect.gen(function*() {
-        while (!(yield* Ref.get(rec.events)).some((e) => e.startsWith("blocked "))) yield* Effect.yieldNow
-      }).pipe(Effect.timeout("5 seconds"))
+      yield* untilBlocked
       const before = (yield* Ref.get(rec.events)).length
       yield* teardown(plan.slug, { purge: false, env })
       assert.deepStrictEqual((yield* Ref.get(rec.events)).slice(before), ["release deploy-key acme/app#100", `list ${plan.slug}`], "stop revoked the recorded key")

@@ -120,19 +120,28 @@ export const teardown = Effect.fn("teardown")(function*(slug: string, options: T
     if (!exists && resources.length === 0) return yield* new StateError({ reason: new StateNotFound({ slug }) })
     const order = { container: 0, network: 1, volume: 2 } as const
     const problems: Array<string> = []
+    let stuck = false
     for (const r of [...resources].sort((a, b) => order[a.kind] - order[b.kind])) {
       const remove = r.kind === "container" ? docker.removeContainer(r.name) : r.kind === "network" ? docker.removeNetwork(r.name) : docker.removeVolume(r.name)
-      yield* remove.pipe(Effect.catch((e) => Effect.sync(() => problems.push(`${r.kind} ${r.name}: ${e.message}`))))
+      yield* remove.pipe(Effect.catch((e) =>
+        Effect.sync(() => {
+          problems.push(`${r.kind} ${r.name}: ${e.message}`)
+          if (r.kind !== "volume") stuck = true
+        })
+      ))
     }
-    // The subnet is free once the networks are gone (or were never there).
-    yield* state.releaseLeases(slug)
+    // The subnet is free once the networks are gone (or were never there). A network (or a
+    // container holding one) still there keeps it: the next bottle given that subnet could not
+    // create its network over the old one.
+    if (!stuck) yield* state.releaseLeases(slug)
     return problems
   }))
 
   const cause = Cause.combine(revocationCause, Exit.isFailure(removal) ? removal.cause : Cause.empty)
   if (cause.reasons.length > 0 || Exit.isFailure(removal)) return yield* Effect.failCause(cause)
-  // Purged only when no key is left alive and the engine answered.
-  if (options.purge) yield* state.removeBottle(slug)
+  // Purged only when no key is left alive, the engine answered and nothing was left behind
+  // (the state is what a later `bottle stop` works from).
+  if (options.purge && removal.value.length === 0) yield* state.removeBottle(slug)
   return removal.value
 })
 

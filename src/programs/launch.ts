@@ -282,7 +282,10 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   // The bundle and the agent start side by side: the agent needs the bundle only when its
   // command runs, so the bundle's start-up overlaps the agent's creation and provisioning.
   // Both are acquired in this scope; either failing interrupts the other, and releases run.
-  const tokens = Object.fromEntries(plan.egress.tokens.map((t) => [t.env, Redacted.make(options.env[t.env] ?? "")]))
+  // The bundle gets the tokens its egress routes inject, nothing else: a deploy key's admin
+  // token (which can create keys on the repository) is used here, on the host, only.
+  const routeTokens = new Set(plan.egress.routes.flatMap((r) => (r.auth ? [r.auth.token_env] : [])))
+  const tokens = Object.fromEntries([...routeTokens].map((env) => [env, Redacted.make(options.env[env] ?? "")]))
   const startBundle = Effect.gen(function*() {
     yield* step("bundle")
     const bundle = yield* docker.container({

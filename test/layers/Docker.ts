@@ -18,7 +18,7 @@ import {
 import { Recorder } from "./Recorder.ts"
 
 export interface FakeDockerOptions {
-  /** Container name suffixes (e.g. "-agent") whose removal fails. */
+  /** Container or network name suffixes (e.g. "-agent", "-int") whose removal fails. */
   readonly failRemove?: ReadonlyArray<string>
   /** What the bundle's log says (readiness line). */
   readonly bundleStatus?: string
@@ -26,6 +26,8 @@ export interface FakeDockerOptions {
   readonly attachExitCode?: number
   /** What `listLabelled` finds (filtered by slug), or "unavailable": the engine does not answer. Unset: it dies. */
   readonly labelled?: ReadonlyArray<LabelledResource> | "unavailable"
+  /** Receives the spec of every container started (to check what a container was given). */
+  readonly started?: Array<ContainerSpec>
 }
 
 const unreachable = new DockerError({ reason: new DockerUnavailable({ message: "Cannot connect to the Docker daemon at unix:///fake.sock" }) })
@@ -36,8 +38,16 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
   Layer.effect(Docker, Effect.gen(function*() {
     const rec = yield* Recorder
     const createNetwork = (spec: NetworkSpec) => rec.record(`acquire network ${spec.name}`).pipe(Effect.as({ id: spec.name, name: spec.name }))
-    const removeNetwork = (name: string) => rec.record(`release network ${name}`)
-    const runContainer = (spec: ContainerSpec) => rec.record(`acquire container ${spec.name}`).pipe(Effect.as({ id: spec.name, name: spec.name }))
+    const failure = (argv: ReadonlyArray<string>) => new DockerError({ reason: new DockerCommandFailed({ argv: [...argv], exitCode: 1, stderr: "boom" }) })
+    const removeNetwork = (name: string) =>
+      rec.record(`release network ${name}`).pipe(
+        Effect.andThen(options.failRemove?.some((suffix) => name.endsWith(suffix)) ? Effect.fail(failure(["docker", "network", "rm", name])) : Effect.void)
+      )
+    const runContainer = (spec: ContainerSpec) =>
+      Effect.sync(() => options.started?.push(spec)).pipe(
+        Effect.andThen(rec.record(`acquire container ${spec.name}`)),
+        Effect.as({ id: spec.name, name: spec.name })
+      )
     const removeContainer = (name: string) =>
       rec.record(`release container ${name}`).pipe(
         Effect.andThen(

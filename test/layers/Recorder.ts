@@ -25,3 +25,16 @@ export class Recorder extends Context.Service<Recorder, {
     })
   }))
 }
+
+/**
+ * Waits until a forked program is parked in the step the Recorder blocks. Bounded by a number
+ * of yields, not a timeout: `it.effect` runs on a test clock that never advances.
+ */
+export const untilBlocked = Effect.gen(function*() {
+  const rec = yield* Recorder
+  for (let i = 0; i < 100_000; i++) {
+    if ((yield* Ref.get(rec.events)).some((e) => e.startsWith("blocked "))) return
+    yield* Effect.yieldNow
+  }
+  return yield* Effect.die(new Error(`never reached the blocked step; events: ${(yield* Ref.get(rec.events)).join(", ")}`))
+})

@@ -7,9 +7,9 @@ import { make } from "../src/layers/StateStore.ts"
 import { loadManifest, parseManifest } from "../src/programs/loadManifest.ts"
 import { prepare } from "../src/programs/prepare.ts"
 import { DEFAULT_MANIFEST_NAME } from "../src/schema/defaultManifest.ts"
-import { isSecretReference, looksLikeLiteralSecret, namesSecret } from "../src/schema/SecretPatterns.ts"
+import { findSecret, isFlagValue, isSecretReference, looksLikeLiteralSecret, namesSecret, secretPatterns } from "../src/schema/SecretPatterns.ts"
 import { StateStore } from "../src/services/StateStore.ts"
-import { badManifests } from "./fixtures/manifests/corpus.ts"
+import { badManifests, goodManifests } from "./fixtures/manifests/corpus.ts"
 
 const examplesDir = path.join(import.meta.dirname, "../examples")
 
@@ -51,6 +51,20 @@ describe("manifest: what must still load", () => {
         const loaded = yield* loadManifest({ cwd: os.tmpdir(), manifestPath: file, env: {} })
         for (const agent of Object.keys(loaded.manifest.agents)) {
           const plan = yield* planFor(file, agent)
+          assert.strictEqual(plan.agent, agent)
+        }
+      }))
+  }
+
+  const good = goodManifests()
+  it("has a good corpus", () => assert.isAtLeast(good.length, 5))
+  for (const g of good) {
+    it.effect(`good/${g.name} loads and plans every agent`, () =>
+      Effect.gen(function*() {
+        const loaded = yield* loadManifest({ cwd: os.tmpdir(), manifestPath: g.file, env: {} })
+        assert.isAtLeast(Object.keys(loaded.manifest.agents).length, 1)
+        for (const agent of Object.keys(loaded.manifest.agents)) {
+          const plan = yield* planFor(g.file, agent)
           assert.strictEqual(plan.agent, agent)
         }
       }))
@@ -113,6 +127,56 @@ describe("manifest: what must still load", () => {
     assert.isFalse(looksLikeLiteralSecret("token_env", "hunter2"), "an _env key holds a name; the Schema checks its shape")
     assert.isFalse(looksLikeLiteralSecret("GITHUB_TOKEN_NAME", "hunter2hunter2hunter2"), "a key that only mentions a secret keeps the entropy rule")
     assert.isTrue(looksLikeLiteralSecret("GITHUB_TOKEN_NAME", "q8Z!r2LmX9vT4pWk7Yd3"))
+  })
+
+  it("flags under a secret-named key are not secrets; plain passwords still are", () => {
+    for (const v of ["1", "0", "4096", "-1", "true", "FALSE", "Yes", "no", "on", "OFF", " true "]) {
+      assert.isTrue(isFlagValue(v), v)
+      assert.isFalse(looksLikeLiteralSecret("HF_HUB_DISABLE_IMPLICIT_TOKEN", v), v)
+    }
+    for (const v of ["12345", "1.5", "yess", "enabled", "postgres", "hunter2", "0x1f"]) assert.isFalse(isFlagValue(v), v)
+    assert.isTrue(looksLikeLiteralSecret("POSTGRES_PASSWORD", "postgres"))
+    assert.isTrue(looksLikeLiteralSecret("DB_PASSWORD", "hunter2"))
+    assert.isTrue(looksLikeLiteralSecret("PIN_SECRET", "12345"), "five digits is no longer a flag")
+  })
+
+  it("an all-capitals value is an env-var name only with an underscore or when short", () => {
+    for (const v of ["GITHUB_TOKEN", "MY_API_KEY", "HFTOKEN", "ABCDEF012345678"]) assert.isTrue(isSecretReference(v), v)
+    for (const v of ["ABCDEF0123456789ABCDEF0123456789ABCD", "ABCDEFGHIJKLMNOP"]) {
+      assert.isFalse(isSecretReference(v), v)
+      assert.isTrue(looksLikeLiteralSecret("SECRET_KEY", v), v)
+    }
+    assert.isTrue(looksLikeLiteralSecret("GITHUB_TOKEN_NAME", "ABCDEF0123456789ABCDEF0123456789ABCD"), "hex key material under a key that mentions a secret")
+    assert.isFalse(looksLikeLiteralSecret("GITHUB_TOKEN_NAME", "E2E_UPSTREAM_TOKEN_VALUE"))
+  })
+
+  it("credentials in a URL are a secret in the manifest, but not for egress DLP", () => {
+    const hit = [
+      "https://deploy:Sup3rS3cretPassw0rd@pypi.example.com/simple",
+      "postgres://app:postgres@db:5432/app",
+      "PIP_INDEX_URL=https://:tok3n@pypi.example.com",
+      "redis://default:p@ss:word@cache.internal",
+      "# old: git+https://me:hunter2@git.example.com/app.git"
+    ]
+    for (const v of hit) {
+      assert.strictEqual(findSecret(v)?.name, "password in a URL", v)
+      assert.isUndefined(secretPatterns.find((p) => p.regex.test(v)), `DLP keeps its own list: ${v}`)
+    }
+    const miss = [
+      "https://pypi.example.com/simple",
+      "https://user@example.com/repo.git",
+      "ssh://git@git.example.com:2222/acme/app.git",
+      "git@github.com:acme/app.git",
+      "https://${PIP_USER}:${PIP_PASSWORD}@pypi.example.com/simple",
+      "https://user:$PASSWORD@pypi.example.com",
+      "https://user:<password>@pypi.example.com",
+      "https://user:***@pypi.example.com",
+      "https://user:@pypi.example.com",
+      "https://registry.example.com:8443/@scope/pkg",
+      "http://[::1]:8080/path",
+      "see https://docs.example.com/a:b@c"
+    ]
+    for (const v of miss) assert.isUndefined(findSecret(v), v)
   })
 })
 

@@ -58,11 +58,11 @@ describe("prepare: the prompt", () => {
   const planOf = (p: { dir: string; yaml: string }) =>
     planIn(p.dir, fs.mkdtempSync(path.join(os.tmpdir(), "bb-prep-state-")), p.yaml)
 
-  it("is a file path only when it is one word ending in .md or starting like a path", () => {
-    for (const p of ["prompts/dev.md", "dev.MD", "./prompts/dev", "../shared/prompt.txt", "/etc/bottle/prompt", "~/prompts/dev.md", "  dev.md  "]) {
+  it("is a file path only when it is one word ending in .md or holding a /", () => {
+    for (const p of ["prompts/dev.md", "dev.MD", "./prompts/dev", "../shared/prompt.txt", "/etc/bottle/prompt", "~/prompts/dev.md", "  dev.md  ", "docs/agent-prompt.txt", "prompts/dev"]) {
       assert.isTrue(isPromptPath(p), p)
     }
-    for (const p of ["Always read CONTRIBUTING.md", "Read ./docs/README.md first", "notes\nsee x.md", "Be careful.", "", "README"]) {
+    for (const p of ["Always read CONTRIBUTING.md", "Read ./docs/README.md first", "notes\nsee x.md", "Be careful.", "", "README", "agent-prompt.txt"]) {
       assert.isFalse(isPromptPath(p), JSON.stringify(p))
     }
   })
@@ -111,9 +111,17 @@ describe("prepare: the prompt", () => {
 
   it.effect("naming a missing file fails naming the file and the manifest line", () =>
     Effect.gen(function*() {
-      const p = project("prompts/missing.md")
-      const err = yield* Effect.flip(planOf(p))
-      assert.include(err.message, `${path.join(p.dir, "bottle.yaml")}:4:`)
-      assert.include(err.message, `prompt file ${path.join(p.dir, "prompts/missing.md")} cannot be read`)
+      for (const missing of ["prompts/missing.md", "docs/agent-prompt.txt"]) {
+        const p = project(missing)
+        const err = yield* Effect.flip(planOf(p))
+        assert.include(err.message, `${path.join(p.dir, "bottle.yaml")}:4:`)
+        assert.include(err.message, `prompt file ${path.join(p.dir, missing)} cannot be read`)
+      }
+    }))
+
+  it.effect("one word holding a / is read from that file, whatever its extension", () =>
+    Effect.gen(function*() {
+      const plan = yield* planOf(project("docs/agent-prompt.txt", { "docs/agent-prompt.txt": "From the file.\n" }))
+      assert.strictEqual(plan.prompt, "From the file.\n")
     }))
 })

@@ -221,7 +221,7 @@ export const parseManifest = (text: string, file: string, dir: string): Effect.E
         ? `looks like a literal secret (${pattern.name}); reference tokens by env-var name (token_env) instead of writing them in the manifest`
         : looksLikeLiteralSecret(f.key, f.value)
         ? namesSecret(f.key)
-          ? `looks like a literal secret under "${f.key}": a key named like a secret may hold only a reference ($VAR, an env-var name or a file path), never the secret itself`
+          ? `looks like a literal secret under "${f.key}": the agent never holds secrets (values reach it as written, nothing expands them); route the service that needs it through egress with auth: { token_env: NAME } so the real value stays on the host, or set the key to a file path`
           : `looks like a literal secret under "${f.key}"; reference tokens by env-var name (token_env) instead of writing them in the manifest`
         : undefined
       if (message === undefined) continue

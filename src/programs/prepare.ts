@@ -35,13 +35,13 @@ export const defaultSlug = (agent: string, cwd: string) =>
   `${agent}-${createHash("sha256").update(path.resolve(cwd)).digest("hex").slice(0, 6)}`
 
 /**
- * A prompt names a file when it is one word that ends in .md or starts like a path (./, ../, /,
- * ~/); anything else is inline markdown, even when it mentions a file ("Always read
- * CONTRIBUTING.md").
+ * A prompt names a file when it is one word that ends in .md or holds a `/` (./x, ../x, /x, ~/x,
+ * docs/agent-prompt.txt); anything else is inline markdown, even when it mentions a file
+ * ("Always read CONTRIBUTING.md"). A missing file is an error, never inline text.
  */
 export const isPromptPath = (prompt: string): boolean => {
   const p = prompt.trim()
-  return p !== "" && !/\s/.test(p) && (/\.md$/i.test(p) || /^(?:\.{1,2}\/|\/|~\/)/.test(p))
+  return p !== "" && !/\s/.test(p) && (/\.md$/i.test(p) || p.includes("/"))
 }
 
 /**
@@ -99,7 +99,7 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
     const text = yield* Effect.try({
       try: () => fs.readFileSync(file, "utf8"),
       catch: (e) =>
-        fail(["agents", input.agent, "prompt"], `agents.${input.agent}.prompt`, `prompt file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)}); a prompt is read from a file when it is one word ending in .md or starting with ./, ../, / or ~/`)
+        fail(["agents", input.agent, "prompt"], `agents.${input.agent}.prompt`, `prompt file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)}); a prompt is read from a file when it is one word ending in .md or containing a /`)
     })
     const read = readPromptText(text)
     if ("problem" in read) {

@@ -1,6 +1,7 @@
 /**
  * Shapes of real credentials. The manifest loader rejects a manifest holding one (tokens are
- * referenced by env-var name, never written down), and egress DLP blocks requests carrying one.
+ * referenced by env-var name, never written down), and egress DLP blocks requests carrying one
+ * (`secretPatterns` only: `manifestSecretPatterns` adds shapes that are fine on the wire).
  * Patterns are anchored on well-known prefixes so ordinary text does not trip them.
  */
 export interface SecretPattern {
@@ -23,8 +24,25 @@ export const secretPatterns: ReadonlyArray<SecretPattern> = [
   { name: "JSON web token", regex: /\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/ }
 ]
 
-/** The first credential pattern `text` matches, if any. */
-export const findSecret = (text: string): SecretPattern | undefined => secretPatterns.find((p) => p.regex.test(text))
+/**
+ * Credentials in a URL: `scheme://user:password@host`, with a non-empty password that is not a
+ * `$VAR` / `${VAR}` placeholder (nor `<password>` or a masked `***`); `user@host` has no
+ * password. Manifest-only: egress DLP does not use it, to keep it from misfiring on ordinary
+ * HTTP traffic.
+ */
+const urlCredentials: SecretPattern = {
+  name: "password in a URL",
+  regex: /\b[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/:@]*:(?!\$[A-Za-z_][A-Za-z0-9_]*@|\$\{[A-Za-z_][A-Za-z0-9_]*\}@|<[^\s/@>]*>@|\*+@)[^\s/@]+@[^\s/@]/
+}
+
+/**
+ * What a manifest (and a prompt file) is scanned for: every `secretPatterns` shape, plus shapes
+ * that would misfire on HTTP traffic and so are not part of egress DLP.
+ */
+export const manifestSecretPatterns: ReadonlyArray<SecretPattern> = [...secretPatterns, urlCredentials]
+
+/** The first credential pattern (`manifestSecretPatterns`) `text` matches, if any. */
+export const findSecret = (text: string): SecretPattern | undefined => manifestSecretPatterns.find((p) => p.regex.test(text))
 
 /**
  * Every line of `text` (1-based) that holds a credential pattern: the scan of raw text, so
@@ -50,29 +68,42 @@ const secretNamingKey = /(?:password|passwd|passphrase|secret|token|api[_-]?key|
 export const namesSecret = (key: string): boolean => secretNamingKey.test(key)
 
 /**
+ * An environment variable's name, as in `token_env: GITHUB_TOKEN`: upper case, and either with
+ * an underscore or short. A long run of capitals and digits without one
+ * (`ABCDEF0123456789ABCDEF01...`) is key material, not a name.
+ */
+const isEnvVarName = (v: string): boolean => /^[A-Z_][A-Z0-9_]*$/.test(v) && (v.includes("_") || v.length < 16)
+
+/**
  * A value that points at a secret instead of holding it: empty, an environment variable's name
- * (upper case, as in `token_env: GITHUB_TOKEN`), a `$VAR` / `${VAR}` reference, or a path
- * (`/run/secrets/db`, `~/.pgpass`, `./secrets/db`).
+ * (see isEnvVarName), a `$VAR` / `${VAR}` placeholder (harmless: nothing expands it, the agent
+ * sees it as written), or a path (`/run/secrets/db`, `~/.pgpass`, `./secrets/db`).
  */
 export const isSecretReference = (value: string): boolean => {
   const v = value.trim()
   return v === "" ||
-    /^[A-Z_][A-Z0-9_]*$/.test(v) ||
+    isEnvVarName(v) ||
     /^\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})$/.test(v) ||
     /^(?:\/|~\/|\.\.?\/)/.test(v)
 }
 
 /**
+ * A switch, not a secret: true/false/yes/no/on/off (any case) or an integer of at most 4 digits
+ * (`HF_HUB_DISABLE_IMPLICIT_TOKEN: "1"`, `USE_KEYRING_CREDENTIALS: "no"`, `MAX_TOKENS: "4096"`).
+ */
+export const isFlagValue = (value: string): boolean => /^(?:true|false|yes|no|on|off|[+-]?[0-9]{1,4})$/i.test(value.trim())
+
+/**
  * A literal value under a secret-sounding key. Under a key that names a secret
- * (`DB_PASSWORD: hunter2`), anything but a reference is refused, however short or plain. Under
- * a key that only mentions one (`GITHUB_TOKEN_NAME: ...`), only what looks like key material:
- * long, no spaces, mixed character classes.
+ * (`DB_PASSWORD: hunter2`), anything but a reference or a flag is refused, however short or
+ * plain. Under a key that only mentions one (`GITHUB_TOKEN_NAME: ...`), only what looks like key
+ * material: long, no spaces, mixed character classes.
  */
 export const looksLikeLiteralSecret = (key: string, value: string): boolean => {
   if (!secretishKey.test(key) || /_env$/i.test(key)) return false
-  if (namesSecret(key)) return !isSecretReference(value)
+  if (namesSecret(key)) return !isSecretReference(value) && !isFlagValue(value)
   // An environment variable's name (TOKEN_ENV: GITHUB_TOKEN) is how tokens are meant to be named.
-  if (/^[A-Z_][A-Z0-9_]*$/.test(value)) return false
+  if (isEnvVarName(value)) return false
   if (value.length < 16 || /\s/.test(value)) return false
   if (/^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(value) || value.startsWith("/") || value.startsWith("~")) return false
   const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((r) => r.test(value)).length

@@ -129,12 +129,15 @@ export type LookupFunction = (hostname: string, options: unknown, callback: Look
 
 /** The error a refused address fails the upstream connection with (the agent sees a 502 naming it). */
 export class AddressRefused extends Error {
-  readonly code = "EGRESS_ADDRESS_REFUSED"
+  static readonly code = "EGRESS_ADDRESS_REFUSED"
+  readonly code = AddressRefused.code
+  readonly hostname: string
   constructor(hostname: string, address: string, c: AddressClass, allowPrivate: boolean) {
     super(
       `egress refused to connect to ${hostname}: it resolves to ${address}, in ${c.range}` +
         (c.kind === "private" && !allowPrivate ? "; a route reaches private addresses only with allow_private_ips: true" : "; no route may reach it")
     )
+    this.hostname = hostname
   }
 }
 

@@ -329,7 +329,12 @@ interface Context {
   readonly bottle: string
   readonly audit: AuditLog
   readonly log: (line: string) => void
+  /** Host → why its address was refused, most recent (for the audit line of that request). */
+  readonly addressRefusals: Map<string, string>
 }
+
+/** The tag mockttp puts on a response whose upstream connection failed with our refusal. */
+const ADDRESS_REFUSED_TAG = `passthrough-error:${AddressRefused.code}`
 
 const auditEntry = (
   ctx: Context,
@@ -615,6 +620,11 @@ class GuardStep extends LocalRulePart {
       }
     })
     res.once("close", () => {
+      // Refused when connecting (addresses.ts): the route allowed the request, its address not.
+      if (outcome.decision === "allow" && (res as unknown as { tags?: ReadonlyArray<string> }).tags?.includes(ADDRESS_REFUSED_TAG)) {
+        const reason = ctx.addressRefusals.get(req.destination.hostname) ?? `${req.destination.hostname} resolves to a refused address`
+        outcome = { decision: "deny", rule: "upstream-address", reason }
+      }
       const status = outcome.decision === "dlp-block" ? 403 : res.statusCode
       const decision: AuditDecision = outcome.decision === "allow" && !res.writableFinished ? "error" : outcome.decision
       ctx.audit.write(
@@ -766,7 +776,7 @@ const ADDRESS_POLICY = Symbol("bot-bottle.addressPolicy")
 interface RouteLookupOptions {
   readonly servers?: Array<string>
   readonly maxTtl?: number
-  readonly [ADDRESS_POLICY]: { readonly allowPrivate: boolean; readonly log: (line: string) => void }
+  readonly [ADDRESS_POLICY]: { readonly allowPrivate: boolean; readonly onRefused: (error: AddressRefused) => void }
 }
 
 /**
@@ -791,7 +801,7 @@ const useAddressGuard = (() => {
       if (lookup === undefined) {
         const route = options as RouteLookupOptions
         const policy = route[ADDRESS_POLICY]
-        lookup = guardLookup(general(route.servers ? route : undefined), policy.allowPrivate, (e: AddressRefused) => policy.log(e.message))
+        lookup = guardLookup(general(route.servers ? route : undefined), policy.allowPrivate, policy.onRefused)
         guarded.set(options, lookup)
       }
       return lookup
@@ -807,7 +817,14 @@ const buildRules = (gen: Generation, ctx: Context, dnsServers: ReadonlyArray<str
   const connectionFor = (route: CompiledRoute) => {
     const lookupOptions: RouteLookupOptions = {
       ...(dnsServers && dnsServers.length > 0 ? { servers: [...dnsServers], maxTtl: 60 } : {}),
-      [ADDRESS_POLICY]: { allowPrivate: route.route.allow_private_ips === true, log: ctx.log }
+      [ADDRESS_POLICY]: {
+        allowPrivate: route.route.allow_private_ips === true,
+        onRefused: (e: AddressRefused) => {
+          ctx.log(e.message)
+          if (ctx.addressRefusals.size >= 256) ctx.addressRefusals.clear()
+          ctx.addressRefusals.set(e.hostname, e.message)
+        }
+      }
     }
     return {
       // Full verification upstream: never ignore certificate errors (trust = process default
@@ -885,7 +902,7 @@ const useDirectRuleLookup = (server: MockttpServer): void => {
 
 export const startProxy = async (options: ProxyOptions, initial: Policy): Promise<EgressProxy> => {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"))
-  const ctx: Context = { bottle: options.bottle, audit: options.audit, log }
+  const ctx: Context = { bottle: options.bottle, audit: options.audit, log, addressRefusals: new Map() }
   const server = new MockttpServer({
     https: { cert: options.ca.certPem, key: options.ca.keyPem },
     // ALPN as the client offers it: h2 when the client speaks it, HTTP/1.1 otherwise.

@@ -10,6 +10,7 @@ import * as zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import WebSocket from "ws"
+import { readAudit } from "../../bundle/egress/audit.ts"
 import { connectTunnel, h2OverTunnel, proxiedRequest, rawOverTunnel, rawToProxy, tlsOverTunnel } from "./support/client.ts"
 import { API, EVIL, harness, OTHER, OTHER_TOKEN, REAL_TOKEN } from "./support/harness.ts"
 
@@ -204,6 +205,16 @@ describe("egress attacks", () => {
       assert.notStrictEqual(ws, "open")
       // Nothing reached the upstream but the positive control.
       assert.deepStrictEqual(h.upstream.received.map((r) => String(r.headers["host"]).split(":")[0]), [API])
+      // The audit says who refused what: the route allowed the request, the address check did not.
+      yield* Effect.sleep("100 millis")
+      const refused = (yield* readAudit(h.stateDir)).filter((e) => e.host === OTHER && e.path === "/echo")
+      assert.isAtLeast(refused.length, 2)
+      for (const e of refused) {
+        assert.strictEqual(e.decision, "deny")
+        assert.strictEqual(e.rule, "upstream-address")
+        assert.strictEqual(e.status, 502)
+        assert.include(e.reason ?? "", "resolves to 127.0.0.1")
+      }
     }))
 
   it.live("WebSocket: the injected token echoed by the upstream is redacted in messages to the agent", () =>

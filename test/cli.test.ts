@@ -21,6 +21,15 @@ beforeAll(() => {
 }, 180_000)
 
 describe("bottle plan", () => {
+  it("shows what each route may do, including a route allowed to reach private addresses", () => {
+    const r = bottle(["plan", "coder", "--manifest", path.join(repo, "examples/full.yaml")])
+    assert.strictEqual(r.status, 0, r.stderr)
+    const routeLine = (host: string) => r.stdout.split("\n").find((l) => l.includes(`${host} (`)) ?? ""
+    assert.include(routeLine("ci.example.com"), "MAY RESOLVE TO PRIVATE ADDRESSES (allow_private_ips)")
+    assert.notInclude(routeLine("api.anthropic.com"), "PRIVATE")
+    assert.include(routeLine("api.anthropic.com"), "injects authorization: Bearer $CLAUDE_CODE_OAUTH_TOKEN")
+  })
+
   it("with no manifest and no credential shows the built-in default plan", () => {
     const r = bottle(["plan", "claude"])
     assert.strictEqual(r.status, 0, r.stderr)

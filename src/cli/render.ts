@@ -26,7 +26,8 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string): string => {
     const auth = r.auth
       ? `; injects ${r.auth.header ?? "authorization"}: ${r.auth.scheme ? `${r.auth.scheme} ` : ""}$${r.auth.token_env} (${plan.egress.tokens.find((t) => t.env === r.auth!.token_env)?.present ? "set" : "NOT SET on this host"})`
       : ""
-    row(i === 0 ? "egress" : "", `${r.host} (${scope})${auth}`)
+    const reach = r.allow_private_ips ? "; MAY RESOLVE TO PRIVATE ADDRESSES (allow_private_ips)" : ""
+    row(i === 0 ? "egress" : "", `${r.host} (${scope})${auth}${reach}`)
   })
   if (plan.git.upstreams.length === 0) row("git", "no upstreams")
   plan.git.upstreams.forEach((u, i) =>

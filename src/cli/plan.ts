@@ -5,8 +5,10 @@
  */
 import { Console, Effect } from "effect"
 import { Argument, Command } from "effect/cli"
+import { pendingGrants } from "../programs/grants.ts"
 import { BUILT_BACKENDS } from "../programs/launch.ts"
 import { resolvePlan } from "../programs/resolvePlan.ts"
+import { StateStore } from "../services/StateStore.ts"
 import { backendFlag, jsonFlag, manifestFlag, nameFlag } from "./flags.ts"
 import { renderPlan } from "./render.ts"
 
@@ -17,7 +19,8 @@ export const plan = Command.make(
   { agent: agentArg, manifest: manifestFlag, backend: backendFlag, name: nameFlag, json: jsonFlag },
   Effect.fn(function*(input) {
     const { loaded, plan } = yield* resolvePlan(input)
-    yield* Console.log(input.json ? JSON.stringify(plan, null, 2) : renderPlan(plan, loaded.file))
+    const grants = yield* pendingGrants(plan, (yield* StateStore).root)
+    yield* Console.log(input.json ? JSON.stringify(plan, null, 2) : renderPlan(plan, loaded.file, grants))
     if (!BUILT_BACKENDS.includes(plan.backend)) {
       yield* Console.error(`note: the ${plan.backend} backend is not built yet in this version of bot-bottle: \`bottle start\` will refuse this plan (use --backend docker)`)
     }

@@ -2,11 +2,16 @@
  * Human renderings of plans and bottle lists. Never prints a secret: tokens appear by env-var
  * name with whether the host has them set.
  */
+import type { Grant } from "../programs/grants.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 
 const PLACEHOLDERS = new Set(["egress-placeholder"])
 
-export const renderPlan = (plan: BottlePlan, manifestLabel: string): string => {
+/**
+ * `pendingGrants`: routes (by host and token env) that inject a token into a host that is not
+ * its known home and was never approved (grants.ts): flagged, since start will ask about them.
+ */
+export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrants: ReadonlyArray<Grant> = []): string => {
   const lines: Array<string> = []
   const row = (k: string, v: string) => lines.push(`  ${k.padEnd(10)} ${v}`)
   lines.push(`Bottle ${plan.slug}  (agent ${plan.agent}, bottle ${plan.bottle}, backend ${plan.backend})`)
@@ -27,7 +32,10 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string): string => {
       ? `; injects ${r.auth.header ?? "authorization"}: ${r.auth.scheme ? `${r.auth.scheme} ` : ""}$${r.auth.token_env} (${plan.egress.tokens.find((t) => t.env === r.auth!.token_env)?.present ? "set" : "NOT SET on this host"})`
       : ""
     const reach = r.allow_private_ips ? "; MAY RESOLVE TO PRIVATE ADDRESSES (allow_private_ips)" : ""
-    row(i === 0 ? "egress" : "", `${r.host} (${scope})${auth}${reach}`)
+    const grant = r.auth && pendingGrants.some((g) => g.host === r.host && g.token_env === r.auth!.token_env)
+      ? `; NEW CREDENTIAL GRANT: not where $${r.auth.token_env} is known to belong (start asks you to approve it)`
+      : ""
+    row(i === 0 ? "egress" : "", `${r.host} (${scope})${auth}${reach}${grant}`)
   })
   if (plan.git.upstreams.length === 0) row("git", "no upstreams")
   plan.git.upstreams.forEach((u, i) =>

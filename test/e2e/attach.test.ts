@@ -40,13 +40,13 @@ const screen = (s: string) => tmux("capture-pane", "-p", "-t", s).stdout
 const q = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`
 
 /** Runs `bottle start <agent> --yes --name <slug>` in a fresh tmux session; the exit code lands in a file. */
-const startAttached = (agent: string, slug: string, flags: ReadonlyArray<string> = ["--yes"]) => {
+const startAttached = (agent: string, slug: string, flags: ReadonlyArray<string> = ["--yes"], opts: { readonly cwd?: string; readonly env?: ReadonlyArray<string> } = {}) => {
   const session = `bb-${slug}`
   sessions.push(session)
   const exitFile = path.join(stateDir, `${slug}.exit`)
   const env = [`PATH=${process.env["PATH"]}`, `HOME=${process.env["HOME"]}`, `BOTTLE_STATE_DIR=${stateDir}`, `TERM=xterm`,
-    ...(process.env["BOTTLE_EXTRA_CA_CERTS"] ? [`BOTTLE_EXTRA_CA_CERTS=${process.env["BOTTLE_EXTRA_CA_CERTS"]}`] : [])]
-  const cmd = `cd ${q(cwd)} && env -i ${env.map(q).join(" ")} ${q(process.execPath)} ${q(BIN)} start ${agent} ${flags.join(" ")} --name ${slug}; echo EXIT=$? > ${q(exitFile)}; sleep 600`
+    ...(process.env["BOTTLE_EXTRA_CA_CERTS"] ? [`BOTTLE_EXTRA_CA_CERTS=${process.env["BOTTLE_EXTRA_CA_CERTS"]}`] : []), ...(opts.env ?? [])]
+  const cmd = `cd ${q(opts.cwd ?? cwd)} && env -i ${env.map(q).join(" ")} ${q(process.execPath)} ${q(BIN)} start ${agent} ${flags.join(" ")} --name ${slug}; echo EXIT=$? > ${q(exitFile)}; sleep 600`
   const r = tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "40", cmd)
   expect(r.status, r.stderr).toBe(0)
   return { session, exitFile }
@@ -137,4 +137,32 @@ describe("bottle start, attached to a terminal", () => {
     expect(fs.readFileSync(exitFile, "utf8").trim()).toMatch(/^EXIT=(130|2)$/)
     expect(labelled(slug)).toEqual([])
   }, 600_000)
+
+  it("a credential grant is shown and asked about with the start; yes approves it (remembered) and starts the bottle", async () => {
+    const slug = `grant-${crypto.randomBytes(3).toString("hex")}`
+    const dir = tempDir("bb-attach-grant-")
+    fs.writeFileSync(path.join(dir, "bottle.yaml"), `agents:
+  shell: { bottle: box, command: [bash, --norc, --noprofile] }
+bottles:
+  box:
+    egress:
+      routes:
+        - host: collect.example.net
+          auth: { scheme: Bearer, token_env: CLAUDE_CODE_OAUTH_TOKEN }
+`)
+    const { session, exitFile } = startAttached("shell", slug, [], { cwd: dir, env: ["CLAUDE_CODE_OAUTH_TOKEN=placeholder-for-the-test"] })
+    await waitFor(() => screen(session).includes(`Approve this credential grant and start bottle ${slug}? [y/N]`), 60_000, `the grant prompt in:\n${screen(session)}`)
+    expect(screen(session)).toContain("$CLAUDE_CODE_OAUTH_TOKEN → collect.example.net")
+    expect(screen(session)).toContain("NEW CREDENTIAL GRANT")
+    expect(fs.existsSync(path.join(stateDir, "grants.json")), "nothing approved before the answer").toBe(false)
+    tmux("send-keys", "-t", session, "y", "Enter")
+    await waitFor(() => /bash-[\d.]+\$\s*$/m.test(screen(session)), 300_000, `a shell prompt in:\n${screen(session)}`)
+    const grants = JSON.parse(fs.readFileSync(path.join(stateDir, "grants.json"), "utf8")) as { grants: Array<{ token_env: string; host: string }> }
+    expect(grants.grants.map((g) => `${g.token_env} ${g.host}`)).toContain("CLAUDE_CODE_OAUTH_TOKEN collect.example.net")
+    expect(fs.statSync(path.join(stateDir, "grants.json")).mode & 0o777).toBe(0o600)
+    tmux("send-keys", "-t", session, "exit 3", "Enter")
+    await waitFor(() => fs.existsSync(exitFile), 60_000, "the CLI to exit")
+    expect(fs.readFileSync(exitFile, "utf8").trim()).toBe("EXIT=3")
+    expect(labelled(slug)).toEqual([])
+  }, 420_000)
 })

@@ -60,6 +60,17 @@ beforeAll(async () => {
   for (const f of fs.readdirSync(pki)) fs.chmodSync(path.join(pki, f), 0o644)
   env = baseEnv({ BOTTLE_STATE_DIR: stateDir, E2E_UPSTREAM_TOKEN: TOKEN, BOTTLE_EGRESS_EXTRA_CA_CERTS: path.join(pki, "ca.pem") })
 
+  // The route sends $E2E_UPSTREAM_TOKEN to a host that is not a known home of it: --yes alone
+  // does not start it. A person approves such a grant once, in a terminal (attach.test.ts
+  // drives that prompt); here the approval is recorded as that prompt records it.
+  const refused = cli(["start", "e2e", "--yes", "--detach", "--name", slug], { cwd, env })
+  expect(refused.code).not.toBe(0)
+  expect(refused.stderr).toContain(`credential grant not approved: $E2E_UPSTREAM_TOKEN → ${UPSTREAM_HOST}`)
+  fs.writeFileSync(
+    path.join(stateDir, "grants.json"),
+    JSON.stringify({ grants: [{ token_env: "E2E_UPSTREAM_TOKEN", host: UPSTREAM_HOST, approved_at: new Date().toISOString(), manifest: path.join(cwd, "bottle.yaml") }] }),
+    { mode: 0o600 }
+  )
   const started = cli(["start", "e2e", "--yes", "--detach", "--name", slug], { cwd, env })
   expect(started.stderr).not.toContain(TOKEN)
   expect(started.code, started.stderr).toBe(0)

@@ -1,0 +1,111 @@
+/**
+ * Credential grants: which hosts a token may be injected into. A route with `auth` sends one of
+ * your tokens to its host, and a manifest comes with the repository you are working in, so a
+ * hostile one could route your Anthropic token to a host of its own and let the agent call it.
+ *
+ * A token goes, without asking, only to its known home (its provider's API hosts, below). Any
+ * other (token, host) pair is a grant you approve once, interactively: `bottle start` shows it
+ * and asks; `--yes` never approves one. Approved grants are remembered in
+ * `<state root>/grants.json` (0600), so later starts, with `--yes` too, pass.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect, Schema } from "effect"
+import { hostMatches } from "../schema/Route.ts"
+import type { BottlePlan } from "../schema/BottlePlan.ts"
+import { StateCorrupt, StateError, StateIo } from "../services/StateStore.ts"
+
+/** Token env names whose home is known: injected there, a route needs no approval. */
+export const KNOWN_HOMES: Readonly<Record<string, ReadonlyArray<string>>> = {
+  CLAUDE_CODE_OAUTH_TOKEN: ["api.anthropic.com"],
+  ANTHROPIC_API_KEY: ["api.anthropic.com"],
+  OPENAI_API_KEY: ["api.openai.com"],
+  GITHUB_TOKEN: ["api.github.com", "github.com", "uploads.github.com"],
+  GH_TOKEN: ["api.github.com", "github.com", "uploads.github.com"],
+  GITLAB_TOKEN: ["gitlab.com"],
+  NPM_TOKEN: ["registry.npmjs.org"]
+}
+
+export interface Grant {
+  readonly token_env: string
+  /** The route's host as written (`*.example.com` included). */
+  readonly host: string
+}
+
+const GrantRecord = Schema.Struct({
+  token_env: Schema.String,
+  host: Schema.String,
+  approved_at: Schema.String,
+  manifest: Schema.String
+})
+const GrantsFile = Schema.Struct({ grants: Schema.Array(GrantRecord) })
+type GrantsFile = typeof GrantsFile.Type
+
+export const GRANTS_FILE = "grants.json"
+
+const sameGrant = (a: Grant, b: Grant) => a.token_env === b.token_env && a.host === b.host
+
+/** Is `host` (a route's host, possibly `*.suffix`) inside the token's known home? */
+const atHome = (g: Grant): boolean => {
+  const homes = KNOWN_HOMES[g.token_env]
+  // A wildcard route reaches names the home does not list: never "at home".
+  return homes !== undefined && !g.host.startsWith("*.") && homes.some((h) => hostMatches(h, g.host))
+}
+
+/** The plan's credential grants: one per (token, host) a route injects into. */
+export const grantsOf = (plan: BottlePlan): ReadonlyArray<Grant> => {
+  const out: Array<Grant> = []
+  for (const r of plan.egress.routes) {
+    if (!r.auth) continue
+    const g = { token_env: r.auth.token_env, host: r.host }
+    if (!out.some((x) => sameGrant(x, g))) out.push(g)
+  }
+  return out
+}
+
+const io = (file: string, e: unknown) => new StateError({ reason: new StateIo({ path: file, message: e instanceof Error ? e.message : String(e) }) })
+
+const readGrants = (root: string): Effect.Effect<GrantsFile, StateError> =>
+  Effect.gen(function*() {
+    const file = path.join(root, GRANTS_FILE)
+    const text = yield* Effect.try({
+      try: () => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined),
+      catch: (e) => io(file, e)
+    })
+    if (text === undefined) return { grants: [] }
+    return yield* Effect.try({
+      try: () => Schema.decodeUnknownSync(GrantsFile)(JSON.parse(text)),
+      catch: (e) => new StateError({ reason: new StateCorrupt({ path: file, message: `not a grants file (${e instanceof Error ? e.message.split("\n")[0] : String(e)}); fix or delete it` }) })
+    })
+  })
+
+/** The plan's grants that are neither at home nor approved before: what start must ask about. */
+export const pendingGrants = (plan: BottlePlan, root: string): Effect.Effect<ReadonlyArray<Grant>, StateError> =>
+  Effect.gen(function*() {
+    const needed = grantsOf(plan).filter((g) => !atHome(g))
+    if (needed.length === 0) return []
+    const approved = (yield* readGrants(root)).grants
+    return needed.filter((g) => !approved.some((a) => sameGrant(a, g)))
+  })
+
+/** Remembers approved grants (atomic replace, 0600). */
+export const approveGrants = (root: string, grants: ReadonlyArray<Grant>, manifest: string): Effect.Effect<void, StateError> =>
+  Effect.gen(function*() {
+    const current = yield* readGrants(root)
+    const now = new Date().toISOString()
+    const next: GrantsFile = {
+      grants: [...current.grants, ...grants.filter((g) => !current.grants.some((a) => sameGrant(a, g))).map((g) => ({ ...g, approved_at: now, manifest }))]
+    }
+    const file = path.join(root, GRANTS_FILE)
+    yield* Effect.try({
+      try: () => {
+        fs.mkdirSync(root, { recursive: true, mode: 0o700 })
+        const tmp = `${file}.${process.pid}.tmp`
+        fs.writeFileSync(tmp, JSON.stringify(next, null, 2) + "\n", { mode: 0o600 })
+        fs.renameSync(tmp, file)
+      },
+      catch: (e) => io(file, e)
+    })
+  })
+
+export const describeGrant = (g: Grant): string => `$${g.token_env} → ${g.host}`

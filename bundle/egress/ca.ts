@@ -109,5 +109,10 @@ export const ensureBottleCa = Effect.fn("ensureBottleCa")(function*(dir: string)
       return { certPem, certPath, keyPath }
     },
     catch: fail
-  })
+  }).pipe(
+    // The promise cannot be stopped: an interruption waits for it, or its writes (mkdir
+    // included) would land after the caller's cleanup, bringing back a removed state dir with
+    // a CA key in it.
+    Effect.uninterruptible
+  )
 })

@@ -21,6 +21,15 @@ beforeAll(() => {
 }, 180_000)
 
 describe("bottle plan", () => {
+  it("shows a manifest's control characters as escapes: its text cannot move the cursor or hide a warning", () => {
+    const file = path.join(tmp("bb-cli-esc-"), "bottle.yaml")
+    fs.writeFileSync(file, 'agents:\n  claude: { bottle: box }\nbottles:\n  box:\n    env: { FOO: "x\\e[3A\\e[2Kgone" }\n')
+    const r = bottle(["plan", "claude", "--manifest", file])
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.notInclude(r.stdout, "\u001b")
+    assert.include(r.stdout, "FOO=x\\x1b[3A\\x1b[2Kgone")
+  })
+
   it("shows what each route may do, including a route allowed to reach private addresses", () => {
     const r = bottle(["plan", "coder", "--manifest", path.join(repo, "examples/full.yaml")])
     assert.strictEqual(r.status, 0, r.stderr)

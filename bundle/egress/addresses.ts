@@ -4,7 +4,8 @@
  * So the address every upstream connection is about to use is checked, after resolution and
  * before connecting:
  * - never: unspecified, link-local (169.254.0.0/16 holds the cloud metadata services;
- *   fe80::/10), multicast, reserved and broadcast addresses;
+ *   fe80::/10), the metadata services elsewhere (Azure 168.63.129.16, Alibaba 100.100.100.200,
+ *   AWS fd00:ec2::254), multicast, reserved and broadcast addresses;
  * - private: loopback, RFC 1918, carrier-grade NAT, benchmarking, IETF protocol assignments and
  *   IPv6 unique-local addresses: only for a route that says `allow_private_ips: true` (an
  *   internal service the user means to reach);
@@ -31,6 +32,9 @@ interface Range {
 }
 
 const V4: ReadonlyArray<Range> = [
+  // Cloud metadata services outside link-local (before the ranges that hold them).
+  { net: "168.63.129.16", prefix: 32, kind: "never", range: "Azure's metadata and platform service 168.63.129.16" },
+  { net: "100.100.100.200", prefix: 32, kind: "never", range: "Alibaba Cloud's metadata service 100.100.100.200" },
   { net: "0.0.0.0", prefix: 8, kind: "never", range: "unspecified 0.0.0.0/8" },
   { net: "169.254.0.0", prefix: 16, kind: "never", range: "link-local 169.254.0.0/16, where cloud metadata services live" },
   { net: "224.0.0.0", prefix: 4, kind: "never", range: "multicast 224.0.0.0/4" },
@@ -45,6 +49,7 @@ const V4: ReadonlyArray<Range> = [
 ]
 
 const V6: ReadonlyArray<Range> = [
+  { net: "fd00:ec2::254", prefix: 128, kind: "never", range: "AWS's IPv6 metadata service fd00:ec2::254" },
   { net: "::", prefix: 128, kind: "never", range: "unspecified ::" },
   { net: "fe80::", prefix: 10, kind: "never", range: "link-local fe80::/10" },
   { net: "ff00::", prefix: 8, kind: "never", range: "multicast ff00::/8" },
@@ -90,8 +95,8 @@ const embeddedV4 = (b: Uint8Array): string | undefined => {
   const v4 = (at: number) => `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`
   // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible, deprecated; not :: or ::1).
   if (zeros(0, 10) && ((b[10] === 0xff && b[11] === 0xff) || (zeros(10, 12) && !zeros(12, 15)))) return v4(12)
-  // 64:ff9b::/96 (NAT64).
-  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zeros(4, 12)) return v4(12)
+  // 64:ff9b::/96 (NAT64) and 64:ff9b:1::/48 (local-use NAT64): the last 32 bits.
+  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && (zeros(4, 12) || (b[4] === 0x00 && b[5] === 0x01))) return v4(12)
   // 2002::/16 (6to4): the IPv4 address is bytes 2–5.
   if (b[0] === 0x20 && b[1] === 0x02) return v4(2)
   return undefined

@@ -196,14 +196,26 @@ const redactString = (m: Masks, value: string): string => {
 const redactValue = (m: Masks, value: unknown): unknown =>
   typeof value === "string" ? redactString(m, value) : Array.isArray(value) ? value.map((v) => (typeof v === "string" ? redactString(m, v) : v)) : value
 
-/** Redacts, in place, a header argument of writeHead/addTrailers: flat, paired or object. */
+/**
+ * Redacts, in place, a header argument of writeHead/addTrailers/informational responses: flat,
+ * paired or object; names as well as values (an upstream may echo a token as a header name).
+ */
 const redactHeaders = (m: Masks, headers: unknown): void => {
   if (Array.isArray(headers)) {
-    if (Array.isArray(headers[0])) for (const pair of headers as Array<[string, unknown]>) pair[1] = redactValue(m, pair[1])
-    else for (let i = 1; i < headers.length; i += 2) headers[i] = redactValue(m, headers[i])
+    if (Array.isArray(headers[0])) {
+      for (const pair of headers as Array<[unknown, unknown]>) {
+        pair[0] = redactValue(m, pair[0])
+        pair[1] = redactValue(m, pair[1])
+      }
+    } else for (let i = 0; i < headers.length; i++) headers[i] = redactValue(m, headers[i])
   } else if (headers && typeof headers === "object") {
     const o = headers as Record<string, unknown>
-    for (const k of Object.keys(o)) o[k] = redactValue(m, o[k])
+    for (const k of Object.keys(o)) {
+      const name = redactString(m, k)
+      const value = redactValue(m, o[k])
+      if (name !== k) delete o[k]
+      o[name] = value
+    }
   }
 }
 
@@ -398,14 +410,19 @@ interface ResponseGuard {
    * has released its tail by then, and would hold it back again, for good).
    */
   ended: boolean
+  /** mockttp's own 1xx sender, when guarded. */
+  informational?: InformationalFn
 }
 
 const GUARD = Symbol("bot-bottle.responseGuard")
+type InformationalFn = (status: number, headers: unknown) => void
 type GuardedResponse = { [GUARD]: ResponseGuard } & {
   write: WriteFn
   end: EndFn
   writeHead: HeadersFn
   addTrailers: (headers: unknown) => void
+  /** mockttp's, for 1xx responses. */
+  sendInformationalResponse?: InformationalFn
 }
 
 const toBuffer = (chunk: unknown, encoding: unknown): Buffer =>
@@ -425,8 +442,18 @@ function guardedWriteHead(this: GuardedResponse, ...args: Array<unknown>): unkno
       return g.writeHead.call(this, 502, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), ...(g.h2 ? {} : { connection: "close" }) })
     }
   }
-  if (g.masks.values.length > 0) redactHeaders(g.masks, headers)
+  if (g.masks.values.length > 0) {
+    redactHeaders(g.masks, headers)
+    // The reason phrase is the upstream's too.
+    if (typeof args[1] === "string") args[1] = redactString(g.masks, args[1])
+  }
   return g.writeHead.apply(this, args)
+}
+
+function guardedInformational(this: GuardedResponse, status: number, headers: unknown): void {
+  const g = this[GUARD]
+  redactHeaders(g.masks, headers)
+  g.informational!.call(this, status, headers)
 }
 
 function guardedAddTrailers(this: GuardedResponse, headers: unknown): void {
@@ -503,6 +530,11 @@ const guardResponse = (
     ended: false
   }
   target[GUARD] = guard
+  // 1xx responses (103 Early Hints, …) carry upstream headers too.
+  if (typeof target.sendInformationalResponse === "function" && options.masks.values.length > 0) {
+    guard.informational = target.sendInformationalResponse
+    target.sendInformationalResponse = guardedInformational
+  }
   target.writeHead = guardedWriteHead
   target.addTrailers = guardedAddTrailers
   target.write = guardedWrite
@@ -665,13 +697,66 @@ class DenyStep extends LocalRulePart {
 }
 
 /** WebSocket upgrade on an allowed route: inject the credential, audit when it closes. */
+/**
+ * On a credential route, what answers the agent's WebSocket upgrade: the upstream's 101 (its
+ * headers redacted; the messages after it are redacted by RedactingWsPassThrough), or, for any
+ * other answer, egress's own 502. mockttp would pass a refused upgrade's status line, headers
+ * and body through as raw bytes, where the injected token could be echoed unredacted.
+ * Returns the upstream's status, once known.
+ */
+const guardUpgradeReply = (socket: net.Socket, masks: Masks): { status: () => number | undefined } => {
+  type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
+  type End = (chunk?: unknown, encoding?: unknown, cb?: unknown) => net.Socket
+  const target = socket as unknown as { write: Write; end: End }
+  const write = target.write
+  const end = target.end
+  let status: number | undefined
+  let refused = false
+  const done = (callback: unknown) => {
+    if (typeof callback === "function") process.nextTick(callback as WriteCb)
+  }
+  target.write = function(this: net.Socket, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    const callback = typeof encoding === "function" ? encoding : cb
+    if (refused) {
+      done(callback)
+      return true
+    }
+    const buf = toBuffer(chunk, encoding)
+    const line = /^HTTP\/1\.[01] (\d{3})/.exec(buf.subarray(0, 16).toString("latin1"))
+    status = line ? Number(line[1]) : 0
+    if (status === 101) {
+      target.write = write
+      target.end = end
+      return write.call(this, redactBuffer(masks, buf), callback)
+    }
+    refused = true
+    const body = denialBody("upgrade-refused", `the upstream answered the WebSocket upgrade with ${status || "no HTTP status"}; on a credential route its answer is not passed on (it could carry the token)`)
+    end.call(this, `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+    done(callback)
+    return true
+  }
+  target.end = function(this: net.Socket, chunk?: unknown, encoding?: unknown, cb?: unknown): net.Socket {
+    const callback = typeof chunk === "function" ? chunk : typeof encoding === "function" ? encoding : cb
+    if (chunk !== undefined && chunk !== null && typeof chunk !== "function") target.write.call(this, chunk, typeof encoding === "function" ? undefined : encoding)
+    if (refused) {
+      done(callback)
+      return this
+    }
+    return end.call(this, callback)
+  }
+  return { status: () => status }
+}
+
+/** WebSocket upgrade on an allowed route: inject the credential, audit when it closes. */
 class WsGuardStep extends LocalRulePart {
   static readonly isFinal = false
   readonly type = "bottle-ws-guard"
+  readonly gen: Generation
   readonly route: CompiledRoute
   readonly ctx: Context
-  constructor(route: CompiledRoute, ctx: Context) {
+  constructor(gen: Generation, route: CompiledRoute, ctx: Context) {
     super()
+    this.gen = gen
     this.route = route
     this.ctx = ctx
   }
@@ -681,16 +766,20 @@ class WsGuardStep extends LocalRulePart {
   async handle(req: OngoingRequest, socket: net.Socket): Promise<{ continue: true }> {
     const started = performance.now()
     req.rawHeaders = forwardHeaders(req.rawHeaders as RawHeaders, this.route.auth)
+    const reply = this.route.auth ? guardUpgradeReply(socket, this.gen.masks) : undefined
     const read0 = socket.bytesRead
     const written0 = socket.bytesWritten
     socket.once("close", () => {
+      const status = reply?.status()
+      const refused = status !== undefined && status !== 101
       this.ctx.audit.write(
         auditEntry(this.ctx, req, started, {
-          status: 101,
+          status: refused ? 502 : 101,
           bytesIn: socket.bytesRead - read0,
           bytesOut: socket.bytesWritten - written0,
-          decision: "allow",
-          rule: this.route.name
+          decision: refused ? "error" : "allow",
+          rule: refused ? "upgrade-refused" : this.route.name,
+          ...(refused ? { reason: `upstream answered the upgrade with ${status || "no HTTP status"}` } : {})
         })
       )
     })
@@ -842,7 +931,7 @@ const buildRules = (gen: Generation, ctx: Context, dnsServers: ReadonlyArray<str
   const websocket = gen.policy.routes.map((route) => ({
     id: `ws-route-${route.index}`,
     matchers: [new RouteMatcher(gen, route.index)],
-    steps: [new WsGuardStep(route, ctx), new RedactingWsPassThrough(connections[route.index]!, gen.masks)]
+    steps: [new WsGuardStep(gen, route, ctx), new RedactingWsPassThrough(connections[route.index]!, gen.masks)]
   }))
   const fallback = { id: "default-deny", priority: 0, matchers: [new WildcardMatcher()] }
   return {

@@ -13,7 +13,9 @@ const PLACEHOLDERS = new Set(["egress-placeholder"])
  */
 export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrants: ReadonlyArray<Grant> = []): string => {
   const lines: Array<string> = []
-  const row = (k: string, v: string) => lines.push(`  ${k.padEnd(10)} ${v}`)
+  // Manifest text is shown, never obeyed: control characters (an escape sequence could move the
+  // cursor, erase a warning or hide the prompt) are written out as \x.. escapes.
+  const row = (k: string, v: string) => lines.push(`  ${k.padEnd(10)} ${v.split("\n").map(visible).join("\n")}`)
   lines.push(`Bottle ${plan.slug}  (agent ${plan.agent}, bottle ${plan.bottle}, backend ${plan.backend})`)
   row("manifest", manifestLabel)
   row("workspace", plan.mountCwd
@@ -53,6 +55,11 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrant
   row("resources", res.length ? res.join(", ") : "engine defaults")
   return lines.join("\n")
 }
+
+/** A string with its control characters (C0 but tab, DEL, C1) shown as \x.. escapes. */
+export const visible = (s: string): string =>
+  // eslint-disable-next-line no-control-regex
+  s.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
 
 export const table = (headers: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))

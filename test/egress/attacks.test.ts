@@ -5,6 +5,7 @@
  * and what the agent sends must not carry another route's token by a side door.
  */
 import * as http from "node:http"
+import * as https from "node:https"
 import type * as net from "node:net"
 import * as zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
@@ -215,6 +216,57 @@ describe("egress attacks", () => {
         assert.strictEqual(e.status, 502)
         assert.include(e.reason ?? "", "resolves to 127.0.0.1")
       }
+    }))
+
+  it.live("the injected token does not come back in a 103 Early Hints header, the reason phrase or a header name", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ routes })
+      const target = `${API}:${h.upstreamPort}`
+      const got = yield* Effect.promise(async () => {
+        const tunnel = await connectTunnel(h.proxyPort, target)
+        if (!("socket" in tunnel)) throw new Error("refused")
+        const socket = await tlsOverTunnel(tunnel.socket, h.bottleCa, API)
+        return new Promise<{ hints: string; status: string; raw: string; body: string }>((resolve, reject) => {
+          let hints = ""
+          const req = https.request({ host: API, path: "/echo-everywhere/hints", headers: { host: target }, createConnection: () => socket }, (res) => {
+            let body = ""
+            res.on("data", (c: Buffer) => (body += c.toString()))
+            res.on("end", () => resolve({ hints, status: res.statusMessage ?? "", raw: res.rawHeaders.join("\n"), body }))
+          })
+          req.on("information", (info) => (hints += `${info.statusCode} ${info.rawHeaders.join("\n")}`))
+          req.on("error", reject)
+          req.end()
+        })
+      })
+      assert.strictEqual(h.upstream.received.at(-1)?.headers["authorization"], `Bearer ${REAL_TOKEN}`, "the upstream got the token")
+      assert.strictEqual(got.body, "ok")
+      assert.include(got.hints, "103", "the hint arrived")
+      assert.include(got.hints, "x-hint-auth")
+      assert.include(got.raw, "named", "the header named after the token arrived")
+      for (const part of [got.hints, got.status, got.raw]) assert.notInclude(part, REAL_TOKEN)
+    }))
+
+  it.live("WebSocket: an upgrade the upstream refuses (echoing the token) reaches the agent as egress's own 502, without the token", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ routes })
+      const target = `${API}:${h.upstreamPort}`
+      const reply = yield* Effect.promise(() =>
+        rawOverTunnel({
+          proxyPort: h.proxyPort,
+          ca: h.bottleCa,
+          target,
+          sni: API,
+          bytes: `GET /ws/refuse HTTP/1.1\r\nHost: ${target}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`
+        })
+      )
+      // The upstream did get the real token (and echoed it back)...
+      assert.strictEqual(h.upstream.received.at(-1)?.headers["authorization"], `Bearer ${REAL_TOKEN}`)
+      // ...but the agent sees only egress's refusal.
+      assert.match(reply, /^HTTP\/1\.1 502 /)
+      assert.include(reply, "upgrade-refused")
+      assert.include(reply, "403")
+      assert.notInclude(reply, REAL_TOKEN)
+      assert.notInclude(reply, "no websocket for")
     }))
 
   it.live("WebSocket: the injected token echoed by the upstream is redacted in messages to the agent", () =>

@@ -71,6 +71,15 @@ export const startUpstream = (cert: { certPem: string; keyPem: string }, opts: {
           tick()
           return
         }
+        if (url.startsWith("/echo-everywhere/hints")) {
+          // The credential in a 103 Early Hints header, the reason phrase and a header name.
+          const auth = String(req.headers["authorization"] ?? "")
+          res.writeEarlyHints({ link: "</style.css>; rel=preload; as=style", "x-hint-auth": auth })
+          res.statusMessage = `OK ${auth}`
+          res.setHeader(`x-${auth.replace(/^Bearer /, "")}`, "named")
+          res.end("ok")
+          return
+        }
         if (url.startsWith("/echo-everywhere")) {
           // The credential it got, echoed in a header, a trailer and the body (gzip-encoded
           // when the client accepts it, or always with ?gzip=always).
@@ -97,6 +106,12 @@ export const startUpstream = (cert: { certPem: string; keyPem: string }, opts: {
     server.on("upgrade", (req, socket, head) => {
       received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, rawHeaders: req.rawHeaders, rawTrailers: [], body: "" })
       const auth = String(req.headers["authorization"] ?? "")
+      if (req.url?.startsWith("/ws/refuse")) {
+        // An upgrade answered without 101, echoing the credential in a header and the body.
+        const body = `no websocket for ${auth}\n`
+        socket.end(`HTTP/1.1 403 Forbidden ${auth}\r\nx-echo-auth: ${auth}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+        return
+      }
       wss.handleUpgrade(req, socket as net.Socket, head, (ws) =>
         ws.on("message", (m) => ws.send(m.toString() === "whoami" ? `you are ${auth}` : `echo:${m.toString()}`))
       )

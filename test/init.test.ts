@@ -3,20 +3,20 @@
  * daemons named, reports readiness, forwards SIGTERM, and never restarts a crashed daemon
  * silently: the crash is logged and the status turns unhealthy.
  */
-import { execFileSync, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
 import { compileCacheForUid } from "../bundle/init.ts"
+import { prepareCli } from "./support/cli.ts"
 
-const root = path.resolve(import.meta.dirname, "..")
-const init = path.join(root, "dist", "bundle-init.mjs")
-
+// The build, in a private copy (support/cli.ts): other test files may rebuild dist/ meanwhile.
+let init = ""
 beforeAll(() => {
-  execFileSync("npm", ["run", "-s", "build"], { cwd: root, stdio: "inherit" })
-}, 120_000)
+  init = path.join(prepareCli(), "dist", "bundle-init.mjs")
+}, 180_000)
 
 const freePort = () =>
   new Promise<number>((resolve) => {

@@ -125,3 +125,32 @@ describe("prepare: the prompt", () => {
       assert.strictEqual(plan.prompt, "From the file.\n")
     }))
 })
+
+describe("prepare: skills", () => {
+  const withSkill = (skill: string, files: Record<string, string> = {}) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-skill-"))
+    for (const [name, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true })
+      fs.writeFileSync(path.join(dir, name), text)
+    }
+    return planIn(dir, fs.mkdtempSync(path.join(os.tmpdir(), "bb-prep-state-")), `agents:\n  a: { bottle: b, skills: ["${skill}"] }\nbottles:\n  b: {}\n`)
+  }
+
+  it.effect("a skill directory is copied as it is named", () =>
+    Effect.gen(function*() {
+      const plan = yield* withSkill("./skills/review", { "skills/review/SKILL.md": "---\nname: review\n---\nReview carefully.\n" })
+      assert.deepStrictEqual(plan.skills.map((s) => s.name), ["review"])
+    }))
+
+  it.effect("a skill directory holding something that looks like a credential is refused, naming the file and line", () =>
+    Effect.gen(function*() {
+      const err = yield* Effect.flip(withSkill("./keys", { "keys/SKILL.md": "# notes\n", "keys/id_ed25519": "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n" }))
+      assert.match(err.message, /agents\.a\.skills\[0\]: refusing to copy .*keys into the sandbox as a skill: .*id_ed25519:1 looks like a credential \(private key block\)/)
+    }))
+
+  it.effect("the home directory, or a directory holding it, is never a skill", () =>
+    Effect.gen(function*() {
+      assert.include((yield* Effect.flip(withSkill("~/"))).message, "your home directory or holds it")
+      assert.include((yield* Effect.flip(withSkill("/"))).message, "the filesystem root")
+    }))
+})

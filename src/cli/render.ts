@@ -46,7 +46,7 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrant
   row("supervise", plan.supervise ? "on (agent can ask for approval)" : "off")
   row("command", plan.command.join(" "))
   row("prompt", plan.prompt.trim() ? `${plan.prompt.length} characters` : "none")
-  if (plan.skills.length > 0) row("skills", plan.skills.map((s) => s.name).join(", "))
+  if (plan.skills.length > 0) row("skills", plan.skills.map((s) => `${s.name} (${s.source})`).join(", "))
   const env = Object.entries(plan.env)
     .filter(([k]) => !/^(https?_proxy|no_proxy)$/i.test(k) || k === k.toUpperCase())
     .map(([k, v]) => `${k}=${PLACEHOLDERS.has(v) ? `${v} (not a secret)` : v}`)

@@ -72,6 +72,48 @@ export const readPromptText = (text: string): { readonly prompt: string } | { re
 
 const expandHome = (p: string) => (p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p)
 
+/** What a skill directory may hold, at most (a skill is a few markdown files and scripts). */
+const SKILL_MAX_FILES = 500
+const SKILL_MAX_BYTES = 20 * 1024 * 1024
+const SCANNED_FILE_MAX = 1024 * 1024
+
+/**
+ * Why a skill directory must not be copied into the sandbox, if it must not: the home
+ * directory, the filesystem root or one of their ancestors; more than a skill's worth of files;
+ * or a file holding something that looks like a credential (private key blocks, known token
+ * prefixes, passwords in URLs). Symbolic links are not followed (the copy keeps them as links).
+ */
+const skillRefusal = (dir: string): string | undefined => {
+  const real = fs.realpathSync(dir)
+  const home = fs.realpathSync(os.homedir())
+  if (real === path.parse(real).root || home === real || home.startsWith(real + path.sep)) {
+    return `refusing to copy ${dir} into the sandbox as a skill: it is ${real === path.parse(real).root ? "the filesystem root" : "your home directory or holds it"}`
+  }
+  let files = 0
+  let bytes = 0
+  const stack = [real]
+  while (stack.length > 0) {
+    const d = stack.pop()!
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name)
+      if (e.isDirectory()) stack.push(p)
+      else if (e.isFile()) {
+        files++
+        const size = fs.statSync(p).size
+        bytes += size
+        if (files > SKILL_MAX_FILES || bytes > SKILL_MAX_BYTES) {
+          return `refusing to copy ${dir} into the sandbox as a skill: more than ${SKILL_MAX_FILES} files or ${SKILL_MAX_BYTES / 1024 / 1024} MB (a skill is a few instructions and scripts)`
+        }
+        if (size <= SCANNED_FILE_MAX) {
+          const hit = findSecretLines(fs.readFileSync(p, "latin1"))[0]
+          if (hit) return `refusing to copy ${dir} into the sandbox as a skill: ${p}:${hit.line} looks like a credential (${hit.pattern.name})`
+        }
+      }
+    }
+  }
+  return undefined
+}
+
 export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
   const { loaded } = input
   const { manifest } = loaded
@@ -111,8 +153,13 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
   const skills: Array<{ name: string; source: string }> = []
   for (const [i, s] of (agent.skills ?? []).entries()) {
     const dir = path.resolve(loaded.dir, expandHome(s))
+    const at = ["agents", input.agent, "skills", i] as const
+    const where = `agents.${input.agent}.skills[${i}]`
     const ok = fs.existsSync(dir) && fs.statSync(dir).isDirectory()
-    if (!ok) return yield* fail(["agents", input.agent, "skills", i], `agents.${input.agent}.skills[${i}]`, `skill directory ${dir} does not exist`)
+    if (!ok) return yield* fail(at, where, `skill directory ${dir} does not exist`)
+    // A skill is copied into the sandbox whole: never a tree holding the user's keys.
+    const refusal = skillRefusal(dir)
+    if (refusal) return yield* fail(at, where, refusal)
     skills.push({ name: path.basename(dir), source: dir })
   }
 

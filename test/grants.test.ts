@@ -6,9 +6,11 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, beforeAll, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
+import { make } from "../src/layers/StateStore.ts"
 import { approveGrants, GRANTS_FILE, grantsOf, pendingGrants } from "../src/programs/grants.ts"
 import type { BottlePlan } from "../src/schema/BottlePlan.ts"
+import { StateStore } from "../src/services/StateStore.ts"
 import { bottleSync, lines, NO_ENGINE, prepareCli, tmp } from "./support/cli.ts"
 
 let cliDir = ""
@@ -101,17 +103,18 @@ describe("grants module", () => {
     assert.deepStrictEqual(grantsOf(p), [{ token_env: "T", host: "a.example.com" }, { token_env: "T", host: "c.example.com" }])
   })
 
-  it.effect("approving remembers exactly the grants approved (0600), and only those stop being pending", () =>
-    Effect.gen(function*() {
-      const root = tmp("bb-grants-root-")
+  it.effect("approving remembers exactly the grants approved (0600), and only those stop being pending", () => {
+    const root = tmp("bb-grants-root-")
+    return Effect.gen(function*() {
       const p = plan([{ host: "a.example.com", token_env: "T" }, { host: "b.example.com", token_env: "T" }, { host: "api.github.com", token_env: "GITHUB_TOKEN" }])
-      assert.deepStrictEqual((yield* pendingGrants(p, root)).map((g) => g.host), ["a.example.com", "b.example.com"])
-      yield* approveGrants(root, [{ token_env: "T", host: "a.example.com" }], "/m/bottle.yaml")
-      yield* approveGrants(root, [{ token_env: "T", host: "a.example.com" }], "/m/bottle.yaml")
-      assert.deepStrictEqual((yield* pendingGrants(p, root)).map((g) => g.host), ["b.example.com"])
+      assert.deepStrictEqual((yield* pendingGrants(p)).map((g) => g.host), ["a.example.com", "b.example.com"])
+      yield* approveGrants([{ token_env: "T", host: "a.example.com" }], "/m/bottle.yaml")
+      yield* approveGrants([{ token_env: "T", host: "a.example.com" }], "/m/bottle.yaml")
+      assert.deepStrictEqual((yield* pendingGrants(p)).map((g) => g.host), ["b.example.com"])
       const file = path.join(root, GRANTS_FILE)
       assert.strictEqual(fs.statSync(file).mode & 0o777, 0o600)
       const saved = JSON.parse(fs.readFileSync(file, "utf8")) as { grants: Array<{ host: string; manifest: string }> }
       assert.deepStrictEqual(saved.grants.map((g) => [g.host, g.manifest]), [["a.example.com", "/m/bottle.yaml"]])
-    }))
+    }).pipe(Effect.provide(Layer.succeed(StateStore, make(root))))
+  })
 })

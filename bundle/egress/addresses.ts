@@ -66,10 +66,9 @@ const listOf = (ranges: ReadonlyArray<Range>, family: "ipv4" | "ipv6") =>
 const v4Lists = listOf(V4, "ipv4")
 const v6Lists = listOf(V6, "ipv6")
 
-/** The 16 bytes of an IPv6 address (`::` expanded, a trailing dotted IPv4 part included). */
+/** The 16 bytes of an IPv6 address without zone (`::` expanded, a trailing dotted IPv4 part included). */
 const v6Bytes = (address: string): Uint8Array | undefined => {
-  const zone = address.indexOf("%")
-  let a = (zone === -1 ? address : address.slice(0, zone)).toLowerCase()
+  let a = address.toLowerCase()
   const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(a)
   if (dotted) {
     const parts = dotted[1]!.split(".").map(Number)
@@ -109,13 +108,14 @@ export const classifyAddress = (address: string): AddressClass => {
     return { kind: "public", range: "public" }
   }
   if (family === 6) {
-    const bytes = v6Bytes(address)
+    const zone = address.indexOf("%")
+    const plain = zone === -1 ? address : address.slice(0, zone)
+    const bytes = v6Bytes(plain)
     const inner = bytes && embeddedV4(bytes)
     if (inner !== undefined) {
       const c = classifyAddress(inner)
       return c.kind === "public" ? c : { kind: c.kind, range: `${c.range} (as ${inner}, inside the IPv6 address)` }
     }
-    const plain = address.includes("%") ? address.slice(0, address.indexOf("%")) : address
     for (const { list, range } of v6Lists) if (list.check(plain, "ipv6")) return { kind: range.kind, range: range.range }
     return { kind: "public", range: "public" }
   }

@@ -902,18 +902,16 @@ const useAddressGuard = (() => {
 // --- rules -----------------------------------------------------------------------------------
 
 const buildRules = (gen: Generation, ctx: Context, dnsServers: ReadonlyArray<string> | undefined) => {
+  const onRefused = (e: AddressRefused) => {
+    ctx.log(e.message)
+    if (ctx.addressRefusals.size >= 256) ctx.addressRefusals.clear()
+    ctx.addressRefusals.set(e.hostname, e.message)
+  }
   // One set of connection options per route: its lookup options carry its address policy.
   const connectionFor = (route: CompiledRoute) => {
     const lookupOptions: RouteLookupOptions = {
       ...(dnsServers && dnsServers.length > 0 ? { servers: [...dnsServers], maxTtl: 60 } : {}),
-      [ADDRESS_POLICY]: {
-        allowPrivate: route.route.allow_private_ips === true,
-        onRefused: (e: AddressRefused) => {
-          ctx.log(e.message)
-          if (ctx.addressRefusals.size >= 256) ctx.addressRefusals.clear()
-          ctx.addressRefusals.set(e.hostname, e.message)
-        }
-      }
+      [ADDRESS_POLICY]: { allowPrivate: route.route.allow_private_ips === true, onRefused }
     }
     return {
       // Full verification upstream: never ignore certificate errors (trust = process default

@@ -8,7 +8,6 @@ import { Argument, Command } from "effect/cli"
 import { pendingGrants } from "../programs/grants.ts"
 import { BUILT_BACKENDS } from "../programs/launch.ts"
 import { resolvePlan } from "../programs/resolvePlan.ts"
-import { StateStore } from "../services/StateStore.ts"
 import { backendFlag, jsonFlag, manifestFlag, nameFlag } from "./flags.ts"
 import { renderPlan } from "./render.ts"
 
@@ -19,7 +18,7 @@ export const plan = Command.make(
   { agent: agentArg, manifest: manifestFlag, backend: backendFlag, name: nameFlag, json: jsonFlag },
   Effect.fn(function*(input) {
     const { loaded, plan } = yield* resolvePlan(input)
-    const grants = yield* pendingGrants(plan, (yield* StateStore).root)
+    const grants = yield* pendingGrants(plan)
     yield* Console.log(input.json ? JSON.stringify(plan, null, 2) : renderPlan(plan, loaded.file, grants))
     if (!BUILT_BACKENDS.includes(plan.backend)) {
       yield* Console.error(`note: the ${plan.backend} backend is not built yet in this version of bot-bottle: \`bottle start\` will refuse this plan (use --backend docker)`)

@@ -54,7 +54,7 @@ export const start = Command.make(
     const notBuilt = backendNotBuilt(plan.backend)
     if (notBuilt) return yield* notBuilt
     const state = yield* StateStore
-    const grants = yield* pendingGrants(plan, state.root)
+    const grants = yield* pendingGrants(plan)
     yield* Console.error(renderPlan(plan, loaded.file, grants))
     const missingDaemons = plan.daemons.filter((d) => NOT_BUILT_DAEMONS.has(d))
     if (missingDaemons.length > 0) {
@@ -83,7 +83,7 @@ export const start = Command.make(
       if (!(yield* confirm(`Approve ${these ? "these credential grants" : "this credential grant"} and start bottle ${plan.slug}? [y/N] `))) {
         return yield* new CliFailure({ message: "not started: credential grant not approved", exitCode: 1 })
       }
-      yield* approveGrants(state.root, grants, loaded.file)
+      yield* approveGrants(grants, loaded.file)
     } else if (!input.yes) {
       if (!process.stdin.isTTY) return yield* new CliFailure({ message: "not confirmed: stdin is not a terminal; pass --yes to start without asking" })
       if (!(yield* confirm(`Start bottle ${plan.slug}? [y/N] `))) return yield* new CliFailure({ message: "not started", exitCode: 1 })

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
 import { stateRoot } from "../../bundle/egress/paths.ts"
 import { StateCorrupt, StateError, StateExists, StateIo, StateNotFound, StateExhausted, StateStore, type Lease } from "../services/StateStore.ts"
 
@@ -40,6 +40,19 @@ export const make = (root: string) => {
           : io(file)(e)
     })
   }
+
+  /** A JSON file decoded with `schema` (Corrupt when it does not decode); None when absent. */
+  const readJsonFile = <A>(file: string, schema: Schema.Codec<A, unknown>) =>
+    Effect.try({ try: () => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined), catch: io(file) }).pipe(
+      Effect.flatMap((text) =>
+        text === undefined
+          ? Effect.succeed(Option.none<A>())
+          : Schema.decodeUnknownEffect(Schema.fromJsonString(schema))(text).pipe(
+            Effect.map(Option.some),
+            Effect.mapError((e) => new StateError({ reason: new StateCorrupt({ path: file, message: e.message }) }))
+          )
+      )
+    )
 
   const poolDir = (pool: string) => path.join(leasesDir, pool)
   const readLeases = (pool: string): Array<Lease> => {
@@ -124,6 +137,9 @@ export const make = (root: string) => {
           )
         )
       ),
+    readJsonIfAny: (slug, rel, schema) => readJsonFile(path.join(bottleDir(slug), rel), schema),
+    readRootJson: (name, schema) => readJsonFile(path.join(root, name), schema),
+    writeRootJson: (name, value) => writeAtomic(path.join(root, name), JSON.stringify(value, null, 2) + "\n", 0o600),
     exists: (slug) => Effect.sync(() => fs.existsSync(bottleDir(slug))),
     list: Effect.try({
       try: () => (fs.existsSync(bottlesDir) ? fs.readdirSync(bottlesDir).filter((d) => !d.startsWith(".")).sort() : []),

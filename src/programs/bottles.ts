@@ -3,8 +3,6 @@
  * label. `teardown` is `bottle stop`: it works from the label and the state dir alone, so it
  * can stop a bottle launched by another process (detach) or left by a crash.
  */
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { Cause, Effect, Exit, Option, Redacted } from "effect"
 import { BottleMeta, BottlePlan } from "../schema/BottlePlan.ts"
 import { Docker, type LabelledResource } from "../services/Docker.ts"
@@ -74,8 +72,9 @@ export interface TeardownOptions {
 const revokeRecordedKeys = Effect.fnUntraced(function*(slug: string, options: TeardownOptions) {
   const state = yield* StateStore
   const gitHost = yield* GitHost
-  if (!fs.existsSync(path.join(state.bottleDir(slug), "meta.json"))) return []
-  const meta = yield* state.readJson(slug, "meta.json", BottleMeta)
+  const recorded = yield* state.readJsonIfAny(slug, "meta.json", BottleMeta)
+  if (Option.isNone(recorded)) return []
+  const meta = recorded.value
   const failed: Array<{ repo: string; id: number; message: string }> = []
   const remaining: Array<BottleMeta["deployKeys"][number]> = []
   for (const k of meta.deployKeys) {

@@ -8,12 +8,10 @@
  * and asks; `--yes` never approves one. Approved grants are remembered in
  * `<state root>/grants.json` (0600), so later starts, with `--yes` too, pass.
  */
-import * as fs from "node:fs"
-import * as path from "node:path"
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { hostMatches } from "../schema/Route.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
-import { StateCorrupt, StateError, StateIo } from "../services/StateStore.ts"
+import { StateCorrupt, StateError, StateStore } from "../services/StateStore.ts"
 
 /** Token env names whose home is known: injected there, a route needs no approval. */
 export const KNOWN_HOMES: Readonly<Record<string, ReadonlyArray<string>>> = {
@@ -63,49 +61,37 @@ export const grantsOf = (plan: BottlePlan): ReadonlyArray<Grant> => {
   return out
 }
 
-const io = (file: string, e: unknown) => new StateError({ reason: new StateIo({ path: file, message: e instanceof Error ? e.message : String(e) }) })
-
-const readGrants = (root: string): Effect.Effect<GrantsFile, StateError> =>
-  Effect.gen(function*() {
-    const file = path.join(root, GRANTS_FILE)
-    const text = yield* Effect.try({
-      try: () => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined),
-      catch: (e) => io(file, e)
-    })
-    if (text === undefined) return { grants: [] }
-    return yield* Effect.try({
-      try: () => Schema.decodeUnknownSync(GrantsFile)(JSON.parse(text)),
-      catch: (e) => new StateError({ reason: new StateCorrupt({ path: file, message: `not a grants file (${e instanceof Error ? e.message.split("\n")[0] : String(e)}); fix or delete it` }) })
-    })
-  })
+/** The approved grants; a file that is not a grants file is Corrupt, saying so. */
+const readGrants = Effect.gen(function*() {
+  const state = yield* StateStore
+  const file = yield* state.readRootJson(GRANTS_FILE, GrantsFile).pipe(
+    Effect.mapError((e) =>
+      e.reason._tag === "Corrupt"
+        ? new StateError({ reason: new StateCorrupt({ path: e.reason.path, message: `not a grants file (${e.reason.message.split("\n")[0]}); fix or delete it` }) })
+        : e
+    )
+  )
+  return Option.getOrElse(file, (): GrantsFile => ({ grants: [] }))
+})
 
 /** The plan's grants that are neither at home nor approved before: what start must ask about. */
-export const pendingGrants = (plan: BottlePlan, root: string): Effect.Effect<ReadonlyArray<Grant>, StateError> =>
+export const pendingGrants = (plan: BottlePlan): Effect.Effect<ReadonlyArray<Grant>, StateError, StateStore> =>
   Effect.gen(function*() {
     const needed = grantsOf(plan).filter((g) => !atHome(g))
     if (needed.length === 0) return []
-    const approved = (yield* readGrants(root)).grants
+    const approved = (yield* readGrants).grants
     return needed.filter((g) => !approved.some((a) => sameGrant(a, g)))
   })
 
-/** Remembers approved grants (atomic replace, 0600). */
-export const approveGrants = (root: string, grants: ReadonlyArray<Grant>, manifest: string): Effect.Effect<void, StateError> =>
+/** Remembers approved grants (in the state root: atomic replace, 0600). */
+export const approveGrants = (grants: ReadonlyArray<Grant>, manifest: string): Effect.Effect<void, StateError, StateStore> =>
   Effect.gen(function*() {
-    const current = yield* readGrants(root)
+    const current = yield* readGrants
     const now = new Date().toISOString()
     const next: GrantsFile = {
       grants: [...current.grants, ...grants.filter((g) => !current.grants.some((a) => sameGrant(a, g))).map((g) => ({ ...g, approved_at: now, manifest }))]
     }
-    const file = path.join(root, GRANTS_FILE)
-    yield* Effect.try({
-      try: () => {
-        fs.mkdirSync(root, { recursive: true, mode: 0o700 })
-        const tmp = `${file}.${process.pid}.tmp`
-        fs.writeFileSync(tmp, JSON.stringify(next, null, 2) + "\n", { mode: 0o600 })
-        fs.renameSync(tmp, file)
-      },
-      catch: (e) => io(file, e)
-    })
+    yield* (yield* StateStore).writeRootJson(GRANTS_FILE, next)
   })
 
 export const describeGrant = (g: Grant): string => `$${g.token_env} → ${g.host}`

@@ -17,7 +17,7 @@
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Cause, Effect, Exit, Fiber, Redacted, Ref, Schema, Scope } from "effect"
+import { Cause, Effect, Exit, Fiber, Option, Redacted, Ref, Schema, Scope } from "effect"
 import * as YAML from "yaml"
 import { ensureBottleCa } from "../../bundle/egress/ca.ts"
 import { READY_LINE, UNHEALTHY_LINE } from "../../bundle/init.ts"
@@ -216,8 +216,8 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   // Each key is recorded in meta.json the moment it exists, before anything else can fail: a
   // launch killed outright (no finalizer runs) still leaves `bottle stop` the record it
   // revokes from. Keys an earlier session could not revoke stay recorded beside the new ones.
-  const previous = options.fresh || !fs.existsSync(path.join(dir, "meta.json")) ? undefined : yield* state.readJson(slug, "meta.json", BottleMeta)
-  const meta = yield* Ref.make<BottleMeta>({ slug, backend: plan.backend, createdAt: new Date().toISOString(), deployKeys: previous?.deployKeys ?? [] })
+  const previous = options.fresh ? Option.none<BottleMeta>() : yield* state.readJsonIfAny(slug, "meta.json", BottleMeta)
+  const meta = yield* Ref.make<BottleMeta>({ slug, backend: plan.backend, createdAt: new Date().toISOString(), deployKeys: Option.match(previous, { onNone: () => [], onSome: (m: BottleMeta) => m.deployKeys }) })
   const saveMeta = (f: (m: BottleMeta) => BottleMeta) => Ref.updateAndGet(meta, f).pipe(Effect.flatMap((m) => state.writeJson(slug, "meta.json", m)))
   yield* saveMeta((m) => m)
   const created: Array<DeployKeyRef> = []
@@ -400,7 +400,9 @@ export const attach = Effect.fn("attach")(function*(plan: BottlePlan) {
 /** Re-records keys whose revocation failed, when the failed launch's state dir went with it. */
 const keepRecord = Effect.fnUntraced(function*(plan: BottlePlan, keys: ReadonlyArray<RecordedKey>) {
   const state = yield* StateStore
-  if (fs.existsSync(path.join(state.bottleDir(plan.slug), "meta.json"))) return
+  // A record already there, even one that does not decode, is left as it is.
+  const recorded = yield* state.readJsonIfAny(plan.slug, "meta.json", BottleMeta).pipe(Effect.map(Option.isSome), Effect.orElseSucceed(() => true))
+  if (recorded) return
   const meta: BottleMeta = { slug: plan.slug, backend: plan.backend, createdAt: new Date().toISOString(), deployKeys: keys }
   yield* state.writeJson(plan.slug, "meta.json", meta)
 })

@@ -4,7 +4,7 @@
  * reason concurrent bottles never collide: allocation is an atomic create of a lease file,
  * not a hash of the name.
  */
-import { Context, Effect, Schema, Scope } from "effect"
+import { Context, Effect, type Option, Schema, Scope } from "effect"
 
 export class StateIo extends Schema.TaggedClass<StateIo>()("Io", { path: Schema.String, message: Schema.String }) {}
 export class StateNotFound extends Schema.TaggedClass<StateNotFound>()("NotFound", { slug: Schema.String }) {}
@@ -48,6 +48,12 @@ export class StateStore extends Context.Service<StateStore, {
   readonly readFile: (slug: string, relPath: string) => Effect.Effect<string, StateError>
   readonly writeJson: (slug: string, relPath: string, value: unknown) => Effect.Effect<string, StateError>
   readonly readJson: <A>(slug: string, relPath: string, schema: Schema.Codec<A, unknown>) => Effect.Effect<A, StateError>
+  /** `readJson`, with None when the file does not exist (a missing bottle dir included). */
+  readonly readJsonIfAny: <A>(slug: string, relPath: string, schema: Schema.Codec<A, unknown>) => Effect.Effect<Option.Option<A>, StateError>
+  /** A JSON file at the root, beside the bottles (e.g. grants.json): None when absent. */
+  readonly readRootJson: <A>(name: string, schema: Schema.Codec<A, unknown>) => Effect.Effect<Option.Option<A>, StateError>
+  /** Writes a JSON file at the root, atomically, 0600. */
+  readonly writeRootJson: (name: string, value: unknown) => Effect.Effect<string, StateError>
   readonly exists: (slug: string) => Effect.Effect<boolean, StateError>
   readonly list: Effect.Effect<ReadonlyArray<string>, StateError>
   readonly removeBottle: (slug: string) => Effect.Effect<void, StateError>

@@ -46,7 +46,7 @@ import { hostMatches } from "../../src/schema/Route.ts"
 import { AddressRefused, guardLookup, type LookupFunction } from "./addresses.ts"
 import type { AuditDecision, AuditEntry, AuditLog } from "./audit.ts"
 import type { HeldListener } from "./listener.ts"
-import { BodyScanner, describeFinding, MIN_SCANNED_TOKEN, Redactor, scanText, scanWindowFor } from "./dlp.ts"
+import { BodyScanner, describeFinding, MIN_SCANNED_TOKEN, Redactor, scanDecoded, scanWindowFor } from "./dlp.ts"
 import { type CompiledRoute, decide, type Decision, type Policy, type RequestFacts } from "./policy.ts"
 
 type OngoingRequest = mockttp.OngoingRequest
@@ -624,12 +624,12 @@ class GuardStep extends LocalRulePart {
         },
         flush(callback) {
           // mockttp forwards HTTP/1 request trailers once this stream ends: scan them first
-          // (all values joined, so a token split across two trailers is found too).
+          // (names and values joined, so a token split across two trailers is found too).
           const trailers = (req as unknown as { rawTrailers?: RawHeaders }).rawTrailers
           if (trailers && trailers.length > 0) {
             let joined = ""
-            for (const [, v] of trailers) joined += v
-            const found = scanText(joined, needles, route.auth?.env)
+            for (const [k, v] of trailers) joined += k + v
+            const found = scanDecoded(joined, needles, route.auth?.env)
             if (found) return callback(block("a request trailer", found))
           }
           const rest = scan.end()

@@ -27,8 +27,10 @@ const routes = (port: number) => `routes:
 /** Every character `%XX`-encoded (what a form encoder does to reserved characters, applied to all). */
 const pct = (s: string): string => [...Buffer.from(s)].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("")
 /** Hex with letters alternating in case: neither all-lower nor all-upper. */
-const mixedHex = (s: string): string =>
-  Buffer.from(s).toString("hex").split("").map((c, i) => (i % 2 === 0 ? c.toUpperCase() : c)).join("")
+const mixedHex = (s: string): string => {
+  let letters = 0
+  return Buffer.from(s).toString("hex").replace(/[a-f]/g, (c) => (letters++ % 2 === 0 ? c.toUpperCase() : c))
+}
 
 const HALF = Math.floor(OTHER_TOKEN.length / 2)
 
@@ -138,7 +140,8 @@ describe("egress DLP placements and encodings", () => {
         // Every attempt is made before any is judged, so a failure names all that got through.
         const replies: Array<{ a: Attempt; status: number; body: string }> = []
         for (const a of attempts) replies.push({ a, ...(yield* Effect.promise(() => send(h.proxyPort, h.bottleCa, target, a))) })
-        assert.deepStrictEqual(replies.filter((r) => r.status !== 403).map((r) => `${r.a.name}: ${r.status}`), [], "all refused")
+        const through = replies.filter((r) => r.status !== 403).map((r) => `${r.a.name} (${r.status})`)
+        assert.isTrue(through.length === 0, `got through: ${through.join("; ")}`)
         for (const { a, body } of replies) {
           assert.include(body, `"rule":"dlp"`, a.name)
           assert.include(body, "$OTHER_TOKEN", a.name)

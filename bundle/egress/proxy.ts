@@ -187,37 +187,129 @@ const masksFor = (policy: Policy): Masks => {
   return { values, masks: values.map((v) => "*".repeat(v.length)), buffers: values.map((v) => Buffer.from(v, "latin1")) }
 }
 
-const redactString = (m: Masks, value: string): string => {
-  for (let i = 0; i < m.values.length; i++) if (value.includes(m.values[i]!)) value = value.split(m.values[i]!).join(m.masks[i]!)
-  return value
+/** One piece of a response head the agent reads: a header name, a value, the reason phrase. */
+interface Cell {
+  text: string
+  mask: Uint8Array | undefined
+  readonly name: string | undefined
+  readonly set: (text: string) => void
 }
 
-/** A header value as Node takes it (string, number, or several strings), redacted. */
-const redactValue = (m: Masks, value: unknown): unknown =>
-  typeof value === "string" ? redactString(m, value) : Array.isArray(value) ? value.map((v) => (typeof v === "string" ? redactString(m, v) : v)) : value
-
-/**
- * Redacts, in place, a header argument of writeHead/addTrailers/informational responses: flat,
- * paired or object; names as well as values (an upstream may echo a token as a header name).
- */
-const redactHeaders = (m: Masks, headers: unknown): void => {
-  if (Array.isArray(headers)) {
-    if (Array.isArray(headers[0])) {
-      for (const pair of headers as Array<[unknown, unknown]>) {
-        pair[0] = redactValue(m, pair[0])
-        pair[1] = redactValue(m, pair[1])
+/** Marks every held token found in the pieces read joined (in order, without separators). */
+const markJoined = (m: Masks, slices: ReadonlyArray<readonly [Cell, number, number]>): void => {
+  if (slices.length === 0) return
+  let joined = ""
+  for (const [c, from, to] of slices) joined += c.text.slice(from, to)
+  for (const needle of m.values) {
+    let at = joined.indexOf(needle)
+    while (at !== -1) {
+      // Map [at, at + needle.length) back onto the pieces it spans.
+      let offset = 0
+      for (const [c, from, to] of slices) {
+        const len = to - from
+        const lo = Math.max(at, offset)
+        const hi = Math.min(at + needle.length, offset + len)
+        if (lo < hi) {
+          c.mask ??= new Uint8Array(c.text.length)
+          c.mask.fill(1, from + lo - offset, from + hi - offset)
+        }
+        offset += len
       }
-    } else for (let i = 0; i < headers.length; i++) headers[i] = redactValue(m, headers[i])
-  } else if (headers && typeof headers === "object") {
-    const o = headers as Record<string, unknown>
-    for (const k of Object.keys(o)) {
-      const name = redactString(m, k)
-      const value = redactValue(m, o[k])
-      if (name !== k) delete o[k]
-      o[name] = value
+      at = joined.indexOf(needle, at + needle.length)
     }
   }
 }
+
+/** A Set-Cookie value's cookie value: after the first `=`, up to the first `;`. */
+const cookieValueOf = (v: string): readonly [number, number] => {
+  const eq = v.indexOf("=")
+  const semi = v.indexOf(";")
+  const end = semi === -1 ? v.length : semi
+  return eq === -1 || eq > end ? [0, end] : [eq + 1, end]
+}
+
+/**
+ * Redacts held tokens in a response head as the agent can read it joined, not only piece by
+ * piece (an upstream may split what it echoes: long cookies are chunked into several
+ * Set-Cookie headers, say). Three readings, every character of a match masked in whichever
+ * piece holds it:
+ * - the reason phrase and every header name and value, in order, concatenated (a token as a
+ *   name, or split between a name and its value);
+ * - every header value, in order, concatenated (split across adjacent headers);
+ * - each header name's values, in order, concatenated (split across two headers of one name
+ *   with others in between, e.g. two Set-Cookie);
+ * - the cookie values of all Set-Cookie headers, in order, concatenated (cookie chunking:
+ *   `s.0=<first half>; Path=/`, `s.1=<second half>`).
+ * Not caught: pieces spread over headers of different names that are not adjacent, or put
+ * back in another order (see docs/egress.md, Known gaps).
+ */
+const redactHead = (m: Masks, headers: unknown, reason?: Cell): void => {
+  const cells: Array<Cell> = reason ? [reason] : []
+  const cell = (text: unknown, name: string | undefined, set: (t: string) => void): void => {
+    if (typeof text === "string") cells.push({ text, mask: undefined, name, set })
+    else if (typeof text === "number") cells.push({ text: String(text), mask: undefined, name, set: () => {} })
+  }
+  const values = (name: unknown, value: unknown, set: (v: unknown) => void): void => {
+    const lower = typeof name === "string" ? name.toLowerCase() : undefined
+    if (Array.isArray(value)) {
+      const arr = [...value]
+      set(arr)
+      arr.forEach((v, i) => cell(v, lower, (t) => (arr[i] = t)))
+    } else cell(value, lower, (t) => set(t))
+  }
+  if (Array.isArray(headers)) {
+    if (Array.isArray(headers[0])) {
+      for (const pair of headers as Array<[unknown, unknown]>) {
+        cell(pair[0], undefined, (t) => (pair[0] = t))
+        values(pair[0], pair[1], (v) => (pair[1] = v))
+      }
+    } else {
+      for (let i = 0; i + 1 < headers.length; i += 2) {
+        const arr = headers as Array<unknown>
+        cell(arr[i], undefined, (t) => (arr[i] = t))
+        values(arr[i], arr[i + 1], (v) => (arr[i + 1] = v))
+      }
+    }
+  } else if (headers && typeof headers === "object") {
+    const o = headers as Record<string, unknown>
+    for (const k of Object.keys(o)) {
+      let key = k
+      cell(k, undefined, (t) => {
+        const v = o[key]
+        delete o[key]
+        o[t] = v
+        key = t
+      })
+      values(k, o[k], (v) => (o[key] = v))
+    }
+  }
+  if (cells.length === 0) return
+  // Readings 1 and 2: everything, in order; every value, in order.
+  markJoined(m, cells.map((c) => [c, 0, c.text.length] as const))
+  markJoined(m, cells.filter((c) => c.name !== undefined).map((c) => [c, 0, c.text.length] as const))
+  // Readings 3 and 4: only where a name repeats / several cookies are set.
+  const byName = new Map<string, Array<Cell>>()
+  for (const c of cells) {
+    if (c.name === undefined) continue
+    const group = byName.get(c.name)
+    if (group) group.push(c)
+    else byName.set(c.name, [c])
+  }
+  for (const [name, group] of byName) {
+    if (group.length < 2) continue
+    markJoined(m, group.map((c) => [c, 0, c.text.length] as const))
+    if (name === "set-cookie") markJoined(m, group.map((c) => [c, ...cookieValueOf(c.text)] as const))
+  }
+  for (const c of cells) {
+    if (c.mask === undefined) continue
+    let out = ""
+    for (let i = 0; i < c.text.length; i++) out += c.mask[i] ? "*" : c.text[i]
+    c.set(out)
+  }
+}
+
+/** Redacts, in place, a header argument of writeHead/addTrailers/informational responses (see redactHead). */
+const redactHeaders = (m: Masks, headers: unknown): void => redactHead(m, headers)
 
 /** A content-encoding header's value if it is anything but identity. */
 const encodingOf = (k: unknown, v: unknown): string | undefined => {
@@ -443,9 +535,9 @@ function guardedWriteHead(this: GuardedResponse, ...args: Array<unknown>): unkno
     }
   }
   if (g.masks.values.length > 0) {
-    redactHeaders(g.masks, headers)
-    // The reason phrase is the upstream's too.
-    if (typeof args[1] === "string") args[1] = redactString(g.masks, args[1])
+    // The reason phrase is the upstream's too, read with the headers after it.
+    const reason: Cell | undefined = typeof args[1] === "string" ? { text: args[1], mask: undefined, name: undefined, set: (t) => (args[1] = t) } : undefined
+    redactHead(g.masks, headers, reason)
   }
   return g.writeHead.apply(this, args)
 }

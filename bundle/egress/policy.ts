@@ -17,9 +17,10 @@
  *   refused rather than compared, so `/allowed/..\other` cannot pass a prefix check;
  * - URL and headers carrying a foreign token (or its base64/hex form) or a credential shape
  *   are refused (DLP), as sent and percent-decoded; headers as every name and value
- *   concatenated in order (a token as a header name, split across headers, or split between
- *   a name and its value); the headers egress removes (the route's auth header and alternates,
- *   Proxy-Authorization) are not scanned, since their content never leaves.
+ *   concatenated in order (a token as a header name, or split between a name and its value)
+ *   and as all values concatenated (split across headers); the headers egress removes (the
+ *   route's auth header and alternates, Proxy-Authorization) are not scanned, since their
+ *   content never leaves.
  */
 import type { Redacted } from "effect"
 import { Redacted as R } from "effect"
@@ -237,15 +238,20 @@ export const decide = (policy: Policy, facts: RequestFacts): Decision => {
     const needles = policy.needles
     const inUrl = scanUrl(facts.pathAndQuery, needles, allowedEnv) ?? (facts.forwardedPath === facts.pathAndQuery ? undefined : scanUrl(facts.forwardedPath, needles, allowedEnv))
     if (inUrl) return deny("dlp", `URL carries ${describeFinding(inUrl)}`, true)
-    // One scan over every forwarded header's name and value, joined in order as sent (a token
-    // split across two headers, or between a header's name and its value, or sent as a name,
-    // is found too), also percent-decoded (cookies, form-like values); only on a finding, a
-    // second pass names the header.
+    // Two scans: every forwarded header's name and value joined in order as sent (a token sent
+    // as a name, or split between a name and its value), and every value joined (split across
+    // two headers); each also percent-decoded (cookies, form-like values). Only on a finding,
+    // a second pass names the header.
     const skip = r.auth?.strip
     const forwarded = (lower: string) => lower !== "proxy-authorization" && !(skip && skip.includes(lower))
     let joined = ""
-    for (const [name, value] of facts.headers) if (forwarded(name.toLowerCase())) joined += name + value
-    const inHeaders = scanDecoded(joined, needles, allowedEnv)
+    let values = ""
+    for (const [name, value] of facts.headers) {
+      if (!forwarded(name.toLowerCase())) continue
+      joined += name + value
+      values += value
+    }
+    const inHeaders = scanDecoded(joined, needles, allowedEnv) ?? scanDecoded(values, needles, allowedEnv)
     if (inHeaders) {
       for (const [name, value] of facts.headers) {
         const lower = name.toLowerCase()

@@ -40,7 +40,8 @@ import { PassThroughStep } from "mockttp/dist/rules/requests/request-step-defini
 import { MockttpServer } from "mockttp/dist/server/mockttp-server"
 import { StepLookup } from "mockttp/dist/rules/requests/request-step-impls"
 import { PassThroughWebSocketStepImpl, WsStepLookup } from "mockttp/dist/rules/websockets/websocket-step-impls"
-import { LastTunnelAddress, TlsMetadata } from "mockttp/dist/util/socket-extensions"
+import { getConnection } from "mockttp/dist/rules/http-agents"
+import { LastTunnelAddress, TlsMetadata, UpstreamConnectionAgents } from "mockttp/dist/util/socket-extensions"
 import { Redacted } from "effect"
 import { hostMatches } from "../../src/schema/Route.ts"
 import { AddressRefused, guardLookup, type LookupFunction } from "./addresses.ts"
@@ -435,6 +436,8 @@ interface Context {
   readonly log: (line: string) => void
   /** Host → why its address was refused, most recent (for the audit line of that request). */
   readonly addressRefusals: Map<string, string>
+  /** Host → when (performance.now()) its address was last refused. */
+  readonly addressRefusedAt: Map<string, number>
 }
 
 /** The tag mockttp puts on a response whose upstream connection failed with our refusal. */
@@ -681,6 +684,7 @@ class GuardStep extends LocalRulePart {
     const { ctx, route } = this
     const { tokens, needles } = this.gen.policy
     req.rawHeaders = forwardHeaders(req.rawHeaders as RawHeaders, route.auth)
+    retireStalePools(req, this.gen)
 
     let outcome: { decision: AuditDecision; rule: string; reason?: string } = { decision: "allow", rule: route.name }
     let scanner: BodyScanner | undefined
@@ -790,13 +794,20 @@ class DenyStep extends LocalRulePart {
 
 /** WebSocket upgrade on an allowed route: inject the credential, audit when it closes. */
 /**
- * On a credential route, what answers the agent's WebSocket upgrade: the upstream's 101 (its
- * headers redacted; the messages after it are redacted by RedactingWsPassThrough), or, for any
- * other answer, egress's own 502. mockttp would pass a refused upgrade's status line, headers
- * and body through as raw bytes, where the injected token could be echoed unredacted.
- * Returns the upstream's status, once known.
+ * What answers the agent's WebSocket upgrade. The upstream's 101 passes (on a credential route
+ * its headers redacted; the messages after it are redacted by RedactingWsPassThrough). Any
+ * other answer passes as it is on a route without credentials; on a credential route it is
+ * replaced by egress's own 502, since mockttp would pass a refused upgrade's status line,
+ * headers and body through as raw bytes, where the injected token could be echoed unredacted.
+ * An upgrade closed before any answer because its upstream address was refused (addresses.ts)
+ * gets egress's 502 naming the address, as an HTTP request does.
+ * Returns the upstream's status once known, and the address refusal, if that was the end.
  */
-const guardUpgradeReply = (socket: net.Socket, masks: Masks): { status: () => number | undefined } => {
+const guardUpgradeReply = (
+  socket: net.Socket,
+  masks: Masks | undefined,
+  addressRefusal: () => string | undefined
+): { status: () => number | undefined; addressRefused: () => string | undefined } => {
   type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
   type End = (chunk?: unknown, encoding?: unknown, cb?: unknown) => net.Socket
   const target = socket as unknown as { write: Write; end: End }
@@ -804,8 +815,13 @@ const guardUpgradeReply = (socket: net.Socket, masks: Masks): { status: () => nu
   const end = target.end
   let status: number | undefined
   let refused = false
+  let addressReason: string | undefined
   const done = (callback: unknown) => {
     if (typeof callback === "function") process.nextTick(callback as WriteCb)
+  }
+  const answer = (code: string, rule: string, reason: string) => {
+    const body = denialBody(rule, reason)
+    end.call(socket, `HTTP/1.1 ${code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
   }
   target.write = function(this: net.Socket, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
     const callback = typeof encoding === "function" ? encoding : cb
@@ -816,14 +832,13 @@ const guardUpgradeReply = (socket: net.Socket, masks: Masks): { status: () => nu
     const buf = toBuffer(chunk, encoding)
     const line = /^HTTP\/1\.[01] (\d{3})/.exec(buf.subarray(0, 16).toString("latin1"))
     status = line ? Number(line[1]) : 0
-    if (status === 101) {
+    if (status === 101 || masks === undefined) {
       target.write = write
       target.end = end
-      return write.call(this, redactBuffer(masks, buf), callback)
+      return write.call(this, masks ? redactBuffer(masks, buf) : buf, callback)
     }
     refused = true
-    const body = denialBody("upgrade-refused", `the upstream answered the WebSocket upgrade with ${status || "no HTTP status"}; on a credential route its answer is not passed on (it could carry the token)`)
-    end.call(this, `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+    answer("502 Bad Gateway", "upgrade-refused", `the upstream answered the WebSocket upgrade with ${status || "no HTTP status"}; on a credential route its answer is not passed on (it could carry the token)`)
     done(callback)
     return true
   }
@@ -834,9 +849,19 @@ const guardUpgradeReply = (socket: net.Socket, masks: Masks): { status: () => nu
       done(callback)
       return this
     }
+    if (status === undefined) {
+      const reason = addressRefusal()
+      if (reason !== undefined) {
+        refused = true
+        addressReason = reason
+        answer("502 Bad Gateway", "upstream-address", reason)
+        done(callback)
+        return this
+      }
+    }
     return end.call(this, callback)
   }
-  return { status: () => status }
+  return { status: () => status, addressRefused: () => addressReason }
 }
 
 /** WebSocket upgrade on an allowed route: inject the credential, audit when it closes. */
@@ -857,21 +882,34 @@ class WsGuardStep extends LocalRulePart {
   }
   async handle(req: OngoingRequest, socket: net.Socket): Promise<{ continue: true }> {
     const started = performance.now()
+    const { ctx } = this
+    const host = req.destination.hostname
     req.rawHeaders = forwardHeaders(req.rawHeaders as RawHeaders, this.route.auth)
-    const reply = this.route.auth ? guardUpgradeReply(socket, this.gen.masks) : undefined
+    // A refusal of this host's address recorded after this upgrade started is this upgrade's.
+    const addressRefusal = () => {
+      const at = ctx.addressRefusedAt.get(host)
+      return at !== undefined && at >= started ? (ctx.addressRefusals.get(host) ?? `${host} resolves to a refused address`) : undefined
+    }
+    const reply = guardUpgradeReply(socket, this.route.auth ? this.gen.masks : undefined, addressRefusal)
     const read0 = socket.bytesRead
     const written0 = socket.bytesWritten
     socket.once("close", () => {
-      const status = reply?.status()
-      const refused = status !== undefined && status !== 101
-      this.ctx.audit.write(
-        auditEntry(this.ctx, req, started, {
-          status: refused ? 502 : 101,
+      const status = reply.status()
+      const address = reply.addressRefused()
+      const outcome: { status: number; decision: AuditDecision; rule: string; reason?: string } =
+        address !== undefined ? { status: 502, decision: "deny", rule: "upstream-address", reason: address }
+        : status === 101 ? { status: 101, decision: "allow", rule: this.route.name }
+        : status === undefined ? { status: 502, decision: "error", rule: this.route.name, reason: "closed before the upstream answered the upgrade" }
+        : this.route.auth ? { status: 502, decision: "error", rule: "upgrade-refused", reason: `upstream answered the upgrade with ${status || "no HTTP status"}` }
+        : { status, decision: "allow", rule: this.route.name, reason: `upstream answered the upgrade with ${status || "no HTTP status"}` }
+      ctx.audit.write(
+        auditEntry(ctx, req, started, {
+          status: outcome.status,
           bytesIn: socket.bytesRead - read0,
           bytesOut: socket.bytesWritten - written0,
-          decision: refused ? "error" : "allow",
-          rule: refused ? "upgrade-refused" : this.route.name,
-          ...(refused ? { reason: `upstream answered the upgrade with ${status || "no HTTP status"}` } : {})
+          decision: outcome.decision,
+          rule: outcome.rule,
+          ...(outcome.reason !== undefined ? { reason: outcome.reason } : {})
         })
       )
     })
@@ -991,13 +1029,62 @@ const useAddressGuard = (() => {
   }
 })()
 
+/** On a downstream connection: the rule generation its pooled upstream agents were made under. */
+const POOL_GENERATION = Symbol("bot-bottle.poolGeneration")
+interface PooledAgent {
+  keepAlive?: boolean
+  freeSockets?: Record<string, ReadonlyArray<{ destroy: () => void }>>
+  sessions?: Record<string, ReadonlyArray<{ close: () => void }>>
+}
+interface PooledConnection {
+  [UpstreamConnectionAgents]?: Map<string, PooledAgent>
+  [POOL_GENERATION]?: object
+}
+
+/**
+ * mockttp pools upstream connections per downstream connection (keep-alive agents keyed by
+ * protocol only), and a pooled connection skips the address check its lookup made when it was
+ * opened. After a live reload (say, one that removes `allow_private_ips`), a request must not
+ * ride a connection opened under the old rules: the first request of a new generation on a
+ * downstream connection retires its agents. Retired agents take no new requests (they leave
+ * mockttp's map); their idle connections close now and busy ones once their exchange ends
+ * (HTTP/1 agents stop keeping alive; HTTP/2 sessions close gracefully), so a stream in flight
+ * across a reload is not cut.
+ */
+const retireStalePools = (req: OngoingRequest, gen: object): void => {
+  let connection: PooledConnection
+  try {
+    connection = getConnection(req) as unknown as PooledConnection
+  } catch {
+    return
+  }
+  if (connection[POOL_GENERATION] === gen) return
+  connection[POOL_GENERATION] = gen
+  const agents = connection[UpstreamConnectionAgents]
+  if (agents === undefined || agents.size === 0) return
+  for (const agent of agents.values()) {
+    try {
+      if (agent.freeSockets) {
+        agent.keepAlive = false
+        for (const list of Object.values(agent.freeSockets)) for (const socket of [...list]) socket.destroy()
+      }
+      if (agent.sessions) for (const list of Object.values(agent.sessions)) for (const session of [...list]) session.close()
+    } catch {
+      // A broken agent: it leaves the map all the same.
+    }
+  }
+  agents.clear()
+}
+
 // --- rules -----------------------------------------------------------------------------------
 
 const buildRules = (gen: Generation, ctx: Context, dnsServers: ReadonlyArray<string> | undefined) => {
   const onRefused = (e: AddressRefused) => {
     ctx.log(e.message)
     if (ctx.addressRefusals.size >= 256) ctx.addressRefusals.clear()
+    if (ctx.addressRefusedAt.size >= 256) ctx.addressRefusedAt.clear()
     ctx.addressRefusals.set(e.hostname, e.message)
+    ctx.addressRefusedAt.set(e.hostname, performance.now())
   }
   // One set of connection options per route: its lookup options carry its address policy.
   const connectionFor = (route: CompiledRoute) => {
@@ -1081,7 +1168,7 @@ const useDirectRuleLookup = (server: MockttpServer): void => {
 
 export const startProxy = async (options: ProxyOptions, initial: Policy): Promise<EgressProxy> => {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"))
-  const ctx: Context = { bottle: options.bottle, audit: options.audit, log, addressRefusals: new Map() }
+  const ctx: Context = { bottle: options.bottle, audit: options.audit, log, addressRefusals: new Map(), addressRefusedAt: new Map() }
   const server = new MockttpServer({
     https: { cert: options.ca.certPem, key: options.ca.keyPem },
     // ALPN as the client offers it: h2 when the client speaks it, HTTP/1.1 otherwise.

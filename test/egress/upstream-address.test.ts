@@ -5,6 +5,7 @@
  * that removes `allow_private_ips` does not carry a request after it.
  */
 import * as fs from "node:fs/promises"
+import * as http2 from "node:http2"
 import * as https from "node:https"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -80,48 +81,69 @@ describe("egress upstream addresses", () => {
       assert.deepStrictEqual(h.upstream.received.map((r) => String(r.headers["host"]).split(":")[0]), [API], "only the control reached the upstream")
     }))
 
-  it.live("after a reload removes allow_private_ips, a keep-alive connection made before it does not reach the private upstream", () =>
-    Effect.gen(function*() {
-      const routes = (port: number, allowPrivate: boolean) => `routes:
+  for (const protocol of ["HTTP/1.1", "HTTP/2"] as const) {
+    it.live(`${protocol}: after a reload removes allow_private_ips, a keep-alive connection made before it does not reach the private upstream`, () =>
+      Effect.gen(function*() {
+        const routes = (port: number, allowPrivate: boolean) => `routes:
   - host: ${API}
     ports: [${port}]
 ${allowPrivate ? "    allow_private_ips: true\n" : ""}`
-      const h = yield* harness({ routes: (port) => routes(port, true) })
-      const target = `${API}:${h.upstreamPort}`
-      // One downstream connection, kept alive across both requests.
-      const tunnel = yield* Effect.promise(() => connectTunnel(h.proxyPort, target))
-      if (!("socket" in tunnel)) return assert.fail("tunnel refused")
-      const socket = yield* Effect.promise(() => tlsOverTunnel(tunnel.socket, h.bottleCa, API, ["http/1.1"]))
-      const agent = new https.Agent({ keepAlive: true, maxSockets: 1 })
-      ;(agent as unknown as { createConnection: () => unknown }).createConnection = () => socket
-      yield* Effect.addFinalizer(() => Effect.sync(() => (agent.destroy(), socket.destroy())))
-      const get = (p: string) =>
-        Effect.promise(() =>
-          new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
-            const req = https.request({ agent, host: API, port: h.upstreamPort, path: p, headers: { host: target } }, (res) => {
-              res.resume()
-              res.on("end", () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }))
-            })
-            req.on("error", reject)
-            req.end()
-          })
-        )
-      assert.strictEqual((yield* get("/v1/before")).status, 200)
+        const h = yield* harness({ routes: (port) => routes(port, true) })
+        const target = `${API}:${h.upstreamPort}`
+        // One downstream connection, kept alive across both requests.
+        const tunnel = yield* Effect.promise(() => connectTunnel(h.proxyPort, target))
+        if (!("socket" in tunnel)) return assert.fail("tunnel refused")
+        const socket = yield* Effect.promise(() => tlsOverTunnel(tunnel.socket, h.bottleCa, API, [protocol === "HTTP/2" ? "h2" : "http/1.1"]))
+        let get: (p: string) => Effect.Effect<{ status: number; reused: boolean }>
+        if (protocol === "HTTP/2") {
+          const session = http2.connect(`https://${target}`, { createConnection: () => socket })
+          session.on("error", () => {})
+          yield* Effect.addFinalizer(() => Effect.sync(() => session.destroy()))
+          get = (p) =>
+            Effect.promise(() =>
+              new Promise((resolve, reject) => {
+                const req = session.request({ ":method": "GET", ":path": p, ":authority": target })
+                let status = 0
+                req.on("response", (hd) => (status = Number(hd[":status"])))
+                req.resume()
+                req.on("end", () => resolve({ status, reused: !session.destroyed }))
+                req.on("error", reject)
+                req.end()
+              })
+            )
+        } else {
+          const agent = new https.Agent({ keepAlive: true, maxSockets: 1 })
+          ;(agent as unknown as { createConnection: () => unknown }).createConnection = () => socket
+          yield* Effect.addFinalizer(() => Effect.sync(() => (agent.destroy(), socket.destroy())))
+          get = (p) =>
+            Effect.promise(() =>
+              new Promise((resolve, reject) => {
+                const req = https.request({ agent, host: API, port: h.upstreamPort, path: p, headers: { host: target } }, (res) => {
+                  res.resume()
+                  res.on("end", () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }))
+                })
+                req.on("error", reject)
+                req.end()
+              })
+            )
+        }
+        assert.strictEqual((yield* get("/v1/before")).status, 200)
 
-      const tmp = path.join(path.dirname(h.routesFile), ".routes.tmp")
-      yield* Effect.promise(() => fs.writeFile(tmp, routes(h.upstreamPort, false)))
-      yield* Effect.promise(() => fs.rename(tmp, h.routesFile))
-      // The reload has applied once a fresh connection is refused for the address.
-      let fresh = 0
-      for (let i = 0; i < 100 && fresh !== 502; i++) {
-        fresh = (yield* Effect.promise(() => proxiedRequest({ proxyPort: h.proxyPort, ca: h.bottleCa, host: API, port: h.upstreamPort, path: "/v1/probe" }))).status
-        if (fresh !== 502) yield* Effect.sleep("20 millis")
-      }
-      assert.strictEqual(fresh, 502, "reload applied")
+        const tmp = path.join(path.dirname(h.routesFile), ".routes.tmp")
+        yield* Effect.promise(() => fs.writeFile(tmp, routes(h.upstreamPort, false)))
+        yield* Effect.promise(() => fs.rename(tmp, h.routesFile))
+        // The reload has applied once a fresh connection is refused for the address.
+        let fresh = 0
+        for (let i = 0; i < 100 && fresh !== 502; i++) {
+          fresh = (yield* Effect.promise(() => proxiedRequest({ proxyPort: h.proxyPort, ca: h.bottleCa, host: API, port: h.upstreamPort, path: "/v1/probe" }))).status
+          if (fresh !== 502) yield* Effect.sleep("20 millis")
+        }
+        assert.strictEqual(fresh, 502, "reload applied")
 
-      const after = yield* get("/v1/after")
-      assert.isTrue(after.reused, "the second request rode the same downstream connection")
-      assert.strictEqual(after.status, 502)
-      assert.notInclude(h.upstream.received.map((r) => r.url), "/v1/after")
-    }))
+        const after = yield* get("/v1/after")
+        assert.isTrue(after.reused, "the second request rode the same downstream connection")
+        assert.strictEqual(after.status, 502)
+        assert.notInclude(h.upstream.received.map((r) => r.url), "/v1/after")
+      }))
+  }
 })

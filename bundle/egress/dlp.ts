@@ -100,39 +100,69 @@ const HEX_VALUE = (c: number): number =>
  * scan reads bytes) and, with `plus`, `+` as a space (form encoding). Lenient: a `%` not
  * followed by two hex digits stays as it is. Decodes once (`%2541` → `%41`).
  */
-export const percentDecode = (text: string, plus: boolean): string => {
+export const percentDecode = (text: string, plus: boolean): string =>
+  decodeEscapes(plus && text.includes("+") ? text.replaceAll("+", " ") : text, undefined)
+
+/** `%XX` decoded; the decoded characters' positions pushed to `marks` when given. */
+const decodeEscapes = (source: string, marks: Array<number> | undefined): string => {
   let out = ""
   let from = 0
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c === 0x25 && i + 2 < text.length) {
-      const hi = HEX_VALUE(text.charCodeAt(i + 1))
-      const lo = hi === -1 ? -1 : HEX_VALUE(text.charCodeAt(i + 2))
-      if (lo === -1) continue
-      out += text.slice(from, i) + String.fromCharCode(hi * 16 + lo)
-      i += 2
-      from = i + 1
-    } else if (c === 0x2b && plus) {
-      out += text.slice(from, i) + " "
-      from = i + 1
-    }
+  // Jump from `%` to `%` (native search): bodies are long and escapes comparatively rare.
+  for (let i = source.indexOf("%"); i !== -1 && i + 2 < source.length; i = source.indexOf("%", i + 1)) {
+    const hi = HEX_VALUE(source.charCodeAt(i + 1))
+    const lo = hi === -1 ? -1 : HEX_VALUE(source.charCodeAt(i + 2))
+    if (lo === -1) continue
+    out += source.slice(from, i)
+    marks?.push(out.length)
+    out += String.fromCharCode(hi * 16 + lo)
+    i += 2
+    from = i + 1
   }
-  return from === 0 ? text : out + text.slice(from)
+  return from === 0 ? source : out + source.slice(from)
 }
 
 /** Does some needle hold a space (only then can decoding `+` reveal one)? */
 const spaceIn = (tokens: ReadonlyArray<HeldToken>): boolean => tokens.some((t) => t.value.includes(" "))
 
+/** How far from a decoded character a match that uses it can reach (needles; credential shapes). */
+const reachOf = (tokens: ReadonlyArray<HeldToken>): number => Math.max(256, ...tokens.map((t) => t.value.length))
+
 /**
  * Text as sent and, when it holds an escape that could hide a needle, percent-decoded
- * (a token or credential spelled `%72%65…` in a form body, query, path or cookie).
+ * (a token or credential spelled `%72%65…` in a form body, query, path or cookie). Anything
+ * found only after decoding uses a decoded character: when escapes are sparse (binary data
+ * has a few by chance), only the stretches around them are scanned again.
  */
 export const scanDecoded = (text: string, tokens: ReadonlyArray<HeldToken>, allowedEnv: string | undefined, plus = spaceIn(tokens)): Finding | undefined => {
   const found = scanText(text, tokens, allowedEnv)
   if (found) return found
-  if (!text.includes("%") && !(plus && text.includes("+"))) return undefined
-  const decoded = percentDecode(text, plus)
-  return decoded === text ? undefined : scanText(decoded, tokens, allowedEnv)
+  const pluses = plus && text.includes("+")
+  if (!pluses && !text.includes("%")) return undefined
+  if (pluses) {
+    const decoded = percentDecode(text, true)
+    return decoded === text ? undefined : scanText(decoded, tokens, allowedEnv)
+  }
+  const marks: Array<number> = []
+  const decoded = decodeEscapes(text, marks)
+  if (marks.length === 0) return undefined
+  const reach = reachOf(tokens)
+  if (marks.length * 2 * reach >= decoded.length) return scanText(decoded, tokens, allowedEnv)
+  // Merged stretches [mark - reach, mark + reach) around each decoded character.
+  let lo = Math.max(0, marks[0]! - reach)
+  let hi = Math.min(decoded.length, marks[0]! + reach)
+  for (let i = 1; i <= marks.length; i++) {
+    const m = marks[i]
+    if (m !== undefined && m - reach <= hi) {
+      hi = Math.min(decoded.length, m + reach)
+      continue
+    }
+    const inStretch = scanText(decoded.slice(lo, hi), tokens, allowedEnv)
+    if (inStretch) return inStretch
+    if (m === undefined) break
+    lo = Math.max(0, m - reach)
+    hi = Math.min(decoded.length, m + reach)
+  }
+  return undefined
 }
 
 /** URL text as sent and percent-decoded (an agent may encode a token to slip it past). */

@@ -4,7 +4,7 @@
  * and decodes once.
  */
 import { assert, describe, it } from "vitest"
-import { BodyScanner, percentDecode, scanSetFor, scanUrl, scanWindowFor } from "../../bundle/egress/dlp.ts"
+import { BodyScanner, percentDecode, scanDecoded, scanSetFor, scanUrl, scanWindowFor } from "../../bundle/egress/dlp.ts"
 
 const TOKEN = "other-secret-token-fedcba9876543210"
 const needles = scanSetFor([{ env: "OTHER_TOKEN", value: TOKEN }])
@@ -35,5 +35,17 @@ describe("egress DLP scanner", () => {
     assert.strictEqual(percentDecode("a+b%2541", true), "a b%41")
     assert.isDefined(scanUrl(`/x?bad=%zz&t=${pct(TOKEN)}`, needles, undefined))
     assert.isUndefined(scanUrl(`/x?bad=%zz&t=${pct("not a token at all")}`, needles, undefined))
+  })
+
+  it("in a long text with few escapes (only the stretches around them are scanned again), an encoded token is found", () => {
+    const filler = "x".repeat(60_000)
+    // A stray escape far away, the token encoded in the middle (cut into two stretches' reach).
+    const text = `%41${filler}${pct(TOKEN.slice(0, 10))}${TOKEN.slice(10)}${filler}`
+    assert.isUndefined(scanDecoded(text.replace(pct(TOKEN.slice(0, 10)), "z".repeat(30)), needles, undefined))
+    const found = scanDecoded(text, needles, undefined)
+    assert.isTrue(found?._tag === "Token" && found.env === "OTHER_TOKEN", JSON.stringify(found))
+    // The same token split by decoded characters at both ends of a long stretch.
+    const ends = `${filler}${pct(TOKEN[0]!)}${TOKEN.slice(1, -1)}${pct(TOKEN.at(-1)!)}${filler}%42`
+    assert.isDefined(scanDecoded(ends, needles, undefined))
   })
 })

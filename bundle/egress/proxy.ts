@@ -19,7 +19,7 @@
  *   is capped at 0 bytes, and no beforeRequest/beforeResponse callback is used, since those
  *   buffer whole bodies);
  * - a held token echoed in response headers, trailers or upstream→agent WebSocket messages is
- *   redacted too; on a credential route the upstream is asked for `accept-encoding: identity`
+ *   redacted too (in headers also when split across several: `redactHead`); on a credential route the upstream is asked for `accept-encoding: identity`
  *   and a response that is content-encoded anyway is refused (502), since its body could
  *   carry the token where the redactor cannot see it.
  *
@@ -179,13 +179,12 @@ const forwardHeaders = (raw: RawHeaders, auth: CompiledRoute["auth"]): RawHeader
 /** Held tokens as strings, with their same-length masks, for header and message redaction. */
 interface Masks {
   readonly values: ReadonlyArray<string>
-  readonly masks: ReadonlyArray<string>
   readonly buffers: ReadonlyArray<Buffer>
 }
 
 const masksFor = (policy: Policy): Masks => {
   const values = policy.tokens.map((t) => t.value).filter((v) => v.length >= MIN_SCANNED_TOKEN)
-  return { values, masks: values.map((v) => "*".repeat(v.length)), buffers: values.map((v) => Buffer.from(v, "latin1")) }
+  return { values, buffers: values.map((v) => Buffer.from(v, "latin1")) }
 }
 
 /** One piece of a response head the agent reads: a header name, a value, the reason phrase. */
@@ -232,7 +231,7 @@ const cookieValueOf = (v: string): readonly [number, number] => {
 /**
  * Redacts held tokens in a response head as the agent can read it joined, not only piece by
  * piece (an upstream may split what it echoes: long cookies are chunked into several
- * Set-Cookie headers, say). Three readings, every character of a match masked in whichever
+ * Set-Cookie headers, say). Four readings, every character of a match masked in whichever
  * piece holds it:
  * - the reason phrase and every header name and value, in order, concatenated (a token as a
  *   name, or split between a name and its value);

@@ -146,4 +146,61 @@ ${allowPrivate ? "    allow_private_ips: true\n" : ""}`
         assert.notInclude(h.upstream.received.map((r) => r.url), "/v1/after")
       }))
   }
+
+  it.live("HTTP/2: a stream in flight across the reload is not cut when the next request on its connection retires the pool", () =>
+    Effect.gen(function*() {
+      const routes = (port: number, allowPrivate: boolean) => `routes:
+  - host: ${API}
+    ports: [${port}]
+${allowPrivate ? "    allow_private_ips: true\n" : ""}`
+      // (Under the harness's 1.5 s idle timeout: an HTTP/2 stream lasting longer loses its end,
+      // reload or not.)
+      const h = yield* harness({ routes: (port) => routes(port, true), sseIntervalMs: 250 })
+      const target = `${API}:${h.upstreamPort}`
+      const tunnel = yield* Effect.promise(() => connectTunnel(h.proxyPort, target))
+      if (!("socket" in tunnel)) return assert.fail("tunnel refused")
+      const socket = yield* Effect.promise(() => tlsOverTunnel(tunnel.socket, h.bottleCa, API, ["h2"]))
+      const session = http2.connect(`https://${target}`, { createConnection: () => socket })
+      session.on("error", () => {})
+      yield* Effect.addFinalizer(() => Effect.sync(() => session.destroy()))
+      // A server-sent event stream (5 events, 250 ms apart), opened under the old rules.
+      let events = 0
+      const sse = new Promise<{ status: number; events: number }>((resolve, reject) => {
+        const req = session.request({ ":method": "GET", ":path": "/sse", ":authority": target })
+        let status = 0
+        req.on("response", (hd) => (status = Number(hd[":status"])))
+        req.on("data", (c: Buffer) => (events += (c.toString().match(/event: tick/g) ?? []).length))
+        req.on("end", () => resolve({ status, events }))
+        req.on("error", reject)
+        req.end()
+      })
+      while (events === 0) yield* Effect.sleep("10 millis")
+
+      const tmp = path.join(path.dirname(h.routesFile), ".routes.tmp")
+      yield* Effect.promise(() => fs.writeFile(tmp, routes(h.upstreamPort, false)))
+      yield* Effect.promise(() => fs.rename(tmp, h.routesFile))
+      let fresh = 0
+      for (let i = 0; i < 100 && fresh !== 502; i++) {
+        fresh = (yield* Effect.promise(() => proxiedRequest({ proxyPort: h.proxyPort, ca: h.bottleCa, host: API, port: h.upstreamPort, path: "/v1/probe" }))).status
+        if (fresh !== 502) yield* Effect.sleep("20 millis")
+      }
+      assert.strictEqual(fresh, 502, "reload applied")
+      // A new request on the same session: refused (a new, checked upstream connection)...
+      const after = yield* Effect.promise(() =>
+        new Promise<number>((resolve, reject) => {
+          const req = session.request({ ":method": "GET", ":path": "/v1/after", ":authority": target })
+          let status = 0
+          req.on("response", (hd) => (status = Number(hd[":status"])))
+          req.resume()
+          req.on("end", () => resolve(status))
+          req.on("error", reject)
+          req.end()
+        })
+      )
+      assert.strictEqual(after, 502)
+      assert.isBelow(events, 5, "the stream was still in flight when its pool was retired")
+      // ...while the stream opened before the reload runs to its end.
+      const done = yield* Effect.promise(() => sse)
+      assert.deepStrictEqual(done, { status: 200, events: 5 })
+    }))
 })

@@ -60,6 +60,12 @@ const attempts: ReadonlyArray<Attempt> = [
     headers: [["content-type", "application/x-www-form-urlencoded"]],
     body: [`p=${PAD}&t=${formToken.slice(0, cut)}`, `${formToken.slice(cut)}&q=${PAD}`]
   },
+  {
+    name: "mixed-case hex in a streamed body, cut across writes",
+    path: "/v1/i",
+    method: "POST",
+    body: [`${PAD}${mixedHex(OTHER_TOKEN).slice(0, 21)}`, `${mixedHex(OTHER_TOKEN).slice(21)}${PAD}`]
+  },
   { name: "percent-encoded cookie", path: "/v1/g", headers: [["cookie", `s=${formToken}`]] },
   { name: "percent-encoded query with a malformed escape", path: `/v1/h?bad=%zz&t=${formToken}` },
   { name: "percent-encoded path with a malformed escape", path: `/v1/%zz/${formToken}` }

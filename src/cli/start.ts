@@ -73,11 +73,11 @@ export const start = Command.make(
       const these = grants.length > 1
       if (input.yes || !process.stdin.isTTY) {
         return yield* new CliFailure({
-          message: `credential grant${these ? "s" : ""} not approved: ${list} (${loaded.file} sends ${these ? "these tokens to hosts" : "this token to a host"} where ${these ? "they are" : "it is"} not known to belong); --yes never approves a grant: run \`bottle start\` once in a terminal to review and approve ${these ? "them" : "it"}`
+          message: `credential grant${these ? "s" : ""} not approved: ${list} (${loaded.file} sends ${these ? "these tokens to hosts" : "this token to a host"} where ${these ? "they are" : "it is"} not known to belong, or with any path and method at ${these ? "their" : "its"} home); --yes never approves a grant: run \`bottle start\` once in a terminal to review and approve ${these ? "them" : "it"}`
         })
       }
       yield* Console.error(
-        `\nWARNING: ${loaded.file} sends your credentials where bot-bottle does not know them to belong:\n${grants.map((g) => `  ${describeGrant(g)}`).join("\n")}\nThe agent could then hand them to that host. Approve only if you trust this manifest and that host (remembered in ${path.join(state.root, GRANTS_FILE)}).`
+        `\nWARNING: ${loaded.file} sends your credentials where bot-bottle does not know them to belong, or unrestricted at home:\n${grants.map((g) => `  ${describeGrant(g)}`).join("\n")}\nThe agent could then hand them to that host, or use all they can do there. Approve only if you trust this manifest and that host (remembered in ${path.join(state.root, GRANTS_FILE)}).`
       )
       // One question for both: approving without starting would leave a grant nobody used.
       if (!(yield* confirm(`Approve ${these ? "these credential grants" : "this credential grant"} and start bottle ${plan.slug}? [y/N] `))) {

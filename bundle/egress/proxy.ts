@@ -592,6 +592,9 @@ class GuardStep extends LocalRulePart {
 
     let outcome: { decision: AuditDecision; rule: string; reason?: string } = { decision: "allow", rule: route.name }
     let scanner: BodyScanner | undefined
+    // A DLP block is audited when it happens, before the 403 leaves: the line is on disk
+    // even if the daemon dies right after (a refusal is written at once, see audit.ts).
+    let audited = false
 
     // Stream the request body through the DLP scanner: mockttp pipes whatever asStream returns
     // to the upstream request, and aborts upstream when that stream errors. The source is the
@@ -608,9 +611,12 @@ class GuardStep extends LocalRulePart {
         const reason = `${what} carries ${describeFinding(finding)}`
         outcome = { decision: "dlp-block", rule: "dlp", reason }
         ctx.log(`egress: blocked ${req.method} ${req.destination.hostname}${pathOnly(req.path)}: ${reason}`)
+        const denial = denialBody("dlp", reason)
+        ctx.audit.write(auditEntry(ctx, req, started, { status: 403, bytesIn: scan.bytes, bytesOut: Buffer.byteLength(denial), decision: "dlp-block", rule: "dlp", reason }))
+        audited = true
         if (!res.headersSent) {
           res.writeHead(403, { "content-type": "application/json", ...closeHeader(req) })
-          res.end(denialBody("dlp", reason))
+          res.end(denial)
         } else {
           res.destroy()
         }
@@ -636,6 +642,10 @@ class GuardStep extends LocalRulePart {
           callback(null, rest.length > 0 ? rest : undefined)
         }
       })
+      // The block is an error on this stream (mockttp aborts the upstream request on it), but
+      // mockttp listens only once it has resolved the upstream host: until then, and after,
+      // an error here must never be unhandled (it would take the daemon down).
+      guarded.on("error", () => {})
       source.on("error", (e) => guarded.destroy(e))
       source.pipe(guarded)
       return guarded
@@ -652,6 +662,7 @@ class GuardStep extends LocalRulePart {
       }
     })
     res.once("close", () => {
+      if (audited) return
       // Refused when connecting (addresses.ts): the route allowed the request, its address not.
       if (outcome.decision === "allow" && (res as unknown as { tags?: ReadonlyArray<string> }).tags?.includes(ADDRESS_REFUSED_TAG)) {
         const reason = ctx.addressRefusals.get(req.destination.hostname) ?? `${req.destination.hostname} resolves to a refused address`

@@ -34,7 +34,9 @@ export const AuditEntry = Schema.Struct({
   duration_ms: Schema.Number,
   decision: AuditDecision,
   rule: Schema.String,
-  reason: Schema.optionalKey(Schema.String)
+  reason: Schema.optionalKey(Schema.String),
+  /** How many refusals the line stands for (rate-limited refusals, see admission.ts); 1 when absent. */
+  count: Schema.optionalKey(Schema.Number)
 })
 export type AuditEntry = typeof AuditEntry.Type
 

@@ -13,6 +13,9 @@
  * - when the heap still holds more than SHED_HEAP_FRACTION of the daemon's heap limit after a
  *   full collection, new connections and requests are refused the same way until a
  *   collection brings it back under: the daemon sheds load instead of running out of heap;
+ * - a request the HTTP/1 parser rejects (malformed framing, oversized headers: the engine
+ *   answers 400 or 431) and a connection closed by a timeout before its request was complete
+ *   (408) are refusals too;
  * - refusals are audited, rate-limited: the first refusal of a kind is written at once, the
  *   others of the next second are counted into one line (`count`), so a flood cannot flood
  *   the disk; the counts add up to every refusal.
@@ -36,7 +39,7 @@ export interface AdmissionLimits {
   readonly maxRequests: number
 }
 
-export type RefusalKind = "connection-limit" | "request-limit" | "overloaded"
+export type RefusalKind = "connection-limit" | "request-limit" | "overloaded" | "bad-request" | "slow-client"
 
 const refusalBody = (rule: RefusalKind, reason: string): string =>
   JSON.stringify({ error: "egress busy", rule, reason, hint: "bot-bottle egress limits what one bottle can hold open; retry once other connections or requests finish" }) + "\n"
@@ -49,9 +52,9 @@ export class Admission {
   connections = 0
   requests = 0
   /** Every refusal so far, by kind (for tests and the robustness suite). */
-  readonly refused: Record<RefusalKind, number> = { "connection-limit": 0, "request-limit": 0, overloaded: 0 }
+  readonly refused: Record<RefusalKind, number> = { "connection-limit": 0, "request-limit": 0, overloaded: 0, "bad-request": 0, "slow-client": 0 }
   private heapHigh = false
-  private readonly pending = new Map<RefusalKind, { count: number; reason: string; timer: NodeJS.Timeout }>()
+  private readonly pending = new Map<string, { kind: RefusalKind; status: number; count: number; reason: string; timer: NodeJS.Timeout }>()
   private readonly gc: PerformanceObserver
 
   constructor(limits: AdmissionLimits, ctx: { audit: AuditLog; bottle: string; log: (line: string) => void }) {
@@ -96,13 +99,29 @@ export class Admission {
     socket.resume()
     socket.end(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
     setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref()
-    this.refuse(kind, reason)
+    this.refuse(kind, 503, reason)
     return false
+  }
+
+  /**
+   * A connection the HTTP/1 parser rejected (malformed framing, oversized headers: answered
+   * 400 or 431 by the engine) or that its headers timeout closed (408).
+   */
+  clientError(code: string | undefined): void {
+    if (code === "ECONNRESET" || code === "EPIPE") return
+    if (code === "ERR_HTTP_REQUEST_TIMEOUT") return this.refuse("slow-client", 408, "request headers not complete within the headers timeout")
+    if (code === "HPE_HEADER_OVERFLOW") return this.refuse("bad-request", 431, "request headers too large")
+    this.refuse("bad-request", 400, `malformed HTTP/1 request (${code ?? "unknown error"})`)
+  }
+
+  /** A connection closed because it did not reach an HTTP parser in time (gateConnections). */
+  setupTimedOut(tunnel: boolean): void {
+    this.refuse("slow-client", 408, tunnel ? "tunnel not set up (TLS hello and handshake) within the headers timeout" : "no request within the headers timeout")
   }
 
   /** A connection the kernel handed over past cap + slack, closed unanswered by Node. */
   dropped(): void {
-    this.refuse("connection-limit", `more than ${this.limits.maxConnections + REFUSAL_SLACK} connections at once; closed unanswered`)
+    this.refuse("connection-limit", 503, `more than ${this.limits.maxConnections + REFUSAL_SLACK} connections at once; closed unanswered`)
   }
 
   /** The hard ceiling for the listening server (`net.Server.maxConnections`). */
@@ -128,34 +147,35 @@ export class Admission {
     this.refused[kind]++
   }
 
-  private refuse(kind: RefusalKind, reason: string): void {
+  private refuse(kind: RefusalKind, status: number, reason: string): void {
     this.refused[kind]++
-    const open = this.pending.get(kind)
+    const key = `${kind}/${status}`
+    const open = this.pending.get(key)
     if (open) {
       open.count++
       open.reason = reason
       return
     }
-    this.log(`egress: refused a connection: ${reason}`)
-    this.write(kind, reason, 1)
+    this.log(`egress: refused a connection (${kind}): ${reason}`)
+    this.write(kind, status, reason, 1)
     // The next second's refusals of this kind go into one line.
     const timer = setTimeout(() => {
-      const p = this.pending.get(kind)
-      this.pending.delete(kind)
-      if (p && p.count > 0) this.write(kind, p.reason, p.count)
+      const p = this.pending.get(key)
+      this.pending.delete(key)
+      if (p && p.count > 0) this.write(kind, status, p.reason, p.count)
     }, AUDIT_EVERY_MS)
     timer.unref()
-    this.pending.set(kind, { count: 0, reason, timer })
+    this.pending.set(key, { kind, status, count: 0, reason, timer })
   }
 
-  private write(kind: RefusalKind, reason: string, count: number): void {
+  private write(kind: RefusalKind, status: number, reason: string, count: number): void {
     this.audit.write({
       time: new Date().toISOString(),
       bottle: this.bottle,
       method: "-",
       host: "-",
       path: "-",
-      status: 503,
+      status,
       bytes_in: 0,
       bytes_out: 0,
       duration_ms: 0,
@@ -168,9 +188,9 @@ export class Admission {
 
   /** Writes the counted refusals now and stops watching the heap. */
   close(): void {
-    for (const [kind, p] of this.pending) {
+    for (const p of this.pending.values()) {
       clearTimeout(p.timer)
-      if (p.count > 0) this.write(kind, p.reason, p.count)
+      if (p.count > 0) this.write(p.kind, p.status, p.reason, p.count)
     }
     this.pending.clear()
     this.gc.disconnect()
@@ -178,7 +198,7 @@ export class Admission {
 }
 
 export interface GateOptions {
-  /** The HTTP/1 and HTTP/2 parsers: a connection (or a TLS socket over it) that reaches one is set up. */
+  /** The HTTP/1 and HTTP/2 parsers (in that order): a connection (or a TLS socket over it) that reaches one is set up. */
   readonly parsers: ReadonlyArray<net.Server | { prependListener: (event: "connection", f: (socket: object) => void) => unknown }>
   /** How long a connection may take, from its start or from its CONNECT, to reach a parser. */
   readonly setupMs: number
@@ -200,10 +220,13 @@ export interface GateOptions {
 export const gateConnections = (server: net.Server, admission: Admission, options: GateOptions): void => {
   const seen = new WeakSet<object>()
   const deadlines = new WeakMap<object, NodeJS.Timeout>()
-  const arm = (socket: { destroy: () => unknown; once: (event: "close", f: () => void) => unknown }) => {
+  const arm = (socket: { destroy: () => unknown; once: (event: "close", f: () => void) => unknown }, tunnel: boolean) => {
     const previous = deadlines.get(socket)
     if (previous !== undefined) clearTimeout(previous)
-    const timer = setTimeout(() => socket.destroy(), options.setupMs)
+    const timer = setTimeout(() => {
+      admission.setupTimedOut(tunnel)
+      socket.destroy()
+    }, options.setupMs)
     timer.unref()
     deadlines.set(socket, timer)
     socket.once("close", () => clearTimeout(timer))
@@ -231,14 +254,21 @@ export const gateConnections = (server: net.Server, admission: Admission, option
       if (socket instanceof net.Socket && !(socket instanceof tls.TLSSocket) && !seen.has(socket)) {
         seen.add(socket)
         if (!admission.admitConnection(socket)) return false
-        arm(socket)
+        arm(socket, false)
       } else if (socket !== null && typeof socket === "object" && typeof socket.destroy === "function") {
         // A tunnel starts on this socket (HTTP/1 CONNECT) or stream (HTTP/2 CONNECT).
-        arm(socket)
+        arm(socket, true)
       }
     }
     return emit.call(this, event, ...args)
   }
   server.maxConnections = admission.socketCeiling
   server.on("drop", () => admission.dropped())
+  // Requests the HTTP/1 parser rejects, once per connection (it may report several).
+  const failed = new WeakSet<object>()
+  ;(options.parsers[0] as net.Server).on("clientError", (error: NodeJS.ErrnoException, socket: object) => {
+    if (failed.has(socket)) return
+    failed.add(socket)
+    admission.clientError(error.code)
+  })
 }

@@ -29,7 +29,7 @@ import type { AuditLog } from "./audit.ts"
 /** The share of the heap limit that, still live after a full collection, turns shedding on. */
 export const SHED_HEAP_FRACTION = 0.75
 /** Refused connections that may be closing at once, beyond the cap, before new ones are dropped unanswered. */
-const REFUSAL_SLACK = 64
+const REFUSAL_SLACK = 256
 /** How long a refused connection may take to read its 503 before it is cut. */
 const REFUSAL_LINGER_MS = 2000
 const AUDIT_EVERY_MS = 1000

@@ -123,8 +123,12 @@ describe("egress limits", () => {
     for (let i = 0; i < 50; i++) sessions.push(await h2Session(d))
     for (const s of sessions) expect(await h2Get(s, "/before")).toBe(200)
 
-    // 150 more: each is answered 503, naming the limit, and closed, unread.
-    const refused = await Promise.all(Array.from({ length: 150 }, () => rawConnection(d.proxyPort, { send: `CONNECT ${OTHER}:${d.upstreamPort} HTTP/1.1\r\nHost: ${OTHER}\r\n\r\n` })))
+    // 150 more (in waves of 50, within the slack for refusals still closing): each is answered
+    // 503, naming the limit, and closed, unread.
+    const refused: Array<{ reply: string; closed: boolean }> = []
+    for (let wave = 0; wave < 3; wave++) {
+      refused.push(...(await Promise.all(Array.from({ length: 50 }, () => rawConnection(d.proxyPort, { send: `CONNECT ${OTHER}:${d.upstreamPort} HTTP/1.1\r\nHost: ${OTHER}\r\n\r\n` })))))
+    }
     for (const r of refused) {
       expect(r.closed).toBe(true)
       expect(r.reply).toMatch(/^HTTP\/1\.1 503 /)
@@ -157,6 +161,32 @@ describe("egress limits", () => {
       process.stdout.write(`egress limits: RSS after a flood of 200 connections past a cap of 50: ${(rss / 1e6).toFixed(1)} MB\n`)
       expect(rss).toBeLessThan(200e6)
     }
+  }, 60_000)
+
+  it("past the cap on requests in flight a new request gets a 503; it is served again once they end", async () => {
+    const d = await startDaemon({ routes, env: { BOTTLE_EGRESS_MAX_REQUESTS: "5" } })
+    daemons.push(d)
+    const session = await h2Session(d)
+    // Five downloads in flight, unread (flow control holds them open).
+    const held = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        new Promise<http2.ClientHttp2Stream>((resolve, reject) => {
+          const req = session.request({ ":path": "/big?mb=64" })
+          req.on("response", () => resolve(req))
+          req.on("error", reject)
+          req.pause()
+          req.end()
+        })
+      )
+    )
+    const other = await h2Session(d)
+    expect(await h2Get(other, "/sixth")).toBe(503)
+    const line = d.audit().find((e) => e["path"] === "/sixth")
+    expect(line).toMatchObject({ status: 503, decision: "deny", rule: "request-limit" })
+    for (const req of held) req.close(http2.constants.NGHTTP2_CANCEL)
+    await sleep(300)
+    expect(await h2Get(other, "/seventh")).toBe(200)
+    expect(d.alive()).toBe(true)
   }, 60_000)
 
   it("slow clients are closed by the timeouts while others are served", async () => {

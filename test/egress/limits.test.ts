@@ -189,6 +189,46 @@ describe("egress limits", () => {
     expect(d.alive()).toBe(true)
   }, 60_000)
 
+  it("with no connection cap to stop it, a flood is shed when the heap runs high, not run into an out-of-memory crash", async () => {
+    // A small heap and a cap too high to matter: only the heap guard stands between the
+    // flood (HTTP/2 sessions through tunnels, ~30 kB of heap each) and V8's fatal OOM.
+    const d = await startDaemon({ routes, nodeFlags: ["--max-semi-space-size=1", "--max-old-space-size=32"], env: { BOTTLE_EGRESS_MAX_CONNECTIONS: "100000" } })
+    daemons.push(d)
+    const sessions: Array<http2.ClientHttp2Session> = []
+    let shed: { status: number; body: string } | undefined
+    for (let i = 0; i < 3000 && d.alive() && shed === undefined; i++) {
+      const t = await connectTunnel(d.proxyPort, `${OTHER}:${d.upstreamPort}`).catch(() => undefined)
+      if (t === undefined) break
+      if (!("socket" in t)) shed = t
+      else {
+        const socket = await tlsOverTunnel(t.socket, d.bottleCa, OTHER, ["h2"])
+        const session = http2.connect(`https://${OTHER}:${d.upstreamPort}`, { createConnection: () => socket })
+        session.on("error", () => {})
+        cleanups.push(() => session.destroy())
+        sessions.push(session)
+      }
+    }
+    // (A daemon dying of V8's out-of-memory error takes a moment to exit.)
+    await sleep(500)
+    expect(d.alive(), `the daemon died:\n${d.output().slice(-1500)}`).toBe(true)
+    expect(shed?.status).toBe(503)
+    expect(shed?.body).toContain('"rule":"overloaded"')
+    // What it holds stays up and is answered (new requests are refused too while it sheds).
+    expect([200, 503]).toContain(await h2Get(sessions[0]!, "/still"))
+    expect(d.audit().some((e) => e["rule"] === "overloaded" && e["status"] === 503)).toBe(true)
+    // Once the flood lets go, it recovers on its own.
+    const rss = d.rss() ?? 0
+    const held = sessions.length
+    for (const s of sessions.splice(1)) s.destroy()
+    let status = 0
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      await sleep(200)
+      status = await h2Get(sessions[0]!, "/recovered")
+    }
+    expect(status).toBe(200)
+    process.stdout.write(`egress limits: heap guard shed load after ${held} HTTP/2 sessions (old space 32 MB), RSS ${(rss / 1e6).toFixed(1)} MB\n`)
+  }, 90_000)
+
   it("slow clients are closed by the timeouts while others are served", async () => {
     const d = await startDaemon({ routes, env: { BOTTLE_EGRESS_HEADERS_TIMEOUT_MS: "1000" } })
     daemons.push(d)

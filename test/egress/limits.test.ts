@@ -167,6 +167,10 @@ describe("egress limits", () => {
     const d = await startDaemon({ routes, env: { BOTTLE_EGRESS_MAX_REQUESTS: "5" } })
     daemons.push(d)
     const session = await h2Session(d)
+    // One connection may not open streams without bound either (Node's default is 2^32-1).
+    // (After one exchange, the daemon's SETTINGS have arrived.)
+    expect(await h2Get(session, "/first")).toBe(200)
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(100)
     // Five downloads in flight, unread (flow control holds them open).
     const held = await Promise.all(
       Array.from({ length: 5 }, () =>

@@ -9,7 +9,11 @@
  *   the connections already open keep working. Past the cap plus a small slack for those
  *   refusals still closing, the kernel-accepted socket is closed at once without a reply;
  * - at most `maxRequests` requests are in flight at once (HTTP/1 and HTTP/2 alike); past it a
- *   new request is answered 503;
+ *   new request is answered 503 (audited per request, like any denial, by the step that
+ *   answers it);
+ * - a connection must reach an HTTP parser within the headers timeout of its start and of
+ *   each CONNECT on it (`gateConnections`), so nothing before the parsers' own timers (protocol
+ *   sniffing, a trickled TLS hello, the handshake) can hold it open;
  * - when the heap still holds more than SHED_HEAP_FRACTION of the daemon's heap limit after a
  *   full collection, new connections and requests are refused the same way until a
  *   collection brings it back under: the daemon sheds load instead of running out of heap;
@@ -51,8 +55,6 @@ export class Admission {
   private readonly log: (line: string) => void
   connections = 0
   requests = 0
-  /** Every refusal so far, by kind (for tests and the robustness suite). */
-  readonly refused: Record<RefusalKind, number> = { "connection-limit": 0, "request-limit": 0, overloaded: 0, "bad-request": 0, "slow-client": 0 }
   private heapHigh = false
   private readonly pending = new Map<string, { kind: RefusalKind; status: number; count: number; reason: string; timer: NodeJS.Timeout }>()
   private readonly gc: PerformanceObserver
@@ -142,13 +144,7 @@ export class Admission {
     return undefined
   }
 
-  /** Records a refused request (its own 503 audit line is written by the step that answered). */
-  countRequestRefusal(kind: RefusalKind): void {
-    this.refused[kind]++
-  }
-
   private refuse(kind: RefusalKind, status: number, reason: string): void {
-    this.refused[kind]++
     const key = `${kind}/${status}`
     const open = this.pending.get(key)
     if (open) {

@@ -6,7 +6,8 @@
  * slowloris clients. After it the daemon must still serve, its RSS stay under RSS_LIMIT, it
  * must not have crashed, and every refusal a client saw must have its audit line.
  *
- * The seed is printed with the counts; rerun one with EGRESS_FUZZ_SEED=<seed>.
+ * The seed is printed with the counts; rerun one with EGRESS_FUZZ_SEED=<seed> (and run longer
+ * with EGRESS_FUZZ_ACTIONS=<n>).
  */
 import * as http2 from "node:http2"
 import * as net from "node:net"
@@ -15,7 +16,7 @@ import { connectTunnel, proxiedRequest, rawOverTunnel, streamedUpload, tlsOverTu
 import { builtDaemon, type DaemonProcess, startDaemon } from "./support/daemon.ts"
 import { API, EVIL, OTHER, REAL_TOKEN } from "./support/harness.ts"
 
-const ACTIONS = 600
+const ACTIONS = Number(process.env["EGRESS_FUZZ_ACTIONS"] ?? 600)
 const CONCURRENCY = 8
 const MAX_CONNECTIONS = 48
 /** The daemon's resident memory after the run must stay under this (its heap limit is 64 MB of old space). */

@@ -1,7 +1,8 @@
 /**
  * The robustness suite: a seeded random mix of valid and hostile HTTP/1.1 and HTTP/2 traffic
  * against the egress daemon as it ships (its own process, loopback only), bounded in count
- * and time. Hostile: aborted uploads and downloads, resets mid-body, DLP hits mid-stream,
+ * and time. Hostile: aborted uploads and downloads, resets mid-body, DLP hits (mid-stream, or
+ * a small form body to a name not yet resolved),
  * malformed framing, oversized headers, unrouted hosts, connection floods past the cap and
  * slowloris clients. After it the daemon must still serve, its RSS stay under RSS_LIMIT, it
  * must not have crashed, and every refusal a client saw must have its audit line.
@@ -28,6 +29,9 @@ const routes = (port: number) => `routes:
     allow_private_ips: true
     auth: { scheme: Bearer, token_env: API_TOKEN }
   - host: ${OTHER}
+    ports: [${port}]
+    allow_private_ips: true
+  - host: "*.fresh.example.test"
     ports: [${port}]
     allow_private_ips: true
 `
@@ -125,10 +129,15 @@ const actions: Record<string, Action> = {
     const r = await streamedUpload({ proxyPort: d.proxyPort, ca: d.bottleCa, host: OTHER, port: d.upstreamPort, path: "/upload", protocol: rand() < 0.5 ? "h1" : "h2", chunks: chunks(rand, 2 + Math.floor(rand() * 20), 16 * 1024) })
     return statusOutcome(r.status)
   },
-  "DLP hit mid-stream": async (rand, id) => {
-    const n = 3 + Math.floor(rand() * 30)
+  "DLP hit": async (rand, id) => {
     const path = `/dlp-${id}`
-    const r = await streamedUpload({ proxyPort: d.proxyPort, ca: d.bottleCa, host: OTHER, port: d.upstreamPort, path, protocol: rand() < 0.5 ? "h1" : "h2", chunks: chunks(rand, n, 32 * 1024, 1 + Math.floor(rand() * (n - 1))) })
+    // Mid-stream after several chunks, or a small form body (`curl -d "x=$TOKEN"`).
+    const n = 3 + Math.floor(rand() * 30)
+    const body = rand() < 0.3 ? [Buffer.from(`x=${REAL_TOKEN}`)] : chunks(rand, n, 32 * 1024, 1 + Math.floor(rand() * (n - 1)))
+    // Sometimes to a routed name never looked up before: the body is then scanned (and
+    // blocked) while the upstream's name is still being resolved.
+    const host = rand() < 0.3 ? `h${id}.fresh.example.test` : OTHER
+    const r = await streamedUpload({ proxyPort: d.proxyPort, ca: d.bottleCa, host, port: d.upstreamPort, path, protocol: rand() < 0.5 ? "h1" : "h2", chunks: body })
     if (r.body.includes('"rule":"dlp"')) seen.paths.set(path, "dlp-block")
     return statusOutcome(r.status)
   },
@@ -231,7 +240,7 @@ const actions: Record<string, Action> = {
   },
   "connection flood": async (rand) => {
     const n = MAX_CONNECTIONS + Math.floor(rand() * MAX_CONNECTIONS)
-    const replies = await Promise.all(Array.from({ length: n }, () => raw(Buffer.from(`CONNECT ${OTHER}:${d.upstreamPort} HTTP/1.1\r\nHost: ${OTHER}\r\n`), { waitMs: 200 })))
+    const replies = await Promise.all(Array.from({ length: n }, () => raw(Buffer.from(`CONNECT ${OTHER}:${d.upstreamPort} HTTP/1.1\r\nHost: ${OTHER}\r\n`), { waitMs: 100 })))
     const outcomes = replies.map(replyOutcome)
     return outcomes.includes("refused") ? "refused" : "cut"
   },
@@ -246,7 +255,7 @@ const weights: Array<[string, number]> = [
   ["h1 GET", 14],
   ["h2 GET", 14],
   ["POST streamed", 12],
-  ["DLP hit mid-stream", 10],
+  ["DLP hit", 10],
   ["unrouted host", 6],
   ["aborted upload", 8],
   ["aborted download", 6],

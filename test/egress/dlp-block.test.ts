@@ -18,6 +18,9 @@ const routes = (port: number) => `routes:
   - host: ${OTHER}
     ports: [${port}]
     allow_private_ips: true
+  - host: "*.fresh.example.test"
+    ports: [${port}]
+    allow_private_ips: true
 `
 
 beforeAll(() => void builtDaemon(), 180_000)
@@ -40,8 +43,8 @@ const streamed = (): Array<Buffer> => {
 const clean = (d: DaemonProcess, protocol: "h1" | "h2", path: string) =>
   streamedUpload({ proxyPort: d.proxyPort, ca: d.bottleCa, host: OTHER, port: d.upstreamPort, path, protocol, chunks: [Buffer.from("all good")] })
 
-const blocked = async (d: DaemonProcess, protocol: "h1" | "h2", body: Array<Buffer>, path: string) => {
-  const res = await streamedUpload({ proxyPort: d.proxyPort, ca: d.bottleCa, host: OTHER, port: d.upstreamPort, path, protocol, chunks: body })
+const blocked = async (d: DaemonProcess, protocol: "h1" | "h2", body: Array<Buffer>, path: string, host = OTHER) => {
+  const res = await streamedUpload({ proxyPort: d.proxyPort, ca: d.bottleCa, host, port: d.upstreamPort, path, protocol, chunks: body })
   expect(res.status).toBe(403)
   expect(res.body).toContain('"rule":"dlp"')
   // What the daemon does next (a crash comes on the next tick or two), then: still here?
@@ -50,7 +53,7 @@ const blocked = async (d: DaemonProcess, protocol: "h1" | "h2", body: Array<Buff
   const served = await proxiedRequest({ proxyPort: d.proxyPort, ca: d.bottleCa, host: OTHER, port: d.upstreamPort, path: "/after" })
   expect(served.status).toBe(200)
   const line = d.audit().find((e) => e["path"] === path)
-  expect(line, `no audit line for ${path}`).toMatchObject({ decision: "dlp-block", status: 403, rule: "dlp", host: OTHER })
+  expect(line, `no audit line for ${path}`).toMatchObject({ decision: "dlp-block", status: 403, rule: "dlp", host })
   for (const r of d.upstream.received) expect(r.body).not.toContain(REAL_TOKEN)
 }
 
@@ -65,6 +68,12 @@ describe.each(["h1", "h2"] as const)("a DLP block over %s", (protocol) => {
     for (let i = 0; i < 40; i++) expect((await clean(d, protocol, `/ok-${i}`)).status).toBe(200)
     await blocked(d, protocol, body(), "/later")
     await blocked(d, protocol, body(), "/again")
+  }, 60_000)
+
+  it("small body to a routed name not resolved yet (blocked while the upstream is looked up)", async () => {
+    const d = await startDaemon({ routes })
+    daemons.push(d)
+    for (let i = 0; i < 3; i++) await blocked(d, protocol, small(), `/fresh-${i}`, `n${i}.fresh.example.test`)
   }, 60_000)
 })
 

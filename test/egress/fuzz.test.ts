@@ -2,9 +2,8 @@
  * The robustness suite: a seeded random mix of valid and hostile HTTP/1.1 and HTTP/2 traffic
  * against the egress daemon as it ships (its own process, loopback only), bounded in count
  * and time. Hostile: aborted uploads and downloads, resets mid-body, DLP hits (mid-stream, or
- * a small form body to a name not yet resolved),
- * malformed framing, oversized headers, unrouted hosts, connection floods past the cap and
- * slowloris clients. After it the daemon must still serve, its RSS stay under RSS_LIMIT, it
+ * a small form body to a name not yet resolved), malformed framing, oversized headers,
+ * unrouted hosts, connection floods past the cap and slowloris clients. After it the daemon must still serve, its RSS stay under RSS_LIMIT, it
  * must not have crashed, and every refusal a client saw must have its audit line.
  *
  * The seed is printed with the counts; rerun one with EGRESS_FUZZ_SEED=<seed> (and run longer

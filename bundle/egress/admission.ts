@@ -26,7 +26,7 @@
  */
 import * as net from "node:net"
 import * as tls from "node:tls"
-import { PerformanceObserver } from "node:perf_hooks"
+import { constants as perf, PerformanceObserver } from "node:perf_hooks"
 import * as v8 from "node:v8"
 import type { AuditLog } from "./audit.ts"
 
@@ -68,7 +68,7 @@ export class Admission {
     const limit = v8.getHeapStatistics().heap_size_limit
     this.gc = new PerformanceObserver((list) => {
       const entries = list.getEntries() as Array<{ detail?: { kind?: number } }>
-      if (!entries.some((e) => e.detail?.kind === 4 /* NODE_PERFORMANCE_GC_MAJOR */)) return
+      if (!entries.some((e) => e.detail?.kind === perf.NODE_PERFORMANCE_GC_MAJOR)) return
       const high = v8.getHeapStatistics().used_heap_size > limit * SHED_HEAP_FRACTION
       if (high !== this.heapHigh) this.log(high ? `egress: heap above ${SHED_HEAP_FRACTION * 100}% of its limit after a full collection: refusing new work` : "egress: heap back under its mark: accepting new work")
       this.heapHigh = high

@@ -42,11 +42,14 @@ import { StepLookup } from "mockttp/dist/rules/requests/request-step-impls"
 import { PassThroughWebSocketStepImpl, WsStepLookup } from "mockttp/dist/rules/websockets/websocket-step-impls"
 import { getConnection } from "mockttp/dist/rules/http-agents"
 import { LastTunnelAddress, TlsMetadata, UpstreamConnectionAgents } from "mockttp/dist/util/socket-extensions"
+import { getParentSocket } from "mockttp/dist/util/socket-util"
 import { Redacted } from "effect"
 import { hostMatches } from "../../src/schema/Route.ts"
 import { AddressRefused, guardLookup, type LookupFunction } from "./addresses.ts"
 import type { AuditDecision, AuditEntry, AuditLog } from "./audit.ts"
 import type { HeldListener } from "./listener.ts"
+import { Admission, gateConnections } from "./admission.ts"
+import { DEFAULT_LIMITS, type EgressLimits } from "./config.ts"
 import { BodyScanner, describeFinding, MIN_SCANNED_TOKEN, Redactor, scanDecoded, scanWindowFor } from "./dlp.ts"
 import { type CompiledRoute, decide, type Decision, type Policy, type RequestFacts } from "./policy.ts"
 
@@ -70,6 +73,8 @@ export interface ProxyOptions {
   readonly headersTimeoutMs?: number | undefined
   /** A connection with no traffic either way for this long is closed (default 5 minutes). */
   readonly idleTimeoutMs?: number | undefined
+  /** Connection and request caps (admission.ts); the two timeouts above win over these. */
+  readonly limits?: Partial<EgressLimits> | undefined
   readonly log?: ((line: string) => void) | undefined
   /** A port already bound (`holdListener`) to serve on; `listen` then only names it. */
   readonly listener?: HeldListener | undefined
@@ -365,17 +370,21 @@ class Generation {
   readonly window: number
   readonly masks: Masks
   private readonly decisions = new WeakMap<object, Decision>()
+  /** Whether a new request is refused for load (admission.ts), whatever the policy says. */
+  private readonly shed: (() => { rule: string; reason: string } | undefined) | undefined
 
-  constructor(policy: Policy) {
+  constructor(policy: Policy, shed?: () => { rule: string; reason: string } | undefined) {
     this.policy = policy
     this.window = scanWindowFor(policy.needles)
     this.masks = masksFor(policy)
+    this.shed = shed
   }
 
   decision(req: OngoingRequest): Decision {
     let d = this.decisions.get(req)
     if (d === undefined) {
-      d = decide(this.policy, factsOf(req))
+      const busy = this.shed?.()
+      d = busy ? { _tag: "Deny", rule: busy.rule, reason: busy.reason, dlp: false } : decide(this.policy, factsOf(req))
       this.decisions.set(req, d)
     }
     return d
@@ -687,6 +696,9 @@ class GuardStep extends LocalRulePart {
 
     let outcome: { decision: AuditDecision; rule: string; reason?: string } = { decision: "allow", rule: route.name }
     let scanner: BodyScanner | undefined
+    // A DLP block is audited when it happens, before the 403 leaves: the line is on disk
+    // even if the daemon dies right after (a refusal is written at once, see audit.ts).
+    let audited = false
 
     // Stream the request body through the DLP scanner: mockttp pipes whatever asStream returns
     // to the upstream request, and aborts upstream when that stream errors. The source is the
@@ -703,9 +715,12 @@ class GuardStep extends LocalRulePart {
         const reason = `${what} carries ${describeFinding(finding)}`
         outcome = { decision: "dlp-block", rule: "dlp", reason }
         ctx.log(`egress: blocked ${req.method} ${req.destination.hostname}${pathOnly(req.path)}: ${reason}`)
+        const denial = denialBody("dlp", reason)
+        ctx.audit.write(auditEntry(ctx, req, started, { status: 403, bytesIn: scan.bytes, bytesOut: Buffer.byteLength(denial), decision: "dlp-block", rule: "dlp", reason }))
+        audited = true
         if (!res.headersSent) {
           res.writeHead(403, { "content-type": "application/json", ...closeHeader(req) })
-          res.end(denialBody("dlp", reason))
+          res.end(denial)
         } else {
           res.destroy()
         }
@@ -731,6 +746,10 @@ class GuardStep extends LocalRulePart {
           callback(null, rest.length > 0 ? rest : undefined)
         }
       })
+      // The block is an error on this stream (mockttp aborts the upstream request on it), but
+      // mockttp listens only once it has resolved the upstream host: until then, and after,
+      // an error here must never be unhandled (it would take the daemon down).
+      guarded.on("error", () => {})
       source.on("error", (e) => guarded.destroy(e))
       source.pipe(guarded)
       return guarded
@@ -747,6 +766,7 @@ class GuardStep extends LocalRulePart {
       }
     })
     res.once("close", () => {
+      if (audited) return
       // Refused when connecting (addresses.ts): the route allowed the request, its address not.
       if (outcome.decision === "allow" && (res as unknown as { tags?: ReadonlyArray<string> }).tags?.includes(ADDRESS_REFUSED_TAG)) {
         const reason = ctx.addressRefusals.get(req.destination.hostname) ?? `${req.destination.hostname} resolves to a refused address`
@@ -762,7 +782,10 @@ class GuardStep extends LocalRulePart {
   }
 }
 
-/** The fallback: answers 403 with a body naming the refusing rule; never reads the body. */
+/** Refusals for load (admission.ts): answered 503, not 403. */
+const BUSY_RULES: ReadonlySet<string> = new Set(["request-limit", "overloaded"])
+
+/** The fallback: answers 403 (503 when refused for load) with a body naming the refusing rule; never reads the body. */
 class DenyStep extends LocalRulePart {
   static readonly isFinal = true
   static readonly fromDefinition = (d: DenyStep) => d
@@ -781,12 +804,14 @@ class DenyStep extends LocalRulePart {
     const started = performance.now()
     const { rule, reason, dlp } = refusalOf(this.gen.decision(req))
     const body = denialBody(rule, reason)
-    // The body is not read: close the connection rather than drain an unwanted upload.
-    res.writeHead(403, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), ...closeHeader(req) })
-    res.end(body)
+    const status = BUSY_RULES.has(rule) ? 503 : 403
+    // Audited first: a refusal is on disk before the agent sees it (audit.ts).
     this.ctx.audit.write(
-      auditEntry(this.ctx, req, started, { status: 403, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: dlp ? "dlp-block" : "deny", rule, reason })
+      auditEntry(this.ctx, req, started, { status, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: dlp ? "dlp-block" : "deny", rule, reason })
     )
+    // The body is not read: close the connection rather than drain an unwanted upload.
+    res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), ...closeHeader(req) })
+    res.end(body)
     if (dlp) this.ctx.log(`egress: blocked ${req.method} ${req.destination.hostname}${pathOnly(req.path)}: ${reason}`)
   }
 }
@@ -933,11 +958,12 @@ class WsDenyStep extends LocalRulePart {
     const started = performance.now()
     const { rule, reason, dlp } = refusalOf(this.gen.decision(req))
     const body = denialBody(rule, reason)
-    socket.end(
-      `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
-    )
+    const busy = BUSY_RULES.has(rule)
     this.ctx.audit.write(
-      auditEntry(this.ctx, req, started, { status: 403, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: dlp ? "dlp-block" : "deny", rule, reason })
+      auditEntry(this.ctx, req, started, { status: busy ? 503 : 403, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: dlp ? "dlp-block" : "deny", rule, reason })
+    )
+    socket.end(
+      `HTTP/1.1 ${busy ? "503 Service Unavailable" : "403 Forbidden"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
     )
   }
 }
@@ -1120,7 +1146,11 @@ const buildRules = (gen: Generation, ctx: Context, dnsServers: ReadonlyArray<str
 
 interface PolyglotServer extends net.Server {
   readonly _httpServer?: net.Server & { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number }
+  readonly _http2Server?: net.Server & { updateSettings: (settings: { maxConcurrentStreams?: number }) => void }
 }
+
+/** HTTP/2 streams one agent connection may have open at once (what most servers allow). */
+const MAX_STREAMS_PER_SESSION = 100
 
 interface RuleLike {
   readonly matchers: ReadonlyArray<{ matches: (req: OngoingRequest) => unknown }>
@@ -1178,7 +1208,15 @@ export const startProxy = async (options: ProxyOptions, initial: Policy): Promis
     // 0: mockttp keeps no copy of bodies (it would otherwise buffer each one whole).
     maxBodySize: 0
   })
-  let gen = new Generation(initial)
+  const limits: EgressLimits = {
+    ...DEFAULT_LIMITS,
+    ...options.limits,
+    ...(options.headersTimeoutMs !== undefined ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
+    ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {})
+  }
+  const admission = new Admission(limits, ctx)
+  const shed = () => admission.requestRefusal()
+  let gen = new Generation(initial, shed)
   useDirectRuleLookup(server)
   useAddressGuard()
 
@@ -1217,7 +1255,7 @@ export const startProxy = async (options: ProxyOptions, initial: Policy): Promis
   // (httpolyglot feeds it sockets), so the check never starts: start it here.
   const http1 = inner._httpServer
   if (!http1) throw new Error("mockttp internals changed: no HTTP/1 sub-server")
-  const headersTimeout = options.headersTimeoutMs ?? 30_000
+  const headersTimeout = limits.headersTimeoutMs
   http1.headersTimeout = headersTimeout
   http1.requestTimeout = 0
   http1.connectionsCheckingInterval = Math.max(250, Math.min(5_000, Math.floor(headersTimeout / 2)))
@@ -1225,10 +1263,24 @@ export const startProxy = async (options: ProxyOptions, initial: Policy): Promis
 
   // Half-closed, stalled or garbage connections (e.g. a TLS hello that never completes inside
   // a tunnel) must not hold a socket forever.
-  const idleMs = options.idleTimeoutMs ?? 5 * 60_000
+  const idleMs = limits.idleTimeoutMs
   inner.prependListener("connection", (socket: net.Socket) => {
     if (socket instanceof net.Socket) socket.setTimeout(idleMs, () => socket.destroy())
   })
+
+  // What the agent may hold (admission.ts): connections past the cap get a 503 before anything
+  // reads them; a connection must reach an HTTP parser within the headers timeout; requests in
+  // flight are counted (past the cap, or with the heap high, the decision is a 503).
+  const http2 = inner._http2Server
+  if (!http2) throw new Error("mockttp internals changed: no HTTP/2 sub-server")
+  gateConnections(inner, admission, { parsers: [http1, http2], setupMs: headersTimeout, parentOf: (s) => getParentSocket(s as net.Socket) as object | undefined })
+  // Node's HTTP/2 server allows 2^32-1 concurrent streams per session by default.
+  http2.updateSettings({ maxConcurrentStreams: MAX_STREAMS_PER_SESSION })
+  for (const sub of [http1, http2]) {
+    for (const event of ["request", "checkContinue", "checkExpectation"]) {
+      sub.prependListener(event, (_req: unknown, res: OngoingResponse) => admission.trackRequest(res))
+    }
+  }
 
   // Refuse CONNECT to targets no route admits, before any TLS.
   const [mockttpConnect] = inner.listeners("connect") as Array<(req: unknown, socket: unknown, head: unknown) => void>
@@ -1276,7 +1328,10 @@ export const startProxy = async (options: ProxyOptions, initial: Policy): Promis
   return {
     host: options.listen.host,
     port: address.port,
-    setPolicy: (policy) => apply(new Generation(policy)),
-    stop: () => server.stop()
+    setPolicy: (policy) => apply(new Generation(policy, shed)),
+    stop: () => {
+      admission.close()
+      return server.stop()
+    }
   }
 }

@@ -22,6 +22,8 @@ import { BottleMeta } from "../src/schema/BottlePlan.ts"
 import type { BundleSpec, SandboxSpec } from "../src/services/Backend.ts"
 import type { ContainerSpec } from "../src/services/Docker.ts"
 import type { DeployKeySpec } from "../src/services/GitHost.ts"
+import type { ProgressEvent } from "../src/schema/LaunchProgress.ts"
+import { Progress } from "../src/services/Progress.ts"
 import { StateStore } from "../src/services/StateStore.ts"
 import * as FakeBackend from "./layers/Backend.ts"
 import * as FakeDocker from "./layers/Docker.ts"
@@ -142,6 +144,23 @@ describe("launch", () => {
       assert.deepStrictEqual(Object.keys(agent?.secretEnv ?? {}), [])
       assert.notInclude(JSON.stringify(agent), env.EXAMPLE_TOKEN)
     }).pipe(Effect.provide(dockerLayers({ started })))
+  })
+
+  it.effect("reports its steps as data, in the design's order, each as it begins", () => {
+    const reported: Array<ProgressEvent> = []
+    return Effect.gen(function*() {
+      const plan = yield* makePlan
+      const rec = yield* Recorder
+      const progress = { report: (e: ProgressEvent) => Effect.sync(() => reported.push(e)).pipe(Effect.andThen(rec.record(`step ${e._tag === "Step" ? e.step : "?"}`))) }
+      yield* launch(plan, opts("attach")).pipe(Effect.provideService(Progress, progress))
+      const steps = reported.flatMap((e) => (e._tag === "Step" ? [e.step] : []))
+      assert.deepStrictEqual(steps.slice(0, 6), ["state", "lease", "ca", "deploy-keys", "network", "images"])
+      assert.sameMembers(steps.slice(6, 8), ["bundle", "sandbox"])
+      assert.deepStrictEqual(steps.slice(8), ["attach"])
+      const events = normalize(plan.slug, yield* Ref.get(rec.events))
+      assert.isTrue(events.indexOf("step deploy-keys") < events.indexOf("acquire deploy-key acme/app#100"), "a step is reported before it acquires")
+      assert.isTrue(events.indexOf("step lease") > events.indexOf("acquire state-dir"), "... and after the step before it")
+    }).pipe(Effect.provide(layers()))
   })
 
   it.effect("detach: success keeps everything running (teardown is `bottle stop`)", () =>

@@ -28,6 +28,7 @@ import {
   type BottleState,
   type BottleStatus,
   type BundleSpec,
+  type SandboxSpec,
   type SandboxUser
 } from "../services/Backend.ts"
 import { Docker, type ContainerSpec, DockerError, LABEL_ROLE, LABEL_SLUG, type LabelledResource } from "../services/Docker.ts"
@@ -159,7 +160,7 @@ export const make = Effect.gen(function*() {
     ], { concurrency: 2, discard: true })
   })
 
-  const sandbox = Effect.fnUntraced(function*(plan: BottlePlan, _net: BottleNetwork, spec: Parameters<Backend["Service"]["sandbox"]>[2]) {
+  const sandbox = Effect.fnUntraced(function*(plan: BottlePlan, _net: BottleNetwork, spec: SandboxSpec) {
     const rt = yield* dockerRuntime(plan)
     const agent = yield* docker.container({
       name: agentName(plan.slug),

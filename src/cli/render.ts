@@ -23,7 +23,7 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrant
   row("workspace", plan.mountCwd
     ? `${plan.cwd} MOUNTED read-write at ${plan.workdir} (the agent edits these files in place)`
     : plan.copyCwd ? `${plan.cwd} copied to ${plan.workdir}` : `${plan.workdir} (empty; copy_cwd is off)`)
-  row("network", `internal ${plan.network.internal} ${plan.network.subnet} (bundle ${plan.network.bundleIp}); egress ${plan.network.egress} (bundle only)`)
+  row("network", describeNetwork(plan))
   row("daemons", plan.daemons.join(", "))
   if (plan.egress.routes.length === 0) row("egress", "no routes: every request is refused")
   plan.egress.routes.forEach((r, i) => {
@@ -64,6 +64,17 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrant
   const res = [plan.resources.cpus !== undefined ? `${plan.resources.cpus} cpus` : "", plan.resources.memory ? `memory ${plan.resources.memory}` : ""].filter(Boolean)
   row("resources", res.length ? res.join(", ") : "engine defaults")
   return lines.join("\n")
+}
+
+/** The bottle's network as its backend lays it out. */
+const describeNetwork = (plan: BottlePlan): string => {
+  const rt = plan.runtime
+  switch (rt.backend) {
+    case "docker":
+      return `internal ${rt.internalNetwork} ${plan.network.subnet} (bundle ${plan.network.bundleIp}); egress ${rt.egressNetwork} (bundle only)`
+    case "smolmachines":
+      return `bundle on ${rt.bundleNetwork} ${plan.network.subnet} (bundle ${plan.network.bundleIp}); VM ${rt.machine} may reach ${plan.network.bundleIp}/32 only`
+  }
 }
 
 /** A string with its control characters (C0 but tab, DEL, C1) shown as \x.. escapes. */

@@ -9,6 +9,7 @@ import { Docker, type LabelledResource } from "../services/Docker.ts"
 import { GitHost } from "../services/GitHost.ts"
 import { StateError, StateNotFound, StateStore } from "../services/StateStore.ts"
 import { LaunchError, RevocationFailed, agentName, bundleName } from "./launch.ts"
+import { releaseWorkspace } from "./workspace.ts"
 
 /**
  * degraded: some containers are not running; unhealthy: the sidecar reports a crashed daemon;
@@ -133,6 +134,8 @@ export const teardown = Effect.fn("teardown")(function*(slug: string, options: T
     // container holding one) still there keeps it: the next bottle given that subnet could not
     // create its network over the old one.
     if (!stuck) yield* state.releaseLeases(slug)
+    // mount_cwd placeholders go once no container can hold them mounted any more.
+    if (!stuck && exists) yield* releaseWorkspace(slug)
     return problems
   }))
 

@@ -29,6 +29,7 @@ import { Docker, LABEL_ROLE, LABEL_SLUG } from "../services/Docker.ts"
 import { GitHost, type DeployKeyRef, type GitHostError } from "../services/GitHost.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { agentImageSource, baseImageIds, bundleImageSource, ensureImage, type ImageSource } from "./images.ts"
+import { mountWorkspace } from "./workspace.ts"
 
 export class LaunchFailed extends Schema.TaggedClass<LaunchFailed>()("LaunchFailed", { step: Schema.String, message: Schema.String }) {}
 export class RevocationFailed extends Schema.TaggedClass<RevocationFailed>()("RevocationFailed", {
@@ -318,6 +319,10 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   })
   const startAgent = Effect.gen(function*() {
     yield* step("agent")
+    // The cwd, with what the host would run later laid over it read-only (./workspace.ts).
+    const workspace = plan.mountCwd
+      ? yield* mountWorkspace(plan).pipe(Effect.mapError((e) => new LaunchError({ reason: new LaunchFailed({ step: "workspace", message: e.message }) })))
+      : []
     const agent = yield* docker.container({
       name: agentName(slug),
       image: agentImage.tag,
@@ -327,7 +332,7 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
       mounts: [
         { source: agentDir, target: AGENT_PROVISION_DIR, readonly: true },
         // Never chowned: these are the user's own files, owned as they are on the host.
-        ...(plan.mountCwd ? mountedWorkspace(plan) : [])
+        ...workspace
       ],
       workdir: plan.workdir,
       user: "root",
@@ -362,18 +367,6 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   const [bundle, agent] = yield* Effect.all([startBundle, startAgent], { concurrency: 2 })
   return { plan, agent: agent.name, bundle: bundle.name }
 })
-
-/**
- * The cwd mounted read-write, with what would run code on the host later laid over it
- * read-only: git's config and hooks (core.fsmonitor, hooks run at the user's next git
- * command) and the manifest (which names routes and the tokens they get).
- */
-const mountedWorkspace = (plan: BottlePlan) => [
-  { source: plan.cwd, target: plan.workdir, readonly: false },
-  ...[".git/config", ".git/hooks", "bottle.yaml"]
-    .filter((rel) => fs.existsSync(path.join(plan.cwd, rel)))
-    .map((rel) => ({ source: path.join(plan.cwd, rel), target: `${plan.workdir}/${rel}`, readonly: true }))
-]
 
 /** Follows the bundle's log to its readiness line; an unhealthy line or its exit fails. */
 const waitForBundle = Effect.fnUntraced(function*(name: string, timeoutMs: number) {

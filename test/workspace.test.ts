@@ -13,7 +13,7 @@ import { Effect, Layer } from "effect"
 import { make } from "../src/layers/StateStore.ts"
 import { findManifest, parseManifest } from "../src/programs/loadManifest.ts"
 import { prepare } from "../src/programs/prepare.ts"
-import { GUARDED, hooksPathOf, inspectWorkspace, mountRefusal, releaseWorkspace, removePlaceholders, WORKSPACE_RECORD, workspaceLayout } from "../src/programs/workspace.ts"
+import { caseInsensitiveAt, GUARDED, hooksPathOf, inspectWorkspace, mountRefusal, releaseWorkspace, removePlaceholders, WORKSPACE_RECORD, workspaceLayout } from "../src/programs/workspace.ts"
 import { StateStore } from "../src/services/StateStore.ts"
 
 const tmp = (prefix: string) => fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)))
@@ -141,6 +141,17 @@ describe("workspace layout", () => {
       yield* release("b")
       assert.isFalse(fs.existsSync(shared))
     }))
+
+  it("caseInsensitiveAt: .GIT and .git the same entry means another spelling reaches it past the mount", () => {
+    const cwd = tmp("bb-ws-")
+    fs.mkdirSync(path.join(cwd, ".git"))
+    assert.isFalse(caseInsensitiveAt(cwd))
+    // No case-folding filesystem here: two names for one inode stand in for it (a .git file, hard-linked).
+    const other = tmp("bb-ws-")
+    fs.writeFileSync(path.join(other, ".git"), "gitdir: x\n")
+    fs.linkSync(path.join(other, ".git"), path.join(other, ".GIT"))
+    assert.isTrue(caseInsensitiveAt(other))
+  })
 
   it("hooksPathOf reads core.hooksPath (any case, quoted, with comments), nothing from other sections", () => {
     assert.strictEqual(hooksPathOf("[core]\n\thooksPath = .husky/_\n"), ".husky/_")

@@ -18,7 +18,8 @@
  * only removes it while it is still empty: a placeholder the host user filled in meanwhile is
  * left alone.
  *
- * Not defended (see README, "workspace"): nested paths (`sub/.git`, `sub/.envrc`, a bare
+ * Refused: a cwd on a case-insensitive filesystem (`.GIT` would reach the real `.git` past its
+ * mount). Not defended (see README, "Mounted workspace"): nested paths (`sub/.git`, `sub/.envrc`, a bare
  * repository planted in a subdirectory) other than the git metadata the cwd's own `.git` file
  * points at inside the cwd and a `core.hooksPath` inside it; files that are the project's own
  * code or data (package.json scripts, Makefile, `.env`, `.tool-versions`, CLAUDE.md ...), which
@@ -287,6 +288,20 @@ export const workspaceLayout = (facts: WorkspaceFacts, workdir: string): { reado
   return { layout: { mounts, placeholders } }
 }
 
+/**
+ * Whether names under `root` are looked up case-insensitively (macOS and Windows defaults): a
+ * mount guards one spelling only. `.git` always exists once the placeholders are made.
+ */
+export const caseInsensitiveAt = (root: string): boolean => {
+  try {
+    const a = fs.lstatSync(path.join(root, ".git"))
+    const b = fs.lstatSync(path.join(root, ".GIT"))
+    return a.ino === b.ino && a.dev === b.dev
+  } catch {
+    return false
+  }
+}
+
 /** Recorded in the bottle's state dir: the placeholders this bottle made (removed at teardown). */
 export const WorkspaceRecord = Schema.Struct({ placeholders: Schema.Array(Schema.String) })
 export const WORKSPACE_RECORD = "workspace.json"
@@ -357,6 +372,13 @@ export const mountWorkspace = (plan: BottlePlan): Effect.Effect<ReadonlyArray<Wo
               removePlaceholders(made)
               throw new WorkspaceError({ path: p, message: (e as Error).message })
             }
+          }
+          if (caseInsensitiveAt(facts.root)) {
+            removePlaceholders(made)
+            throw new WorkspaceError({
+              path: facts.root,
+              message: `${facts.root} is on a case-insensitive filesystem: the agent could reach .git, bottle.yaml and the other guarded names by another spelling (.GIT) past their read-only mounts; use copy_cwd here, or a case-sensitive volume`
+            })
           }
         },
         catch: (e) => e instanceof WorkspaceError ? e : new WorkspaceError({ path: plan.cwd, message: String(e) })

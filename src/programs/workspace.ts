@@ -18,10 +18,14 @@
  * only removes it while it is still empty: a placeholder the host user filled in meanwhile is
  * left alone.
  *
- * Refused: a cwd on a case-insensitive filesystem (`.GIT` would reach the real `.git` past its
- * mount). Not defended (see README, "Mounted workspace"): nested paths (`sub/.git`, `sub/.envrc`, a bare
- * repository planted in a subdirectory) other than the git metadata the cwd's own `.git` file
- * points at inside the cwd and a `core.hooksPath` inside it; files that are the project's own
+ * Nested, guarded the same way: each submodule's `<path>/.git` (gitlinks in the index) and
+ * every `.git` already below the top (bounded walk), the git dir a `.git` file or `commondir`
+ * names inside the cwd, and the top-level entry holding a `core.hooksPath` inside it.
+ *
+ * Refused: a guarded name that is a symbolic link; a cwd on a case-insensitive filesystem
+ * (`.GIT` would reach the real `.git` past its mount). Not defended (see README, "Mounted
+ * workspace"): *new* nested paths (`sub/.git` outside a submodule, `sub/.envrc`, a bare
+ * repository planted in a subdirectory); files that are the project's own
  * code or data (package.json scripts, Makefile, `.env`, `.tool-versions`, CLAUDE.md ...), which
  * run only when you run the project's tooling yourself.
  */
@@ -86,7 +90,16 @@ export interface WorkspaceFacts {
   readonly hooksPathInside?: string | undefined
   /** Text of the installed hooks (to see which hook manager they call). */
   readonly hooksText: string
+  /**
+   * Nested `.git` entries to guard (relative): each gitlink's `<path>/.git` (git status at the
+   * top looks into it) and every `.git` that exists below the top (a bounded walk). `missing`
+   * lists, outermost first, the directories to create for one that does not exist.
+   */
+  readonly nestedGit: ReadonlyArray<{ readonly rel: string; readonly kind: Kind | undefined; readonly missing: ReadonlyArray<string> }>
 }
+
+/** At most this many directories are looked at for nested `.git` entries (node_modules trees are large). */
+export const NESTED_WALK_LIMIT = 20_000
 
 export interface WorkspaceBind {
   readonly source: string
@@ -195,6 +208,54 @@ const enclosingRepo = (dir: string): { readonly gitDir: string; readonly top: st
   }
 }
 
+/**
+ * Paths of the gitlinks (submodules, mode 160000) in a git index file: `git status` run at the
+ * top looks into each one that has a `.git`, and runs what that repository's config says.
+ * Index versions 2-4, SHA-1 or SHA-256 ids; anything unreadable yields what was read so far.
+ */
+export const gitlinksOf = (index: Buffer, hashSize: 20 | 32 = 20): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  if (index.length < 12 || index.toString("latin1", 0, 4) !== "DIRC") return out
+  const version = index.readUInt32BE(4)
+  const count = index.readUInt32BE(8)
+  if (version < 2 || version > 4) return out
+  let at = 12
+  let previous = ""
+  for (let i = 0; i < count; i++) {
+    const start = at
+    if (at + 40 + hashSize + 2 > index.length) return out
+    const mode = index.readUInt32BE(at + 24)
+    const flags = index.readUInt16BE(at + 40 + hashSize)
+    at += 40 + hashSize + 2
+    if (version >= 3 && flags & 0x4000) at += 2
+    let name: string
+    if (version === 4) {
+      // The path is the previous one less N trailing bytes, plus a NUL-terminated suffix.
+      let strip = 0
+      let b = index[at++]!
+      strip = b & 0x7f
+      while (b & 0x80) {
+        b = index[at++]!
+        strip = ((strip + 1) << 7) | (b & 0x7f)
+      }
+      const end = index.indexOf(0, at)
+      if (end < 0) return out
+      const prev = Buffer.from(previous, "utf8")
+      name = Buffer.concat([prev.subarray(0, prev.length - strip), index.subarray(at, end)]).toString("utf8")
+      at = end + 1
+    } else {
+      const end = index.indexOf(0, at)
+      if (end < 0) return out
+      name = index.toString("utf8", at, end)
+      // Entries are padded with 1-8 NULs to a multiple of 8 bytes.
+      at = start + Math.floor((end - start + 8) / 8) * 8
+    }
+    previous = name
+    if ((mode & 0o170000) === 0o160000) out.push(name)
+  }
+  return out
+}
+
 /** Reads what `workspaceLayout` needs from the host. Reads only; follows no link it guards. */
 export const inspectWorkspace = (cwd: string): WorkspaceFacts => {
   const root = fs.realpathSync(cwd)
@@ -243,7 +304,43 @@ export const inspectWorkspace = (cwd: string): WorkspaceFacts => {
       // no hooks dir: no hook manager installed
     }
   }
-  return { root, kinds, gitRepoAtRoot, gitMetadataInside: [...metadata].sort(), hooksPathInside, hooksText }
+  const nested = new Map<string, WorkspaceFacts["nestedGit"][number]>()
+  const addNested = (abs: string) => {
+    if (!inside(root, abs) || path.dirname(abs) === root) return
+    const rel = path.relative(root, abs)
+    if (nested.has(rel)) return
+    const missing: Array<string> = []
+    for (let d = abs; d !== root && kindOf(d) === undefined; d = path.dirname(d)) missing.unshift(path.relative(root, d))
+    nested.set(rel, { rel, kind: kindOf(abs), missing })
+  }
+  if (repo) {
+    const index = (() => {
+      try {
+        return fs.readFileSync(path.join(repo.gitDir, "index"))
+      } catch {
+        return undefined
+      }
+    })()
+    const sha256 = /objectformat\s*=\s*sha256/i.test(readIf(path.join(commonDirOf(repo.gitDir), "config")) ?? "")
+    if (index) for (const link of gitlinksOf(index, sha256 ? 32 : 20)) addNested(path.join(repo.top, link, ".git"))
+  }
+  // Existing nested .git entries (clones inside the tree, checked-out submodules), breadth first.
+  const queue = [root]
+  for (let seen = 0; queue.length > 0 && seen < NESTED_WALK_LIMIT; seen++) {
+    const dir = queue.shift()!
+    let entries: Array<fs.Dirent>
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true })
+    } catch {
+      continue
+    }
+    for (const e of entries) {
+      if (e.name === ".git") {
+        if (dir !== root) addNested(path.join(dir, e.name))
+      } else if (e.isDirectory()) queue.push(path.join(dir, e.name))
+    }
+  }
+  return { root, kinds, gitRepoAtRoot, gitMetadataInside: [...metadata].sort(), hooksPathInside, hooksText, nestedGit: [...nested.values()] }
 }
 
 /**
@@ -280,12 +377,22 @@ export const workspaceLayout = (facts: WorkspaceFacts, workdir: string): { reado
     if (kind === undefined || (kind === "empty-dir" && when === "always")) placeholders.push(source)
     mounts.push({ source, target: path.posix.join(workdir, name), readonly: true })
   }
+  for (const n of facts.nestedGit) {
+    const top = n.rel.split(path.sep)[0]!
+    if (guarded.has(top)) continue
+    const source = path.join(facts.root, n.rel)
+    if (n.kind === "symlink") {
+      return { refusal: new WorkspaceError({ path: source, message: `${source} is a symbolic link: mount_cwd cannot lay a read-only mount over a link without following it, so the agent could replace it; replace the link with what it points to, or use copy_cwd` }) }
+    }
+    if (n.kind === undefined || n.kind === "empty-dir") placeholders.push(...n.missing.map((m) => path.join(facts.root, m)), ...(n.kind === "empty-dir" ? [source] : []))
+    mounts.push({ source, target: path.posix.join(workdir, ...n.rel.split(path.sep)), readonly: true })
+  }
   for (const rel of facts.gitMetadataInside) {
     const top = rel.split(path.sep)[0]!
     if (guarded.has(top)) continue
     mounts.push({ source: path.join(facts.root, rel), target: path.posix.join(workdir, ...rel.split(path.sep)), readonly: true })
   }
-  return { layout: { mounts, placeholders } }
+  return { layout: { mounts, placeholders: [...new Set(placeholders)] } }
 }
 
 /**
@@ -312,7 +419,8 @@ export const WORKSPACE_RECORD = "workspace.json"
  */
 export const removePlaceholders = (placeholders: ReadonlyArray<string>): ReadonlyArray<string> => {
   const left: Array<string> = []
-  for (const p of placeholders) {
+  // Innermost first: a nested placeholder's own missing parents were recorded before it.
+  for (const p of [...placeholders].reverse()) {
     try {
       fs.rmdirSync(p)
     } catch (e) {

@@ -145,11 +145,14 @@ attempt edit sh -c 'echo "agent version" > src/main.txt && echo new > src/new.tx
     expect(after["HEAD"]).toBeUndefined()
   }, 600_000)
 
-  it("an existing .git: swapping it, rewriting it or replacing it with a gitdir file fails, and host git runs nothing", async () => {
+  it("an existing .git: swapping it, rewriting it, replacing it with a gitdir file, planting a submodule's or a nested clone's .git fails, and host git runs nothing", async () => {
     const cwd = tempDir("bb-mount-repo-")
     fs.writeFileSync(path.join(cwd, "bottle.yaml"), manifest)
     fs.writeFileSync(path.join(cwd, "README.md"), "hello\n")
-    const init = spawnSync("sh", ["-c", "git init -q . && git add -A && git -c user.name=t -c user.email=t@t commit -q -m init"], { cwd, encoding: "utf8" })
+    // A submodule that is not checked out (a gitlink: `git status` at the top looks into
+    // libs/mod/.git once it exists) and a repository cloned inside the tree (vendor/dep).
+    const sub = tempDir("bb-mount-sub-")
+    const init = spawnSync("sh", ["-c", `git init -q ${sub} && git -C ${sub} -c user.name=t -c user.email=t@t commit -q --allow-empty -m sub && git init -q . && git add -A && git update-index --add --cacheinfo 160000,$(git -C ${sub} rev-parse HEAD),libs/mod && git -c user.name=t -c user.email=t@t commit -q -m init && mkdir vendor && git init -q vendor/dep`], { cwd, encoding: "utf8" })
     expect(init.status, init.stderr).toBe(0)
     chownTree(cwd)
     const mark = path.join(tempDir("bb-mount-mark-"), "ran")
@@ -164,19 +167,23 @@ attempt hook sh -c 'printf "#!/bin/sh\\ntouch ${mark}\\n" > .git/hooks/post-chec
 attempt module sh -c 'mkdir -p .git/modules/x && echo "[core]" > .git/modules/x/config'
 attempt head sh -c 'echo "ref: refs/heads/evil" > .git/HEAD'
 attempt gitfile sh -c 'rm -rf .git; printf "gitdir: /workspace/evil\\n" > .git'
+attempt submodule sh -c 'mkdir -p libs/mod && git init -q libs/mod && git -C libs/mod config core.fsmonitor "touch ${mark}; false;"'
+attempt nested-config sh -c 'git -C vendor/dep config core.fsmonitor "touch ${mark}; false;"'
+attempt nested-swap sh -c 'mv vendor/dep/.git vendor/dep/old-git || rm -rf vendor/dep/.git; git init -q vendor/dep && git -C vendor/dep config core.fsmonitor "touch ${mark}; false;"'
 attempt manifest sh -c 'echo "# agent" >> bottle.yaml'
 attempt manifest-mv sh -c 'mv bottle.yaml b.yaml'
 attempt edit sh -c 'echo "agent" >> README.md'
 `)
     expect(run.code, run.stderr).toBe(0)
     expect(run.outcomes["edit"]).toBe("ok")
-    for (const a of ["mv-git", "swap-git", "config", "hook", "module", "head", "gitfile", "manifest", "manifest-mv"]) expect(run.outcomes[a], `${a} in:\n${run.stdout}`).toBe("refused")
+    for (const a of ["mv-git", "swap-git", "config", "hook", "module", "head", "gitfile", "submodule", "nested-config", "nested-swap", "manifest", "manifest-mv"]) expect(run.outcomes[a], `${a} in:\n${run.stdout}`).toBe("refused")
     // The agent can still read the history.
     const log = inAgent(slug, cwd, "cd /workspace && git -c safe.directory='*' log --format=%s")
     expect(log.stdout.trim()).toBe("init")
 
     stop(slug, cwd)
     hostGit(cwd, "status")
+    hostGit(path.join(cwd, "vendor", "dep"), "status")
     expect(fs.existsSync(mark), "host git ran something the agent wrote").toBe(false)
     const after = snapshot(cwd)
     expect(fs.readFileSync(path.join(cwd, "README.md"), "utf8")).toBe("hello\nagent\n")

@@ -19,7 +19,7 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrant
   lines.push(`Bottle ${plan.slug}  (agent ${plan.agent}, bottle ${plan.bottle}, backend ${plan.backend})`)
   row("manifest", manifestLabel)
   row("workspace", plan.mountCwd
-    ? `${plan.cwd} MOUNTED read-write at ${plan.workdir} (the agent edits these files in place)`
+    ? `${plan.cwd} MOUNTED read-write at ${plan.workdir} (the agent edits these files in place; .git, bottle.yaml, editor and shell auto-run files stay read-only)`
     : plan.copyCwd ? `${plan.cwd} copied to ${plan.workdir}` : `${plan.workdir} (empty; copy_cwd is off)`)
   row("network", `internal ${plan.network.internal} ${plan.network.subnet} (bundle ${plan.network.bundleIp}); egress ${plan.network.egress} (bundle only)`)
   row("daemons", plan.daemons.join(", "))

@@ -321,7 +321,7 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
     yield* step("agent")
     // The cwd, with what the host would run later laid over it read-only (./workspace.ts).
     const workspace = plan.mountCwd
-      ? yield* mountWorkspace(plan).pipe(Effect.mapError((e) => new LaunchError({ reason: new LaunchFailed({ step: "workspace", message: e.message }) })))
+      ? yield* mountWorkspace(plan, docker.containerState(agentName(slug)).pipe(Effect.as(true), Effect.catch((e) => Effect.succeed(e.reason._tag !== "NotFound")))).pipe(Effect.mapError((e) => new LaunchError({ reason: new LaunchFailed({ step: "workspace", message: e.message }) })))
       : []
     const agent = yield* docker.container({
       name: agentName(slug),

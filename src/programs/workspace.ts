@@ -449,9 +449,14 @@ export const releaseWorkspace = Effect.fn("releaseWorkspace")(function*(slug: st
 
 /**
  * Launch: the mounts for the agent container. Scoped: the placeholders are recorded, then
- * made, and removed again when the scope closes (after the container that mounts them is gone).
+ * made, and removed again when the scope closes, after the container that mounts them is gone.
+ * `stillHeld` says whether that container is still there (its removal failed): the
+ * placeholders then stay (a removed one would lift the guard on that name), for `bottle stop`.
  */
-export const mountWorkspace = (plan: BottlePlan): Effect.Effect<ReadonlyArray<WorkspaceBind>, WorkspaceError, StateStore | Scope.Scope> =>
+export const mountWorkspace = (
+  plan: BottlePlan,
+  stillHeld: Effect.Effect<boolean> = Effect.succeed(false)
+): Effect.Effect<ReadonlyArray<WorkspaceBind>, WorkspaceError, StateStore | Scope.Scope> =>
   Effect.gen(function*() {
     const state = yield* StateStore
     const facts = yield* Effect.try({
@@ -491,7 +496,12 @@ export const mountWorkspace = (plan: BottlePlan): Effect.Effect<ReadonlyArray<Wo
         },
         catch: (e) => e instanceof WorkspaceError ? e : new WorkspaceError({ path: plan.cwd, message: String(e) })
       }),
-      () => releaseWorkspace(plan.slug)
+      () =>
+        stillHeld.pipe(Effect.flatMap((held) =>
+          held
+            ? Effect.logWarning(`the agent container of ${plan.slug} is still there: its mount_cwd placeholders stay until \`bottle stop ${plan.slug}\``)
+            : releaseWorkspace(plan.slug)
+        ))
     )
     return mounts
   })

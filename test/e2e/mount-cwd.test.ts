@@ -182,10 +182,11 @@ attempt edit sh -c 'echo "agent" >> README.md'
     expect(log.stdout.trim()).toBe("init")
 
     stop(slug, cwd)
+    // Before host git touches anything (`git status` refreshes the index).
+    const after = snapshot(cwd)
     hostGit(cwd, "status")
     hostGit(path.join(cwd, "vendor", "dep"), "status")
     expect(fs.existsSync(mark), "host git ran something the agent wrote").toBe(false)
-    const after = snapshot(cwd)
     expect(fs.readFileSync(path.join(cwd, "README.md"), "utf8")).toBe("hello\nagent\n")
     delete after["README.md"]
     delete before["README.md"]
@@ -215,9 +216,9 @@ attempt edit sh -c 'echo new > notes.txt'
     for (const a of ["config", "meta-config", "meta-mv", "gitfile"]) expect(run.outcomes[a], `${a} in:\n${run.stdout}`).toBe("refused")
 
     stop(slug, cwd)
+    const after = snapshot(cwd)
     hostGit(cwd, "status")
     expect(fs.existsSync(mark), "host git ran something the agent wrote").toBe(false)
-    const after = snapshot(cwd)
     delete after["notes.txt"]
     expect(after).toEqual(before)
   }, 600_000)

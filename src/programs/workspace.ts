@@ -326,8 +326,8 @@ export const inspectWorkspace = (cwd: string): WorkspaceFacts => {
   }
   // Existing nested .git entries (clones inside the tree, checked-out submodules), breadth first.
   const queue = [root]
-  for (let seen = 0; queue.length > 0 && seen < NESTED_WALK_LIMIT; seen++) {
-    const dir = queue.shift()!
+  for (let next = 0; next < queue.length && next < NESTED_WALK_LIMIT; next++) {
+    const dir = queue[next]!
     let entries: Array<fs.Dirent>
     try {
       entries = fs.readdirSync(dir, { withFileTypes: true })

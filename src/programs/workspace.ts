@@ -117,7 +117,14 @@ export interface WorkspaceLayout {
 const kindOf = (p: string): Kind | undefined => {
   try {
     const st = fs.lstatSync(p)
-    if (st.isDirectory()) return fs.readdirSync(p).length === 0 ? "empty-dir" : "dir"
+    if (st.isDirectory()) {
+      const d = fs.opendirSync(p)
+      try {
+        return d.readSync() === null ? "empty-dir" : "dir"
+      } finally {
+        d.closeSync()
+      }
+    }
     return st.isSymbolicLink() ? "symlink" : st.isFile() ? "file" : "other"
   } catch {
     return undefined

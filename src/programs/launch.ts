@@ -319,9 +319,11 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   })
   const startAgent = Effect.gen(function*() {
     yield* step("agent")
-    // The cwd, with what the host would run later laid over it read-only (./workspace.ts).
+    // The cwd, with what the host would run later laid over it read-only (./workspace.ts). Its
+    // placeholders go after the agent container, unless that is still there (removal failed).
+    const agentStillThere = docker.containerState(agentName(slug)).pipe(Effect.as(true), Effect.catch((e) => Effect.succeed(e.reason._tag !== "NotFound")))
     const workspace = plan.mountCwd
-      ? yield* mountWorkspace(plan, docker.containerState(agentName(slug)).pipe(Effect.as(true), Effect.catch((e) => Effect.succeed(e.reason._tag !== "NotFound")))).pipe(Effect.mapError((e) => new LaunchError({ reason: new LaunchFailed({ step: "workspace", message: e.message }) })))
+      ? yield* mountWorkspace(plan, agentStillThere).pipe(Effect.mapError((e) => new LaunchError({ reason: new LaunchFailed({ step: "workspace", message: e.message }) })))
       : []
     const agent = yield* docker.container({
       name: agentName(slug),

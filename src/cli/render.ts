@@ -21,7 +21,7 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrant
   lines.push(`Bottle ${plan.slug}  (agent ${plan.agent}, bottle ${plan.bottle}, backend ${plan.backend})`)
   row("manifest", manifestLabel)
   row("workspace", plan.mountCwd
-    ? `${plan.cwd} MOUNTED read-write at ${plan.workdir} (the agent edits these files in place)`
+    ? `${plan.cwd} MOUNTED read-write at ${plan.workdir} (the agent edits these files in place; .git, bottle.yaml, editor and shell auto-run files stay read-only)`
     : plan.copyCwd ? `${plan.cwd} copied to ${plan.workdir}` : `${plan.workdir} (empty; copy_cwd is off)`)
   row("network", describeNetwork(plan))
   row("daemons", plan.daemons.join(", "))

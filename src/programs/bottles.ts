@@ -11,6 +11,7 @@ import { Backend, type BottleState, type BottleStatus as BackendStatus } from ".
 import { StateError, StateNotFound, StateStore } from "../services/StateStore.ts"
 import { revokeRecordedKeys } from "./deployKeys.ts"
 import { LaunchError, RevocationFailed } from "./launch.ts"
+import { releaseWorkspace } from "./workspace.ts"
 
 /** unknown: the backend could not be asked. */
 export type BottleStatus = BackendStatus | "unknown"
@@ -104,6 +105,8 @@ export const teardown = Effect.fn("teardown")(function*(slug: string, options: T
     // The address block is free once nothing holds it: the next bottle given that subnet could
     // not create its network over the old one.
     if (!holdsAddress) yield* state.releaseLeases(slug)
+    // mount_cwd placeholders go once nothing the backend runs can hold them mounted.
+    if (!holdsAddress && exists) yield* releaseWorkspace(slug)
     return leftovers
   }))
 

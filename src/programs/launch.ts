@@ -24,10 +24,11 @@ import { AGENT_HOME, SKILLS_DIR } from "../providers/claude.ts"
 import { EGRESS_PORT, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 import type { LaunchStep } from "../schema/LaunchProgress.ts"
-import { Backend, type HostMount, type ImageSource } from "../services/Backend.ts"
+import { Backend, type ImageSource } from "../services/Backend.ts"
 import { Progress } from "../services/Progress.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { acquireDeployKeys, keepRecord, type RevocationFailure } from "./deployKeys.ts"
+import { mountWorkspace } from "./workspace.ts"
 
 export class LaunchFailed extends Schema.TaggedClass<LaunchFailed>()("LaunchFailed", { step: Schema.String, message: Schema.String }) {}
 export class RevocationFailed extends Schema.TaggedClass<RevocationFailed>()("RevocationFailed", {
@@ -213,28 +214,28 @@ export const acquireBottle = Effect.fnUntraced(function*(
     secretEnv: Object.fromEntries([...routeTokens].map((env) => [env, Redacted.make(options.env[env] ?? "")])),
     readyTimeoutMs: options.readyTimeoutMs ?? 30_000
   })), Effect.mapError(failedAt("bundle")))
-  const sandbox = report("sandbox").pipe(Effect.andThen(backend.sandbox(plan, network, {
-    image: images.agent,
-    provisionDir: dirs.agentDir,
-    provisionTarget: AGENT_PROVISION_DIR,
-    mounts: plan.mountCwd ? mountedWorkspace(plan) : [],
-    provision: provisionArgv(plan, SKILLS_DIR)
-  })), Effect.mapError(failedAt("sandbox")))
+  // mount_cwd: the cwd, with what the host would run later laid over it read-only
+  // (./workspace.ts). Its placeholders go after the sandbox, unless that is still there (its
+  // removal failed).
+  const sandboxStillThere = backend.inspect(plan.slug).pipe(Effect.map((found) => found.length > 0), Effect.orElseSucceed(() => true))
+  const workspace = plan.mountCwd
+    ? mountWorkspace(plan, sandboxStillThere).pipe(Effect.mapError((e) => new LaunchError({ reason: new LaunchFailed({ step: "workspace", message: e.message }) })))
+    : Effect.succeed([])
+  const sandbox = report("sandbox").pipe(
+    Effect.andThen(workspace),
+    Effect.flatMap((mounts) =>
+      backend.sandbox(plan, network, {
+        image: images.agent,
+        provisionDir: dirs.agentDir,
+        provisionTarget: AGENT_PROVISION_DIR,
+        mounts,
+        provision: provisionArgv(plan, SKILLS_DIR)
+      }).pipe(Effect.mapError(failedAt("sandbox")))
+    )
+  )
   yield* Effect.all([bundle, sandbox], { concurrency: 2, discard: true })
   return plan
 })
-
-/**
- * The cwd mounted read-write, with what would run code on the host later laid over it
- * read-only: git's config and hooks (core.fsmonitor, hooks run at the user's next git
- * command) and the manifest (which names routes and the tokens they get).
- */
-const mountedWorkspace = (plan: BottlePlan): ReadonlyArray<HostMount> => [
-  { source: plan.cwd, target: plan.workdir, readonly: false },
-  ...[".git/config", ".git/hooks", "bottle.yaml"]
-    .filter((rel) => fs.existsSync(path.join(plan.cwd, rel)))
-    .map((rel) => ({ source: path.join(plan.cwd, rel), target: `${plan.workdir}/${rel}`, readonly: true }))
-]
 
 /** Attach: run the agent's command with the caller's terminal; returns its exit code. */
 export const attach = Effect.fn("attach")(function*(plan: BottlePlan) {

@@ -26,12 +26,14 @@ export interface LoadedManifest {
   readonly locate: (path: ReadonlyArray<PropertyKey>) => { readonly line: number; readonly column: number } | undefined
 }
 
-/** Walks up from `cwd` to the filesystem root looking for bottle.yaml. */
+/** Walks up from `cwd` to the filesystem root looking for a bottle.yaml file. */
 export const findManifest = (cwd: string): string | undefined => {
   let dir = path.resolve(cwd)
   for (;;) {
     const candidate = path.join(dir, MANIFEST_FILE)
-    if (fs.existsSync(candidate)) return candidate
+    // A directory of that name is not a manifest (it is what mount_cwd lays over a missing
+    // bottle.yaml while a bottle runs): the search goes on upwards.
+    if (fs.existsSync(candidate) && !fs.statSync(candidate).isDirectory()) return candidate
     const parent = path.dirname(dir)
     if (parent === dir) return undefined
     dir = parent

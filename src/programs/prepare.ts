@@ -19,6 +19,7 @@ import type { RouteRole } from "../schema/Route.ts"
 import { findSecretLines } from "../schema/SecretPatterns.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { type LoadedManifest, yamlProblem } from "./loadManifest.ts"
+import { mountRefusal } from "./workspace.ts"
 
 export interface PrepareInput {
   readonly loaded: LoadedManifest
@@ -168,14 +169,7 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
   if (bottle.workspace?.mount_cwd) {
     const cwd = path.resolve(input.cwd)
     const state = yield* StateStore
-    const inside = (child: string) => child === cwd || child.startsWith(cwd.endsWith(path.sep) ? cwd : cwd + path.sep)
-    const why = cwd === path.parse(cwd).root
-      ? "the filesystem root"
-      : cwd === path.resolve(os.homedir())
-      ? "your home directory"
-      : inside(path.resolve(state.root))
-      ? `a directory holding bot-bottle's state (${state.root})`
-      : undefined
+    const why = mountRefusal(cwd, os.homedir(), state.root)
     if (why) {
       return yield* fail(["bottles", agent.bottle, "workspace", "mount_cwd"], `bottles.${agent.bottle}.workspace.mount_cwd`, `refusing to mount ${cwd} read-write into the agent: it is ${why}; run from a project directory`)
     }

@@ -109,6 +109,8 @@ describe("bottle start, attached to a terminal", () => {
     const after = fs.statSync(path.join(cwd, "host-file.txt"))
     expect([after.uid, after.gid]).toEqual([before.uid, before.gid])
     expect(labelled(slug)).toEqual([])
+    // The read-only placeholders laid over missing guarded names are gone with the bottle.
+    for (const n of [".envrc", ".vscode", "HEAD"]) expect(fs.existsSync(path.join(cwd, n)), n).toBe(false)
   }, 600_000)
 
   it("gives the agent's command the terminal, provisions skills and the (empty) prompt file, returns its exit code, and tears down on exit", async () => {

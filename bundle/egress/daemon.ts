@@ -17,9 +17,9 @@ import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as tls from "node:tls"
 import { Config, ConfigProvider, Effect, Option, Redacted, Schedule } from "effect"
+import { ensureBottleCa } from "../../src/schema/BottleCa.ts"
 import type { Route } from "../../src/schema/Route.ts"
 import { AuditLog } from "./audit.ts"
-import { ensureBottleCa } from "./ca.ts"
 import { EgressError, errorMessage } from "./errors.ts"
 import { compilePolicy, type Policy } from "./policy.ts"
 import { holdListener } from "./listener.ts"
@@ -124,7 +124,9 @@ const fileStamp = (file: string): string => {
  */
 export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions) {
   const bottle = options.bottle ?? path.basename(path.dirname(path.resolve(options.stateDir)))
-  const ca = yield* ensureBottleCa(options.stateDir)
+  const ca = yield* ensureBottleCa(options.stateDir).pipe(
+    Effect.mapError((e) => new EgressError({ reason: { _tag: "CaFailed", path: e.path, message: e.detail } }))
+  )
   const keyPem = yield* Effect.tryPromise({
     try: () => fsp.readFile(ca.keyPath, "utf8"),
     catch: (cause) => new EgressError({ reason: { _tag: "CaFailed", path: ca.keyPath, message: errorMessage(cause) } })

@@ -19,10 +19,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cause, Effect, Exit, Fiber, Option, Redacted, Ref, Schema, Scope } from "effect"
 import * as YAML from "yaml"
-import { ensureBottleCa } from "../../bundle/egress/ca.ts"
-import { READY_LINE, UNHEALTHY_LINE } from "../../bundle/init.ts"
 import { AGENT_HOME, SKILLS_DIR } from "../providers/claude.ts"
-import { BUNDLE_EGRESS_DIR, EGRESS_PORT, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
+import { ensureBottleCa } from "../schema/BottleCa.ts"
+import { EGRESS_PORT, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
+import { bundleRunSpec, READY_LINE, UNHEALTHY_LINE } from "../schema/BundleProtocol.ts"
 import { BottleMeta, type BottlePlan } from "../schema/BottlePlan.ts"
 import type { Backend } from "../schema/Manifest.ts"
 import { Docker, LABEL_ROLE, LABEL_SLUG } from "../services/Docker.ts"
@@ -294,19 +294,14 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
       // The egress network is joined once the bundle runs (below): it is only needed once the
       // agent makes a request, and the bundle then briefly has fewer routes, never more.
       networks: [{ name: plan.network.internal, ip: plan.network.bundleIp }],
-      env: {
-        BOTTLE_SLUG: slug,
-        BOTTLE_DAEMONS: plan.daemons.join(","),
-        BOTTLE_EGRESS_DIR: BUNDLE_EGRESS_DIR,
-        BOTTLE_EGRESS_LISTEN: `0.0.0.0:${EGRESS_PORT}`,
-        ...(extraEgressCa ? { BOTTLE_EGRESS_EXTRA_CA: `${BUNDLE_EGRESS_DIR}/extra-ca.pem` } : {})
-      },
+      // Each daemon's variables, and its own subdir of the state dir mounted (bundle protocol).
+      env: bundleRunSpec(plan, dir, (sub, file) => fs.existsSync(path.join(dir, sub, file))).env,
       secretEnv: tokens,
       labels: labelsFor(slug, "bundle"),
       // The bundle runs as the host user who owns the state dir (0700), so it can read its
       // config and CA key without the dir being opened to anyone else.
       ...(process.getuid && process.getgid ? { user: `${process.getuid()}:${process.getgid()}` } : {}),
-      mounts: [{ source: egressDir, target: BUNDLE_EGRESS_DIR, readonly: false }],
+      mounts: bundleRunSpec(plan, dir).mounts,
       extraArgs: ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
     })
     yield* step("bundle:ready")

@@ -2,6 +2,7 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { bottleRoutesFile } from "../../src/cli/egress.ts"
+import { make, stateRoot } from "../../src/layers/StateStore.ts"
 import { parseListen } from "../../bundle/egress/config.ts"
 
 describe("egress CLI", () => {
@@ -16,7 +17,7 @@ describe("egress CLI", () => {
     }))
 
   it("a bottle's routes file lives under the state root", () => {
-    assert.strictEqual(bottleRoutesFile("demo", { BOTTLE_STATE_DIR: "/s" }), path.join("/s", "bottles", "demo", "egress", "routes.yaml"))
-    assert.strictEqual(bottleRoutesFile("demo", { XDG_STATE_HOME: "/x" }), path.join("/x", "bot-bottle", "bottles", "demo", "egress", "routes.yaml"))
+    assert.strictEqual(bottleRoutesFile(make(stateRoot({ BOTTLE_STATE_DIR: "/s" })), "demo"), path.join("/s", "bottles", "demo", "egress", "routes.yaml"))
+    assert.strictEqual(bottleRoutesFile(make(stateRoot({ XDG_STATE_HOME: "/x" })), "demo"), path.join("/x", "bot-bottle", "bottles", "demo", "egress", "routes.yaml"))
   })
 })

@@ -19,11 +19,11 @@ import * as tls from "node:tls"
 import { Config, ConfigProvider, Effect, Option, Redacted, Schedule } from "effect"
 import { ensureBottleCa } from "../../src/schema/BottleCa.ts"
 import type { Route } from "../../src/schema/Route.ts"
+import { loadRoutes } from "../../src/schema/RoutesFile.ts"
 import { AuditLog } from "./audit.ts"
 import { EgressError, errorMessage } from "./errors.ts"
 import { compilePolicy, type Policy } from "./policy.ts"
 import { holdListener } from "./listener.ts"
-import { loadRoutes } from "./routes.ts"
 
 export interface EgressOptions {
   readonly routesFile: string
@@ -73,7 +73,7 @@ const readTokens = (routes: ReadonlyArray<Route>, env: Record<string, string | u
   })
 
 const policyFrom = Effect.fn("egress.policyFrom")(function*(file: string, env: Record<string, string | undefined> | undefined): Effect.fn.Return<Policy, EgressError> {
-  const routes = yield* loadRoutes(file)
+  const routes = yield* loadRoutes(file).pipe(Effect.mapError((e) => new EgressError({ reason: e.reason })))
   const tokens = yield* readTokens(routes.routes, env)
   const { policy, missing } = compilePolicy(routes.routes, { get: (name) => tokens.get(name) })
   const first = missing[0]

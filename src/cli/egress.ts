@@ -8,8 +8,8 @@
 import * as path from "node:path"
 import { Console, Effect } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { allowHost, denyHost } from "../../bundle/egress/routes.ts"
 import { DAEMONS, hostDirOf } from "../schema/BundleProtocol.ts"
+import { allowHost, denyHost } from "../schema/RoutesFile.ts"
 import { StateError, StateNotFound, StateStore } from "../services/StateStore.ts"
 
 const slug = Argument.String("slug").pipe(Argument.withDescription("The bottle's slug"))

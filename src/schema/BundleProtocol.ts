@@ -18,8 +18,10 @@
  * could still read a sibling's mount. Separate uids per daemon are future work (see docs).
  *
  * The bundle may import this module (src/schema is the shared contract); src/ never imports
- * the bundle's internals.
+ * the bundle's internals. Plain TypeScript (no Effect): the init imports it, and PID 1's
+ * start-up is on every launch's critical path.
  */
+import * as fs from "node:fs"
 import * as path from "node:path"
 import type { BottlePlan } from "./BottlePlan.ts"
 import { EGRESS_PORT, GIT_GATE_PORT, SUPERVISE_PORT } from "./Bundle.ts"
@@ -38,6 +40,23 @@ export const DEFAULT_STATUS_FILE = "/tmp/bottle-status"
 export const READY_FD = 3
 /** What a daemon writes, on its own line, to $BOTTLE_READY_FD. */
 export const READY_WORD = "ready"
+
+/**
+ * Readiness, as the init asks for it (`readiness: "ready-fd"`): with `$BOTTLE_READY_FD` set,
+ * write `ready` to that descriptor (a pipe the init holds) once the daemon accepts
+ * connections, then close it. The init needs no polling, and learns it the moment it is true.
+ * Without the variable (a daemon run by hand), nothing is written.
+ */
+export const notifyReady = (env: Readonly<Record<string, string | undefined>>): void => {
+  const fd = Number(env["BOTTLE_READY_FD"] ?? NaN)
+  if (!Number.isInteger(fd) || fd < 3) return
+  try {
+    fs.writeSync(fd, `${READY_WORD}\n`)
+    fs.closeSync(fd)
+  } catch {
+    // No init listening (the descriptor is not ours): nothing to tell.
+  }
+}
 
 /** Variables every daemon gets (the init's own, shared by all). */
 export const COMMON_ENV = ["BOTTLE_SLUG", "BOTTLE_DAEMONS", "BOTTLE_STATUS_FILE", "BOTTLE_READY_FD"] as const

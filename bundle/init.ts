@@ -6,7 +6,8 @@
  * A daemon that exits is never restarted silently: the crash is logged and the status turns
  * `unhealthy: …`, which `bottle ls`/launch report. A daemon that is unknown or not built makes
  * the bundle unhealthy at once, and then none is started. Each daemon gets none of the other
- * daemons' variables (envForDaemon).
+ * daemons' variables (envForDaemon). The status file is written before the line that reports
+ * it, so whoever reads the line finds the status already there.
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
@@ -124,8 +125,8 @@ export const startInit = (options: InitOptions): RunningInit => {
   const { specs, refused } = daemonSpecs(env, options)
   let unhealthy = refused !== undefined
   if (refused !== undefined) {
-    out(`${UNHEALTHY_LINE}: ${refused}`)
     setStatus(`unhealthy: ${refused}`)
+    out(`${UNHEALTHY_LINE}: ${refused}`)
   }
   const children = new Map<string, ChildProcess>()
   let stopping = false
@@ -154,8 +155,8 @@ export const startInit = (options: InitOptions): RunningInit => {
       if (stopping) return
       unhealthy = true
       const why = `daemon ${d.name} could not start (${e.message})`
-      out(`${UNHEALTHY_LINE}: ${why}`)
       setStatus(`unhealthy: ${why}`)
+      out(`${UNHEALTHY_LINE}: ${why}`)
     })
     child.on("exit", (code, signal) => {
       children.delete(d.name)
@@ -165,8 +166,8 @@ export const startInit = (options: InitOptions): RunningInit => {
       }
       unhealthy = true
       const why = `daemon ${d.name} exited (${signal ? `signal ${signal}` : `code ${code}`}); not restarting`
-      out(`${UNHEALTHY_LINE}: ${why}`)
       setStatus(`unhealthy: ${why}`)
+      out(`${UNHEALTHY_LINE}: ${why}`)
     })
   }
   const stop = (sig: NodeJS.Signals) => {

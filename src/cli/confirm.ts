@@ -6,7 +6,7 @@
  * never a credential grant's: a grant needs a person at a terminal, so with `--yes` or without
  * a terminal the answer is `needs-terminal`, before anything is asked or shown.
  */
-import { Effect } from "effect"
+import { Effect, Terminal } from "effect"
 import { Prompt } from "effect/cli"
 
 /** The question, then `[y/N]`; answered, the line reads `… y` or `… n`. */
@@ -20,8 +20,13 @@ export const confirm = (question: string): Effect.Effect<boolean, never, Prompt.
       theme: { prefix: "", pointerSmall: "", tick: "", ellipsis: "" }
     })
   ).pipe(
-    // QuitError: Esc, Ctrl-C, Ctrl-D or the end of stdin. No answer is no.
-    Effect.orElseSucceed(() => false)
+    // QuitError: Esc, Ctrl-C, Ctrl-D or the end of stdin. No answer is no (and ends the line).
+    Effect.catch(() =>
+      Terminal.Terminal.pipe(
+        Effect.flatMap((t) => Effect.ignore(t.display("\n"))),
+        Effect.as(false)
+      )
+    )
   )
 
 export type Consent = "given" | "declined" | "needs-terminal"

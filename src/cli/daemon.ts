@@ -19,7 +19,9 @@ const builtEntry = (name: string): string => {
 }
 
 // The built init, not its source: it sets the process's exit code when its daemons are gone.
-const init = Command.make("init", {}, () => Effect.promise(() => import(pathToFileURL(builtEntry("bundle-init.mjs")).href))).pipe(
+// Uninterruptible: on SIGTERM/SIGINT the init stops its daemons itself (its own handlers), and
+// the CLI must wait for that instead of exiting and leaving them orphaned.
+const init = Command.make("init", {}, () => Effect.uninterruptible(Effect.promise(() => import(pathToFileURL(builtEntry("bundle-init.mjs")).href)))).pipe(
   Command.withDescription(`The sidecar bundle's init: start the daemons in $BOTTLE_DAEMONS (built: ${builtDaemons().map((r) => r.name).join(", ")}) and report readiness`)
 )
 

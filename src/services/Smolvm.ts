@@ -5,8 +5,11 @@
  */
 import { Context, Effect, Result, Schema, Scope, SemVer } from "effect"
 
-/** Older releases silently dropped `--allow-cidr` beside `--from` (DESIGN.md). */
-export const SMOLVM_MINIMUM = "1.8.0"
+/**
+ * DESIGN.md: releases before 1.8 silently dropped `--allow-cidr` beside `--from`, and before
+ * 1.9.0 machines served from the image cache booted with open networking.
+ */
+export const SMOLVM_MINIMUM = "1.9.0"
 
 /**
  * The version in `smolvm --version` output ("smolvm 1.9.1"): its first X.Y.Z, with a

@@ -2,9 +2,12 @@
 // without resolving hundreds of files. Everything is bundled, mockttp included (resolving its
 // CommonJS tree cost the egress daemon ~150 ms at start-up), so the sidecar image needs no
 // node_modules. The egress daemon is a separate chunk loaded on demand: CLI start-up never
-// pays for the proxy.
+// pays for the proxy. Each daemon of the bundle protocol's table that has a build is an entry of
+// its own (dist/<entry>.mjs), which the bundle's init spawns.
 import * as fs from "node:fs"
 import { build } from "esbuild"
+// The bundle protocol's table names each built daemon's source and entry: one entry per row.
+import { builtDaemons } from "../src/schema/BundleProtocol.ts"
 
 fs.rmSync("dist", { recursive: true, force: true })
 
@@ -26,7 +29,11 @@ module.exports = new Proxy({}, { get: (_, key) => (key === "__esModule" ? false 
 }
 
 await build({
-  entryPoints: { bottle: "src/cli/main.ts", "bundle-init": "bundle/init-main.ts", "egress-daemon": "bundle/egress/main.ts" },
+  entryPoints: {
+    bottle: "src/cli/main.ts",
+    "bundle-init": "bundle/init-main.ts",
+    ...Object.fromEntries(builtDaemons().map((d) => [d.build.entry, d.build.source]))
+  },
   outdir: "dist",
   outExtension: { ".js": ".mjs" },
   splitting: true,

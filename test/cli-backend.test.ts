@@ -109,7 +109,7 @@ describe("smolvm errors", () => {
     ]
     assert.deepStrictEqual(errors.map((e) => e.message), [
       "smolvm machine start failed (exit 3): boot failed",
-      "smolvm is not installed or cannot run (spawn smolvm ENOENT); install smolvm ≥ 1.8.0 for --backend smolmachines (`bottle doctor` checks it)",
+      "smolvm is not installed or cannot run (spawn smolvm ENOENT); install smolvm ≥ 1.9.0 for --backend smolmachines (`bottle doctor` checks it)",
       "smolvm 1.2.0 is too old: --backend smolmachines needs 1.8.0 or later (network allowlists were unreliable before)",
       "smolvm printed output we could not decode: expected an array"
     ])

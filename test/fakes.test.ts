@@ -168,7 +168,7 @@ describe("fake Backend", () => {
       const plan = { slug: "s" } as Parameters<typeof backend.network>[0]
       const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
         const net = yield* backend.network(plan)
-        yield* backend.bundle(plan, net, { image: "b", egressDir: "/e", extraCa: false, secretEnv: {}, readyTimeoutMs: 1 })
+        yield* backend.bundle(plan, net, { image: "b", stateDir: "/s", secretEnv: {}, readyTimeoutMs: 1 })
       })))
       assertDies(exit, "release network s: boom")
       assert.deepStrictEqual(yield* events, ["acquire network s", "acquire bundle s", "release bundle s", "release network s"])

@@ -14,8 +14,10 @@ import { prepareCli } from "./support/cli.ts"
 
 // The build, in a private copy (support/cli.ts): other test files may rebuild dist/ meanwhile.
 let init = ""
+let cliDir = ""
 beforeAll(() => {
-  init = path.join(prepareCli(), "dist", "bundle-init.mjs")
+  cliDir = prepareCli()
+  init = path.join(cliDir, "dist", "bundle-init.mjs")
 }, 180_000)
 
 const freePort = () =>
@@ -33,12 +35,12 @@ afterEach(async () => {
   children.length = 0
 })
 
-const startInit = async (daemons: string, routes: string) => {
+const startInit = async (daemons: string, routes: string, argv: ReadonlyArray<string> = [init]) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-init-"))
   fs.writeFileSync(path.join(dir, "routes.yaml"), routes)
   const port = await freePort()
   const statusFile = path.join(dir, "status")
-  const child = spawn(process.execPath, [init], {
+  const child = spawn(process.execPath, [...argv], {
     env: { PATH: process.env["PATH"], BOTTLE_DAEMONS: daemons, BOTTLE_EGRESS_DIR: dir, BOTTLE_EGRESS_LISTEN: `127.0.0.1:${port}`, BOTTLE_STATUS_FILE: statusFile },
     stdio: ["ignore", "pipe", "pipe"]
   })
@@ -73,6 +75,16 @@ describe("bundle init", () => {
     b.child.kill("SIGTERM")
     expect(await b.exited).toBe(0)
     expect(await connects(b.port)).toBe(false)
+  }, 30_000)
+
+  it("`bottle daemon init` (the same init, from the CLI) stops its daemons on SIGTERM before it exits", async () => {
+    const b = await startInit("egress", "routes: []\n", [path.join(cliDir, "dist", "bottle.mjs"), "daemon", "init"])
+    await b.waitFor(/bottle-bundle: ready \(egress\)/)
+    expect(await connects(b.port)).toBe(true)
+    b.child.kill("SIGTERM")
+    await b.exited
+    expect(b.output()).toMatch(/bottle-bundle: SIGTERM: stopping egress/)
+    expect(await connects(b.port), "no orphaned egress daemon still listening").toBe(false)
   }, 30_000)
 
   it("a crashed daemon is logged, the status turns unhealthy, and it is not restarted", async () => {

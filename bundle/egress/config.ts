@@ -1,9 +1,8 @@
 /**
  * How the egress daemon is told where to listen and which extra CAs to trust, shared by its
  * two entry points: `bottle daemon egress` (flags, on the host) and dist/egress-daemon.mjs
- * (the environment, in the bundle).
+ * (the environment, in the bundle). Readiness: `notifyReady` (the bundle protocol).
  */
-import * as fs from "node:fs"
 import { Effect } from "effect"
 import { EgressError } from "./errors.ts"
 
@@ -20,24 +19,6 @@ export const parseListen = (text: string): Effect.Effect<{ host: string; port: n
 /** `$BOTTLE_EGRESS_EXTRA_CA`: a path, or paths joined by `:`. */
 export const extraCaFromEnv = (env: Record<string, string | undefined>): ReadonlyArray<string> =>
   (env["BOTTLE_EGRESS_EXTRA_CA"] ?? "").split(":").filter((p) => p.length > 0)
-
-/**
- * Readiness, as the bundle's init asks for it: with `$BOTTLE_READY_FD` set, write `ready` to
- * that descriptor (a pipe the init holds) once the daemon's configuration is checked and its
- * port bound (connections are accepted, and served as soon as the proxy engine is up), then
- * close it. The init needs no polling, and learns it the moment it is true.
- */
-export const notifyReady = (env: Record<string, string | undefined>): Effect.Effect<void> =>
-  Effect.sync(() => {
-    const fd = Number(env["BOTTLE_READY_FD"] ?? NaN)
-    if (!Number.isInteger(fd) || fd < 3) return
-    try {
-      fs.writeSync(fd, "ready\n")
-      fs.closeSync(fd)
-    } catch {
-      // No init listening (the descriptor is not ours): nothing to tell.
-    }
-  })
 
 /** What one bottle's agent may hold of the daemon (see admission.ts and proxy.ts). */
 export interface EgressLimits {

@@ -19,14 +19,14 @@ import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as tls from "node:tls"
 import { Config, ConfigProvider, Effect, Option, Redacted, Schedule } from "effect"
+import { ensureBottleCa } from "../../src/schema/BottleCa.ts"
 import type { Route } from "../../src/schema/Route.ts"
+import { loadRoutes } from "../../src/schema/RoutesFile.ts"
 import { AuditLog } from "./audit.ts"
-import { ensureBottleCa } from "./ca.ts"
 import { type EgressLimits, limitsFromEnv } from "./config.ts"
 import { EgressError, errorMessage } from "./errors.ts"
 import { compilePolicy, type Policy } from "./policy.ts"
 import { holdListener } from "./listener.ts"
-import { loadRoutes } from "./routes.ts"
 
 export interface EgressOptions {
   readonly routesFile: string
@@ -81,7 +81,7 @@ const readTokens = (routes: ReadonlyArray<Route>, env: Record<string, string | u
   })
 
 const policyFrom = Effect.fn("egress.policyFrom")(function*(file: string, env: Record<string, string | undefined> | undefined): Effect.fn.Return<Policy, EgressError> {
-  const routes = yield* loadRoutes(file)
+  const routes = yield* loadRoutes(file).pipe(Effect.mapError((e) => new EgressError({ reason: e.reason })))
   const tokens = yield* readTokens(routes.routes, env)
   const { policy, missing } = compilePolicy(routes.routes, { get: (name) => tokens.get(name) })
   const first = missing[0]
@@ -132,7 +132,9 @@ const fileStamp = (file: string): string => {
  */
 export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions) {
   const bottle = options.bottle ?? path.basename(path.dirname(path.resolve(options.stateDir)))
-  const ca = yield* ensureBottleCa(options.stateDir)
+  const ca = yield* ensureBottleCa(options.stateDir).pipe(
+    Effect.mapError((e) => new EgressError({ reason: { _tag: "CaFailed", path: e.path, message: e.detail } }))
+  )
   const keyPem = yield* Effect.tryPromise({
     try: () => fsp.readFile(ca.keyPath, "utf8"),
     catch: (cause) => new EgressError({ reason: { _tag: "CaFailed", path: ca.keyPath, message: errorMessage(cause) } })

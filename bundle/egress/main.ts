@@ -17,7 +17,8 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect } from "effect"
-import { extraCaFromEnv, notifyReady, parseListen } from "./config.ts"
+import { notifyReady } from "../../src/schema/BundleProtocol.ts"
+import { extraCaFromEnv, parseListen } from "./config.ts"
 import { runEgress } from "./daemon.ts"
 import { routesFileIn } from "./paths.ts"
 
@@ -28,7 +29,7 @@ const program = parseListen(env["BOTTLE_EGRESS_LISTEN"] ?? "0.0.0.0:3128").pipe(
   Effect.flatMap((listen) =>
     // Ready once the configuration is checked and the port bound; the proxy engine loads
     // behind it, connections waiting unread (see listener.ts).
-    runEgress({ routesFile: routesFileIn(dir), stateDir: dir, listen, bottle: env["BOTTLE_SLUG"], extraCaFiles: extraCaFromEnv(env), onBound: () => notifyReady(env) })
+    runEgress({ routesFile: routesFileIn(dir), stateDir: dir, listen, bottle: env["BOTTLE_SLUG"], extraCaFiles: extraCaFromEnv(env), onBound: () => Effect.sync(() => notifyReady(env)) })
   ),
   Effect.andThen(Effect.never),
   Effect.scoped,

@@ -1,20 +1,15 @@
 /**
- * Where a bottle's egress state lives on the host. The launch program, `bottle egress
- * allow|deny` and `bottle logs --egress` all resolve it here, so they agree.
+ * The files of the egress daemon's dir (its subdir of the bottle's state, see the bundle
+ * protocol), on the host or in the bundle:
  *
  *   <state root>/bottles/<slug>/egress/{routes.yaml, ca.pem, ca-key.pem, audit.log}
+ *
+ * (ca.pem and ca-key.pem: src/schema/BottleCa.ts; the state root: the StateStore.)
  */
-import * as os from "node:os"
 import * as path from "node:path"
+import { DAEMONS, hostDirOf } from "../../src/schema/BundleProtocol.ts"
 
-/** `$BOTTLE_STATE_DIR`, else `$XDG_STATE_HOME/bot-bottle`, else `~/.local/state/bot-bottle`. */
-export const stateRoot = (env: Record<string, string | undefined> = process.env): string =>
-  env["BOTTLE_STATE_DIR"] ||
-  (env["XDG_STATE_HOME"] ? path.join(env["XDG_STATE_HOME"], "bot-bottle") : path.join(os.homedir(), ".local", "state", "bot-bottle"))
-
-export const egressDir = (root: string, slug: string): string => path.join(root, "bottles", slug, "egress")
+export const egressDir = (root: string, slug: string): string => hostDirOf(path.join(root, "bottles", slug), DAEMONS.egress)
 
 export const routesFileIn = (dir: string): string => path.join(dir, "routes.yaml")
-export const caCertIn = (dir: string): string => path.join(dir, "ca.pem")
-export const caKeyIn = (dir: string): string => path.join(dir, "ca-key.pem")
 export const auditLogIn = (dir: string): string => path.join(dir, "audit.log")

@@ -10,7 +10,8 @@
  */
 import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { extraCaFromEnv, notifyReady, parseListen } from "../../bundle/egress/config.ts"
+import { extraCaFromEnv, parseListen } from "../../bundle/egress/config.ts"
+import { notifyReady } from "../schema/BundleProtocol.ts"
 
 export const egressDaemon = Command.make(
   "egress",
@@ -32,7 +33,7 @@ export const egressDaemon = Command.make(
         listen: address,
         bottle: Option.getOrUndefined(bottle),
         extraCaFiles: [...extraCa, ...extraCaFromEnv(process.env)],
-        onBound: () => notifyReady(process.env)
+        onBound: () => Effect.sync(() => notifyReady(process.env))
       }).pipe(Effect.andThen(Effect.never))
     )
   })

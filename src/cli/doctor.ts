@@ -1,23 +1,28 @@
 /** `bottle doctor`: checks what bottles need on this host, and says how to fix each failure. */
 import * as fs from "node:fs"
-import { Console, Effect } from "effect"
+import { Console, Effect, Result, SemVer, SemVerRange } from "effect"
 import { Command } from "effect/cli"
 import { Docker } from "../services/Docker.ts"
-import { ProcessRunner } from "../services/ProcessRunner.ts"
-import { SMOLVM_MINIMUM } from "../services/Smolvm.ts"
+import { SMOLVM_MINIMUM, Smolvm, smolvmRecentEnough } from "../services/Smolvm.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { CliFailure } from "./failure.ts"
 
-const newer = (a: string, b: string) => {
-  const pa = a.split(".").map(Number)
-  const pb = b.split(".").map(Number)
-  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) > (pb[i] ?? 0)
-  return true
+/** Engines with the fix for CVE-2024-29018 (26.0.0, backported to 25.0.5 and 23.0.11). */
+const DNS_FIXED = SemVerRange.parseUnsafe(">=26.0.0 || >=25.0.5 <26.0.0 || >=23.0.11 <23.1.0")
+
+/**
+ * Whether an engine version has the DNS fix. Distributions suffix the version in ways SemVer
+ * does not allow (`24.0.5-0ubuntu1~22.04.1`), so the leading X.Y.Z is what is compared.
+ */
+export const engineHasDnsFix = (serverVersion: string): boolean => {
+  const core = serverVersion.match(/^(\d+\.\d+\.\d+)/)?.[1]
+  const v = core === undefined ? undefined : SemVer.parse(core)
+  return v !== undefined && Result.isSuccess(v) && SemVerRange.matches(DNS_FIXED, v.success)
 }
 
 export const doctor = Command.make("doctor", {}, Effect.fn(function*() {
   const docker = yield* Docker
-  const runner = yield* ProcessRunner
+  const smolvm = yield* Smolvm
   const state = yield* StateStore
   let failed = 0
   const ok = (what: string, detail: string) => Console.log(`✓ ${what}: ${detail}`)
@@ -30,23 +35,22 @@ export const doctor = Command.make("doctor", {}, Effect.fn(function*() {
   const info = yield* Effect.result(docker.info)
   if (info._tag === "Success") {
     yield* ok("docker engine", `${info.success.operatingSystem}, server ${info.success.serverVersion}`)
-    const v = info.success.serverVersion.match(/^(\d+)\.(\d+)\.(\d+)/)
-    const [maj, min, pat] = v ? [Number(v[1]), Number(v[2]), Number(v[3])] : [0, 0, 0]
-    const patched = maj >= 26 || (maj === 25 && pat >= 5) || (maj === 23 && min === 0 && pat >= 11)
-    if (!patched) {
+    if (!engineHasDnsFix(info.success.serverVersion)) {
       yield* warn("docker engine DNS", `${info.success.serverVersion} has CVE-2024-29018 (internal networks' DNS lookups can leave through the host); bot-bottle points the agent's DNS at its sidecar to close it`, "upgrade the engine to 26.0.0 or later (or 25.0.5, 23.0.11)")
     }
   } else {
     yield* bad("docker engine", info.failure.message, "install Docker and start its engine (Linux: `sudo systemctl start docker`; macOS: start Docker Desktop); check `docker info`")
   }
 
-  const smol = yield* Effect.result(runner.run(["smolvm", "--version"]))
+  const smol = yield* Effect.result(smolvm.version)
   if (smol._tag === "Success") {
-    const version = smol.success.stdout.match(/(\d+\.\d+\.\d+)/)?.[1] ?? "unknown"
-    if (version !== "unknown" && newer(version, SMOLVM_MINIMUM)) yield* ok("smolvm", version)
-    else yield* warn("smolvm", `version ${version} is older than ${SMOLVM_MINIMUM} (network allowlists were unreliable before)`, "upgrade smolvm (only needed for --backend smolmachines)")
-  } else {
+    const version = SemVer.parseUnsafe(smol.success)
+    if (smolvmRecentEnough(version)) yield* ok("smolvm", smol.success)
+    else yield* warn("smolvm", `version ${smol.success} is older than ${SMOLVM_MINIMUM} (network allowlists were unreliable before)`, "upgrade smolvm (only needed for --backend smolmachines)")
+  } else if (smol.failure.reason._tag === "Missing") {
     yield* warn("smolvm", "not found", "install smolvm ≥ " + SMOLVM_MINIMUM + " for --backend smolmachines (the docker backend does not need it)")
+  } else {
+    yield* warn("smolvm", smol.failure.message, "reinstall smolvm ≥ " + SMOLVM_MINIMUM + " (only needed for --backend smolmachines)")
   }
 
   const writable = yield* Effect.sync(() => {

@@ -2,7 +2,7 @@
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { readAudit } from "../../bundle/egress/audit.ts"
-import { egressDir } from "../../bundle/egress/paths.ts"
+import { DAEMONS, hostDirOf } from "../schema/BundleProtocol.ts"
 import { Backend } from "../services/Backend.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { bottleArg, onBackendOf, savedPlan } from "./bottleArg.ts"
@@ -19,7 +19,7 @@ export const logs = Command.make(
     yield* savedPlan(bottle)
     if (egress) {
       const state = yield* StateStore
-      const entries = yield* readAudit(egressDir(state.root, bottle))
+      const entries = yield* readAudit(hostDirOf(state.bottleDir(bottle), DAEMONS.egress))
       for (const e of entries) yield* Console.log(JSON.stringify(e))
       return
     }

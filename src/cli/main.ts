@@ -10,6 +10,7 @@ import * as Cache from "../layers/Cache.ts"
 import * as Docker from "../layers/Docker.ts"
 import * as GitHost from "../layers/GitHost.ts"
 import * as ProcessRunner from "../layers/ProcessRunner.ts"
+import * as Smolvm from "../layers/Smolvm.ts"
 import * as StateStore from "../layers/StateStore.ts"
 import { packageVersion } from "../programs/assets.ts"
 import { cleanup } from "./cleanup.ts"
@@ -30,7 +31,7 @@ const bottle = Command.make("bottle").pipe(
   Command.withSubcommands([start, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon])
 )
 
-const layers = Layer.mergeAll(Backends.layer, Docker.layer, StateStore.layer, Cache.layer, GitHost.layer, ProcessRunner.layer)
+const layers = Layer.mergeAll(Backends.layer, Docker.layer, StateStore.layer, Cache.layer, GitHost.layer, ProcessRunner.layer, Smolvm.layer.pipe(Layer.provide(ProcessRunner.layer)))
 
 const program = Command.run(bottle, { version: packageVersion() }).pipe(
   Effect.provide(layers),

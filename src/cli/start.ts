@@ -4,42 +4,23 @@
  * `bottle logs` and `bottle resume`).
  */
 import * as path from "node:path"
-import * as readline from "node:readline"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
+import * as PromptTerminal from "../layers/Terminal.ts"
 import { approveGrants, describeGrant, GRANTS_FILE, pendingGrants } from "../programs/grants.ts"
 import { launch } from "../programs/launch.ts"
 import { resolvePlan } from "../programs/resolvePlan.ts"
+import { notBuiltDaemons } from "../schema/BundleProtocol.ts"
 import { Backend } from "../services/Backend.ts"
 import { Progress } from "../services/Progress.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { onBackend } from "./bottleArg.ts"
+import { askConsent } from "./confirm.ts"
 import { CliFailure } from "./failure.ts"
 import { backendFlag, manifestFlag, nameFlag } from "./flags.ts"
 import { agentArg } from "./plan.ts"
 import { renderPlan } from "./render.ts"
 import { progress } from "./progress.ts"
-
-const NOT_BUILT_DAEMONS = new Set(["git-gate", "supervise"])
-
-/** y/N on the terminal; end of input (Ctrl-D) is no. The answer is settled before closing. */
-const confirm = (question: string) =>
-  Effect.callback<boolean>((resume) => {
-    const rl = readline.createInterface({ input: process.stdin, output: process.stderr })
-    let settled = false
-    const settle = (yes: boolean) => {
-      if (settled) return
-      settled = true
-      resume(Effect.succeed(yes))
-    }
-    rl.question(question, (answer) => {
-      // Closing emits "close" at once: the answer must be settled first.
-      settle(/^y(es)?$/i.test(answer.trim()))
-      rl.close()
-    })
-    rl.on("close", () => settle(false))
-    return Effect.sync(() => rl.close())
-  })
 
 export const start = Command.make(
   "start",
@@ -58,7 +39,7 @@ export const start = Command.make(
     const state = yield* StateStore
     const grants = yield* pendingGrants(plan)
     yield* Console.error(renderPlan(plan, loaded.file, grants))
-    const missingDaemons = plan.daemons.filter((d) => NOT_BUILT_DAEMONS.has(d))
+    const missingDaemons = notBuiltDaemons(plan.daemons)
     if (missingDaemons.length > 0) {
       return yield* new CliFailure({ message: `this bottle needs the ${missingDaemons.join(" and ")} daemon${missingDaemons.length > 1 ? "s" : ""}, which ${missingDaemons.length > 1 ? "are" : "is"} not built yet in this version of bot-bottle` })
     }
@@ -70,25 +51,31 @@ export const start = Command.make(
       return yield* new CliFailure({ message: `bottle ${plan.slug} already exists: \`bottle resume ${plan.slug}\` to attach, or \`bottle stop ${plan.slug} --purge\` first (or pick another --name)` })
     }
     // A token sent where it is not known to belong is approved by a person, once: never by --yes.
+    const interactive = process.stdin.isTTY === true
     if (grants.length > 0) {
       const list = grants.map(describeGrant).join(", ")
       const these = grants.length > 1
-      if (input.yes || !process.stdin.isTTY) {
+      const consent = yield* askConsent({
+        question: `Approve ${these ? "these credential grants" : "this credential grant"} and start bottle ${plan.slug}?`,
+        yes: input.yes,
+        interactive,
+        grant: true,
+        before: Console.error(
+          `\nWARNING: ${loaded.file} sends your credentials where bot-bottle does not know them to belong, or unrestricted at home:\n${grants.map((g) => `  ${describeGrant(g)}`).join("\n")}\nThe agent could then hand them to that host, or use all they can do there. Approve only if you trust this manifest and that host (remembered in ${path.join(state.root, GRANTS_FILE)}).`
+        )
+      }).pipe(Effect.provide(PromptTerminal.layer))
+      if (consent === "needs-terminal") {
         return yield* new CliFailure({
           message: `credential grant${these ? "s" : ""} not approved: ${list} (${loaded.file} sends ${these ? "these tokens to hosts" : "this token to a host"} where ${these ? "they are" : "it is"} not known to belong, or with any path and method at ${these ? "their" : "its"} home); --yes never approves a grant: run \`bottle start\` once in a terminal to review and approve ${these ? "them" : "it"}`
         })
       }
-      yield* Console.error(
-        `\nWARNING: ${loaded.file} sends your credentials where bot-bottle does not know them to belong, or unrestricted at home:\n${grants.map((g) => `  ${describeGrant(g)}`).join("\n")}\nThe agent could then hand them to that host, or use all they can do there. Approve only if you trust this manifest and that host (remembered in ${path.join(state.root, GRANTS_FILE)}).`
-      )
       // One question for both: approving without starting would leave a grant nobody used.
-      if (!(yield* confirm(`Approve ${these ? "these credential grants" : "this credential grant"} and start bottle ${plan.slug}? [y/N] `))) {
-        return yield* new CliFailure({ message: "not started: credential grant not approved", exitCode: 1 })
-      }
+      if (consent === "declined") return yield* new CliFailure({ message: "not started: credential grant not approved", exitCode: 1 })
       yield* approveGrants(grants, loaded.file)
-    } else if (!input.yes) {
-      if (!process.stdin.isTTY) return yield* new CliFailure({ message: "not confirmed: stdin is not a terminal; pass --yes to start without asking" })
-      if (!(yield* confirm(`Start bottle ${plan.slug}? [y/N] `))) return yield* new CliFailure({ message: "not started", exitCode: 1 })
+    } else {
+      const consent = yield* askConsent({ question: `Start bottle ${plan.slug}?`, yes: input.yes, interactive, grant: false }).pipe(Effect.provide(PromptTerminal.layer))
+      if (consent === "needs-terminal") return yield* new CliFailure({ message: "not confirmed: stdin is not a terminal; pass --yes to start without asking" })
+      if (consent === "declined") return yield* new CliFailure({ message: "not started", exitCode: 1 })
     }
     const ui = progress()
     const result = yield* launch(plan, {

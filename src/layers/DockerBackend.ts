@@ -11,11 +11,13 @@
  * reach the bundle through docker's own environment, never its command line; the agent
  * container gets no secret; the bundle joins the egress network only once it runs.
  */
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { Effect, Fiber, Layer } from "effect"
-import { READY_LINE, UNHEALTHY_LINE } from "../../bundle/init.ts"
 import { agentImageSource, baseImageIds, bundleImageSource, ensureImage } from "../programs/images.ts"
 import { AGENT_HOME } from "../providers/claude.ts"
-import { BUNDLE_EGRESS_DIR, EGRESS_PORT, subnetFor } from "../schema/Bundle.ts"
+import { subnetFor } from "../schema/Bundle.ts"
+import { type BundleRunSpec, bundleRunSpec, READY_LINE, UNHEALTHY_LINE } from "../schema/BundleProtocol.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 import type { LaunchStep } from "../schema/LaunchProgress.ts"
 import {
@@ -61,25 +63,20 @@ const dockerRuntime = (plan: BottlePlan) =>
  * The bundle container: what it is told (daemons, where their state is), what it mounts, the
  * route tokens it injects. Kept together: this is the bundle protocol as docker speaks it.
  */
-const bundleContainer = (plan: BottlePlan, internalNetwork: string, spec: BundleSpec): ContainerSpec => ({
+const bundleContainer = (plan: BottlePlan, internalNetwork: string, spec: BundleSpec, run: BundleRunSpec = bundleRunSpec(plan, spec.stateDir, (sub, file) => fs.existsSync(path.join(spec.stateDir, sub, file)))): ContainerSpec => ({
   name: bundleName(plan.slug),
   image: spec.image,
   // The egress network is joined once the bundle runs: it is only needed once the agent makes
   // a request, and the bundle then briefly has fewer routes, never more.
   networks: [{ name: internalNetwork, ip: plan.network.bundleIp }],
-  env: {
-    BOTTLE_SLUG: plan.slug,
-    BOTTLE_DAEMONS: plan.daemons.join(","),
-    BOTTLE_EGRESS_DIR: BUNDLE_EGRESS_DIR,
-    BOTTLE_EGRESS_LISTEN: `0.0.0.0:${EGRESS_PORT}`,
-    ...(spec.extraCa ? { BOTTLE_EGRESS_EXTRA_CA: `${BUNDLE_EGRESS_DIR}/extra-ca.pem` } : {})
-  },
+  // Each daemon's variables, and its own subdir of the state dir mounted (bundle protocol).
+  env: run.env,
   secretEnv: spec.secretEnv,
   labels: labelsFor(plan.slug, "bundle"),
   // The bundle runs as the host user who owns the state dir (0700), so it can read its config
   // and CA key without the dir being opened to anyone else.
   ...(process.getuid && process.getgid ? { user: `${process.getuid()}:${process.getgid()}` } : {}),
-  mounts: [{ source: spec.egressDir, target: BUNDLE_EGRESS_DIR, readonly: false }],
+  mounts: run.mounts,
   extraArgs: ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
 })
 

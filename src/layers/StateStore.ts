@@ -5,11 +5,15 @@
  * same index cannot both win.
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Layer, Option, Schema } from "effect"
-import { stateRoot } from "../../bundle/egress/paths.ts"
 import { StateCorrupt, StateError, StateExists, StateIo, StateNotFound, StateExhausted, StateStore, type Lease } from "../services/StateStore.ts"
 
+/** `$BOTTLE_STATE_DIR`, else `$XDG_STATE_HOME/bot-bottle`, else `~/.local/state/bot-bottle`. */
+export const stateRoot = (env: Record<string, string | undefined> = process.env): string =>
+  env["BOTTLE_STATE_DIR"] ||
+  (env["XDG_STATE_HOME"] ? path.join(env["XDG_STATE_HOME"], "bot-bottle") : path.join(os.homedir(), ".local", "state", "bot-bottle"))
 
 const io = (p: string) => (e: unknown) => new StateError({ reason: new StateIo({ path: p, message: (e as Error).message }) })
 

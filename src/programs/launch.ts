@@ -19,8 +19,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cause, Effect, Exit, Fiber, Redacted, Ref, Schema, Scope } from "effect"
 import * as YAML from "yaml"
-import { ensureBottleCa } from "../../bundle/egress/ca.ts"
 import { AGENT_HOME, SKILLS_DIR } from "../providers/claude.ts"
+import { ensureBottleCa } from "../schema/BottleCa.ts"
 import { EGRESS_PORT, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 import type { LaunchStep } from "../schema/LaunchProgress.ts"
@@ -140,7 +140,7 @@ const bottleState = Effect.fnUntraced(function*(plan: BottlePlan, options: Launc
     },
     catch: (e) => failedAt("state")({ message: `copying skills: ${(e as Error).message}` })
   })
-  return { egressDir: path.join(dir, "egress"), agentDir: path.join(dir, "agent"), extraCa: !!extraEgressCa }
+  return { stateDir: dir, egressDir: path.join(dir, "egress"), agentDir: path.join(dir, "agent") }
 })
 
 /**
@@ -209,8 +209,7 @@ export const acquireBottle = Effect.fnUntraced(function*(
   const routeTokens = new Set(plan.egress.routes.flatMap((r) => (r.auth ? [r.auth.token_env] : [])))
   const bundle = report("bundle").pipe(Effect.andThen(backend.bundle(plan, network, {
     image: images.bundle,
-    egressDir: dirs.egressDir,
-    extraCa: dirs.extraCa,
+    stateDir: dirs.stateDir,
     secretEnv: Object.fromEntries([...routeTokens].map((env) => [env, Redacted.make(options.env[env] ?? "")])),
     readyTimeoutMs: options.readyTimeoutMs ?? 30_000
   })), Effect.mapError(failedAt("bundle")))

@@ -5,9 +5,11 @@
  */
 import { Schema, SchemaTransformation } from "effect"
 import { Backend, GitUpstream, Provider } from "./Manifest.ts"
+import { DAEMON_NAMES } from "./BundleProtocol.ts"
 import { Route } from "./Route.ts"
 
-export const Daemon = Schema.Literals(["egress", "git-gate", "supervise"])
+/** A daemon of the sidecar bundle: a row of the bundle protocol's table. */
+export const Daemon = Schema.Literals(DAEMON_NAMES)
 export type Daemon = typeof Daemon.Type
 
 /** docker: the per-bottle internal network (agent + bundle) and egress network (bundle only). */

@@ -1,13 +1,11 @@
 /**
- * Fixed facts about the sidecar bundle every backend relies on: its ports and where its
- * config lives inside the bundle container.
+ * Fixed facts about the sidecar bundle every backend relies on: its daemons' ports (the bundle
+ * protocol's table, src/schema/BundleProtocol.ts, says which daemon has which, and where each
+ * one's state is mounted) and the per-bottle subnet pool.
  */
 export const EGRESS_PORT = 3128
 export const GIT_GATE_PORT = 9418
 export const SUPERVISE_PORT = 8765
-
-/** Inside the bundle: the bottle's egress dir (routes.yaml, ca.pem, ca-key.pem, audit.log). */
-export const BUNDLE_EGRESS_DIR = "/run/bottle/egress"
 
 /** Subnet pool for per-bottle internal networks: 10.213.<index>.0/24. */
 export const SUBNET_POOL = "subnet"

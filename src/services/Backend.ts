@@ -77,10 +77,12 @@ export interface HostMount {
 /** Where the bundle's state is mounted, what it is told, and the secrets its routes inject. */
 export interface BundleSpec {
   readonly image: string
-  /** The bottle's egress dir on the host (routes, CA, audit log). */
-  readonly egressDir: string
-  /** An extra CA the egress daemon trusts upstream (written into egressDir as extra-ca.pem). */
-  readonly extraCa: boolean
+  /**
+   * The bottle's state dir on the host. The bundle protocol (src/schema/BundleProtocol.ts)
+   * says which of its subdirs the bundle gets (one per daemon, nothing above them) and what
+   * each daemon is told.
+   */
+  readonly stateDir: string
   readonly secretEnv: Record<string, Redacted.Redacted<string>>
   readonly readyTimeoutMs: number
 }

@@ -3,10 +3,28 @@
  * create carry `--label bot-bottle.slug=<slug>`. Never trust a network flag: the backend probes
  * reachability from inside the guest after start and fails closed (see DESIGN.md).
  */
-import { Context, Effect, Schema, Scope } from "effect"
+import { Context, Effect, Result, Schema, Scope, SemVer } from "effect"
 
-/** Older releases silently dropped `--allow-cidr` beside `--from` (DESIGN.md). */
-export const SMOLVM_MINIMUM = "1.8.0"
+/**
+ * DESIGN.md: releases before 1.8 silently dropped `--allow-cidr` beside `--from`, and before
+ * 1.9.0 machines served from the image cache booted with open networking.
+ */
+export const SMOLVM_MINIMUM = "1.9.0"
+
+/**
+ * The version in `smolvm --version` output ("smolvm 1.9.1"): its first X.Y.Z, with a
+ * pre-release suffix if any, checked as SemVer (Effect's `SemVer`); undefined when none.
+ */
+export const parseSmolvmVersion = (output: string): SemVer.SemVer | undefined => {
+  const text = output.match(/\b(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)/)?.[1]
+  if (text === undefined) return undefined
+  const parsed = SemVer.parse(text)
+  return Result.isSuccess(parsed) ? parsed.success : undefined
+}
+
+/** At least SMOLVM_MINIMUM, by SemVer precedence (a pre-release of the minimum is older). */
+export const smolvmRecentEnough = (version: SemVer.SemVer): boolean =>
+  SemVer.isGreaterThanOrEqualTo(version, SemVer.parseUnsafe(SMOLVM_MINIMUM))
 
 export class SmolvmCommandFailed extends Schema.TaggedClass<SmolvmCommandFailed>()("CommandFailed", {
   argv: Schema.Array(Schema.String),

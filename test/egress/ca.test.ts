@@ -4,7 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { ensureBottleCa } from "../../bundle/egress/ca.ts"
+import { ensureBottleCa } from "../../src/schema/BottleCa.ts"
 import { egressDir } from "../../bundle/egress/paths.ts"
 
 describe("bottle CA", () => {

@@ -1,8 +1,11 @@
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { bottleRoutesFile } from "../../src/cli/egress.ts"
+import { make, stateRoot } from "../../src/layers/StateStore.ts"
 import { DEFAULT_LIMITS, limitsFromEnv, parseListen } from "../../bundle/egress/config.ts"
+import { bottleSync, NO_ENGINE, prepareCli, tmp } from "../support/cli.ts"
 
 describe("egress CLI", () => {
   it.effect("--listen HOST:PORT", () =>
@@ -16,8 +19,8 @@ describe("egress CLI", () => {
     }))
 
   it("a bottle's routes file lives under the state root", () => {
-    assert.strictEqual(bottleRoutesFile("demo", { BOTTLE_STATE_DIR: "/s" }), path.join("/s", "bottles", "demo", "egress", "routes.yaml"))
-    assert.strictEqual(bottleRoutesFile("demo", { XDG_STATE_HOME: "/x" }), path.join("/x", "bot-bottle", "bottles", "demo", "egress", "routes.yaml"))
+    assert.strictEqual(bottleRoutesFile(make(stateRoot({ BOTTLE_STATE_DIR: "/s" })), "demo"), path.join("/s", "bottles", "demo", "egress", "routes.yaml"))
+    assert.strictEqual(bottleRoutesFile(make(stateRoot({ XDG_STATE_HOME: "/x" })), "demo"), path.join("/x", "bot-bottle", "bottles", "demo", "egress", "routes.yaml"))
   })
 
   it.effect("limits from the environment: defaults, overrides, and one clear error for a bad value", () =>
@@ -36,4 +39,15 @@ describe("egress CLI", () => {
       const slow = yield* Effect.flip(limitsFromEnv({ BOTTLE_EGRESS_HEADERS_TIMEOUT_MS: "5" }))
       assert.include(slow.message, "≥ 100")
     }))
+
+  it("`bottle egress allow|deny` on a bottle that does not exist says so in one line, and writes nothing", () => {
+    const cliDir = prepareCli()
+    const state = tmp("bb-egress-cli-")
+    for (const args of [["egress", "allow", "nope", "api.example.com"], ["egress", "deny", "nope", "api.example.com"]]) {
+      const r = bottleSync(cliDir, args, { ...NO_ENGINE, BOTTLE_STATE_DIR: state })
+      assert.strictEqual(r.status, 1)
+      assert.strictEqual(r.stderr.trim(), 'bottle: no bottle named "nope" (see `bottle ls`)')
+    }
+    assert.deepStrictEqual(fs.readdirSync(state), [])
+  }, 180_000)
 })

@@ -6,7 +6,7 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { readAudit } from "../../bundle/egress/audit.ts"
-import { allowHost, denyHost, loadRoutes } from "../../bundle/egress/routes.ts"
+import { allowHost, denyHost, loadRoutes } from "../../src/schema/RoutesFile.ts"
 import { connectTunnel, proxiedRequest } from "./support/client.ts"
 import { API, harness, OTHER, REAL_TOKEN } from "./support/harness.ts"
 

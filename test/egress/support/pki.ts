@@ -4,7 +4,7 @@
  */
 import * as crypto from "node:crypto"
 import * as x509 from "@peculiar/x509"
-import { mintCa } from "../../../bundle/egress/ca.ts"
+import { mintCa } from "../../../src/schema/BottleCa.ts"
 
 x509.cryptoProvider.set(globalThis.crypto)
 

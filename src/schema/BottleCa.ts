@@ -1,5 +1,8 @@
 /**
- * The per-bottle CA that egress uses to terminate the agent's TLS.
+ * The per-bottle CA that egress uses to terminate the agent's TLS. Part of the shared contract
+ * (src/schema): the launcher mints it on the host before the bundle starts (the agent gets the
+ * certificate), and the egress daemon reuses it (or mints one when run on its own, `bottle
+ * daemon egress`); both must agree on what a usable CA is and where its files are.
  *
  * Guarantees: an ECDSA P-256 CA (basicConstraints CA, pathLen 0, keyCertSign only), minted
  * once per bottle and reused while valid; the key file is written 0600 (atomically, never
@@ -10,9 +13,16 @@
 import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { Effect } from "effect"
-import { caCertIn, caKeyIn } from "./paths.ts"
-import { EgressError, errorMessage } from "./errors.ts"
+import { Effect, Schema } from "effect"
+
+export const caCertIn = (dir: string): string => path.join(dir, "ca.pem")
+export const caKeyIn = (dir: string): string => path.join(dir, "ca-key.pem")
+
+export class BottleCaError extends Schema.TaggedError<BottleCaError>()("BottleCaError", { path: Schema.String, detail: Schema.String }) {
+  override get message(): string {
+    return `egress CA at ${this.path}: ${this.detail}`
+  }
+}
 
 /** The X.509 library, loaded only to mint: reusing a CA (what the daemon does) needs node:crypto only. */
 const loadX509 = async () => {
@@ -89,10 +99,10 @@ const writeAtomic = async (file: string, data: string, mode: number) => {
  * Mint-or-reuse the bottle CA at `dir/ca.pem` + `dir/ca-key.pem` (0600). The launch program
  * runs this on the host before starting containers.
  */
-export const ensureBottleCa = Effect.fn("ensureBottleCa")(function*(dir: string): Effect.fn.Return<BottleCa, EgressError> {
+export const ensureBottleCa = Effect.fn("ensureBottleCa")(function*(dir: string): Effect.fn.Return<BottleCa, BottleCaError> {
   const certPath = caCertIn(dir)
   const keyPath = caKeyIn(dir)
-  const fail = (cause: unknown) => new EgressError({ reason: { _tag: "CaFailed", path: dir, message: errorMessage(cause) } })
+  const fail = (cause: unknown) => new BottleCaError({ path: dir, detail: cause instanceof Error ? cause.message : String(cause) })
   return yield* Effect.tryPromise({
     try: async () => {
       await fs.mkdir(dir, { recursive: true, mode: 0o700 })

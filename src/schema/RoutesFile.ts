@@ -1,7 +1,9 @@
 /**
- * routes.yaml: reading, validating and editing it. The same `RoutesFile` Schema that checks a
- * manifest's `egress.routes` checks this file, with unknown keys as errors, so a route that
- * `bottle plan` accepts is a route the daemon accepts and a typo is never silently ignored.
+ * routes.yaml: reading, validating and editing it. Shared contract (src/schema): the egress
+ * daemon reads it, the host writes it at launch and edits it (`bottle egress allow|deny`). The
+ * same `RoutesFile` Schema that checks a manifest's `egress.routes` checks this file, with
+ * unknown keys as errors, so a route that `bottle plan` accepts is a route the daemon accepts
+ * and a typo is never silently ignored.
  *
  * Edits (`bottle egress allow|deny`) are atomic: a temp file in the same directory, renamed
  * over the old one, so the daemon (watching the mounted directory) never reads half a file.
@@ -11,8 +13,30 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Schema, SchemaIssue } from "effect"
 import * as YAML from "yaml"
-import { RouteHost, RoutesFile } from "../../src/schema/Route.ts"
-import { EgressError, errorMessage } from "./errors.ts"
+import { RouteHost, RoutesFile } from "./Route.ts"
+
+export const RoutesUnreadable = Schema.TaggedStruct("RoutesUnreadable", { file: Schema.String, message: Schema.String })
+export const RoutesInvalid = Schema.TaggedStruct("RoutesInvalid", { file: Schema.String, problems: Schema.Array(Schema.String) })
+export const BadArgument = Schema.TaggedStruct("BadArgument", { message: Schema.String })
+
+/** What went wrong with a routes file (the egress daemon reports the same reasons as its own). */
+export class RoutesFileError extends Schema.TaggedError<RoutesFileError>()("RoutesFileError", {
+  reason: Schema.Union([RoutesUnreadable, RoutesInvalid, BadArgument])
+}) {
+  override get message(): string {
+    const r = this.reason
+    switch (r._tag) {
+      case "RoutesUnreadable":
+        return `cannot read routes file ${r.file}: ${r.message}`
+      case "RoutesInvalid":
+        return `invalid routes file ${r.file}:\n${r.problems.map((p) => `  ${p}`).join("\n")}`
+      case "BadArgument":
+        return r.message
+    }
+  }
+}
+
+const errorMessage = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
 const decode = Schema.decodeUnknownExit(RoutesFile, { onExcessProperty: "error", errors: "all" })
 const decodeHost = Schema.decodeUnknownExit(RouteHost)
@@ -35,26 +59,26 @@ const schemaProblems = (exit: ReturnType<typeof decode>): ReadonlyArray<string> 
 }
 
 /** Parses and validates routes YAML; `file` is used in messages only. */
-export const parseRoutes = (text: string, file: string): Effect.Effect<RoutesFile, EgressError> =>
+export const parseRoutes = (text: string, file: string): Effect.Effect<RoutesFile, RoutesFileError> =>
   Effect.suspend(() => {
     const doc = YAML.parseDocument(text, { uniqueKeys: true })
     if (doc.errors.length > 0) {
       return Effect.fail(
-        new EgressError({ reason: { _tag: "RoutesInvalid", file, problems: [`YAML syntax error: ${doc.errors[0]!.message.split("\n")[0]}`] } })
+        new RoutesFileError({ reason: { _tag: "RoutesInvalid", file, problems: [`YAML syntax error: ${doc.errors[0]!.message.split("\n")[0]}`] } })
       )
     }
     const exit = decode(doc.toJS() ?? {})
     if (exit._tag === "Success") return Effect.succeed(exit.value)
-    return Effect.fail(new EgressError({ reason: { _tag: "RoutesInvalid", file, problems: schemaProblems(exit) } }))
+    return Effect.fail(new RoutesFileError({ reason: { _tag: "RoutesInvalid", file, problems: schemaProblems(exit) } }))
   })
 
-export const readRoutesText = (file: string): Effect.Effect<string, EgressError> =>
+export const readRoutesText = (file: string): Effect.Effect<string, RoutesFileError> =>
   Effect.tryPromise({
     try: () => fs.readFile(file, "utf8"),
-    catch: (cause) => new EgressError({ reason: { _tag: "RoutesUnreadable", file, message: errorMessage(cause) } })
+    catch: (cause) => new RoutesFileError({ reason: { _tag: "RoutesUnreadable", file, message: errorMessage(cause) } })
   })
 
-export const loadRoutes = Effect.fn("loadRoutes")(function*(file: string): Effect.fn.Return<RoutesFile, EgressError> {
+export const loadRoutes = Effect.fn("loadRoutes")(function*(file: string): Effect.fn.Return<RoutesFile, RoutesFileError> {
   const text = yield* readRoutesText(file)
   return yield* parseRoutes(text, file)
 })
@@ -63,7 +87,7 @@ export const loadRoutes = Effect.fn("loadRoutes")(function*(file: string): Effec
 export const renderRoutes = (routes: RoutesFile): string => YAML.stringify(routes)
 
 /** Writes `text` to `file` by rename from a temp file in the same directory. */
-export const writeFileAtomic = (file: string, text: string): Effect.Effect<void, EgressError> =>
+export const writeFileAtomic = (file: string, text: string): Effect.Effect<void, RoutesFileError> =>
   Effect.tryPromise({
     try: async () => {
       const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`)
@@ -75,15 +99,15 @@ export const writeFileAtomic = (file: string, text: string): Effect.Effect<void,
         throw e
       }
     },
-    catch: (cause) => new EgressError({ reason: { _tag: "RoutesUnreadable", file, message: errorMessage(cause) } })
+    catch: (cause) => new RoutesFileError({ reason: { _tag: "RoutesUnreadable", file, message: errorMessage(cause) } })
   })
 
-const checkHost = (host: string): Effect.Effect<string, EgressError> => {
+const checkHost = (host: string): Effect.Effect<string, RoutesFileError> => {
   const lower = host.toLowerCase()
   const exit = decodeHost(lower)
   return exit._tag === "Success"
     ? Effect.succeed(exit.value)
-    : Effect.fail(new EgressError({ reason: { _tag: "BadArgument", message: `expected a host name like api.example.com or *.example.com, got ${JSON.stringify(host)}` } }))
+    : Effect.fail(new RoutesFileError({ reason: { _tag: "BadArgument", message: `expected a host name like api.example.com or *.example.com, got ${JSON.stringify(host)}` } }))
 }
 
 export type EditOutcome = "changed" | "unchanged"
@@ -94,8 +118,8 @@ export type EditOutcome = "changed" | "unchanged"
  */
 const editRoutes = (
   file: string,
-  edit: (doc: YAML.Document.Parsed, routes: YAML.YAMLSeq) => EditOutcome | EgressError
-): Effect.Effect<EditOutcome, EgressError> =>
+  edit: (doc: YAML.Document.Parsed, routes: YAML.YAMLSeq) => EditOutcome | RoutesFileError
+): Effect.Effect<EditOutcome, RoutesFileError> =>
   Effect.gen(function*() {
     const text = yield* readRoutesText(file)
     yield* parseRoutes(text, file)
@@ -106,7 +130,7 @@ const editRoutes = (
       doc.set("routes", seq)
     }
     const outcome = edit(doc, seq as YAML.YAMLSeq)
-    if (outcome instanceof EgressError) return yield* outcome
+    if (outcome instanceof RoutesFileError) return yield* outcome
     if (outcome === "unchanged") return outcome
     const next = doc.toString()
     yield* parseRoutes(next, file)
@@ -129,7 +153,7 @@ export const allowHost = Effect.fn("allowHost")(function*(
   file: string,
   host: string,
   options: { readonly allowPrivateIps?: boolean } = {}
-): Effect.fn.Return<EditOutcome, EgressError> {
+): Effect.fn.Return<EditOutcome, RoutesFileError> {
   const h = yield* checkHost(host)
   return yield* editRoutes(file, (doc, seq) => {
     const existing = seq.items.filter((i) => hostOf(i) === h)
@@ -150,7 +174,7 @@ export const allowHost = Effect.fn("allowHost")(function*(
 })
 
 /** Removes every route whose host is exactly `host` (pattern string as written). */
-export const denyHost = Effect.fn("denyHost")(function*(file: string, host: string): Effect.fn.Return<EditOutcome, EgressError> {
+export const denyHost = Effect.fn("denyHost")(function*(file: string, host: string): Effect.fn.Return<EditOutcome, RoutesFileError> {
   const h = yield* checkHost(host)
   return yield* editRoutes(file, (_doc, seq) => {
     const before = seq.items.length

@@ -72,15 +72,19 @@ const recordedKeys = (slug: string) =>
 const ACQUIRES = [
   "acquire state-dir",
   "acquire lease subnet#0",
-  "acquire deploy-key acme/app#100",
   "acquire network bottle-SLUG-int",
+  "acquire deploy-key acme/app#100",
   "acquire network bottle-SLUG-ext",
   "acquire container bottle-SLUG-bundle",
   "acquire container bottle-SLUG-agent"
 ]
 const releaseOf = (a: string) => a.replace(/^acquire /, "release ")
-const normalize = (slug: string, events: ReadonlyArray<string>) =>
-  events.map((e) => e.replaceAll(slug, "SLUG").replace(/^((?:acquire|release|keep) state-dir) SLUG$/, "$1"))
+/** `bottle-<slug>-<state root id>-` of the plan's objects, shown as `bottle-SLUG-`. */
+const namePrefix = (plan: { readonly network: { readonly internal: string } }) => plan.network.internal.replace(/int$/, "")
+const actual = (plan: Parameters<typeof namePrefix>[0] & { readonly slug: string }, step: string) =>
+  step.replaceAll("bottle-SLUG-", namePrefix(plan)).replaceAll("SLUG", plan.slug)
+const normalize = (plan: Parameters<typeof actual>[0], events: ReadonlyArray<string>) =>
+  events.map((e) => e.replaceAll(namePrefix(plan), "bottle-SLUG-").replaceAll(plan.slug, "SLUG").replace(/^((?:acquire|release|keep) state-dir) SLUG$/, "$1"))
 
 describe("launch", () => {
   it.effect("attach: acquires in dependency order and releases everything in reverse", () =>
@@ -88,10 +92,9 @@ describe("launch", () => {
       const plan = yield* makePlan
       const result = yield* launch(plan, opts("attach"))
       assert.strictEqual(result.exitCode, 0)
-      const events = normalize(plan.slug, yield* Ref.get((yield* Recorder).events))
+      const events = normalize(plan, yield* Ref.get((yield* Recorder).events))
       const acquires = events.filter((e) => e.startsWith("acquire"))
-      assert.deepStrictEqual(acquires.slice(0, 3), ACQUIRES.slice(0, 3), "state, lease, keys, in that order")
-      assert.sameMembers(acquires.slice(3, 5), ACQUIRES.slice(3, 5), "then both networks (side by side)")
+      assert.deepStrictEqual(acquires.slice(0, 5), ACQUIRES.slice(0, 5), "state, lease with its network, keys, egress network, in that order")
       assert.sameMembers(acquires.slice(5), ACQUIRES.slice(5), "then the bundle and the agent (side by side)")
       const releases = events.filter((e) => e.startsWith("release") || e.startsWith("keep"))
       // The state dir is kept after a session (logs, resume); everything else is released, in reverse.
@@ -128,26 +131,26 @@ describe("launch", () => {
     }).pipe(Effect.provide(layers())))
 
   // Interrupt while step N is in progress: steps 0..N-1 were acquired and must all be released.
-  const steps = ["state-dir", "lease subnet", "deploy-key acme/app", "network bottle-SLUG-int", "network bottle-SLUG-ext", "container bottle-SLUG-bundle", "container bottle-SLUG-agent", "exec bottle-SLUG-agent", "attach bottle-SLUG-agent"]
+  const steps = ["state-dir", "lease subnet", "network bottle-SLUG-int", "deploy-key acme/app", "network bottle-SLUG-ext", "container bottle-SLUG-bundle", "container bottle-SLUG-agent", "exec bottle-SLUG-agent", "attach bottle-SLUG-agent"]
   steps.forEach((blockAt, n) => {
     it.effect(`interrupted at step ${n} (${blockAt}): everything acquired before is released, in reverse`, () =>
       Effect.gen(function*() {
         const plan = yield* makePlan
         const rec = yield* Recorder
-        yield* Ref.set(rec.blockOn, blockAt.replaceAll("SLUG", plan.slug))
+        yield* Ref.set(rec.blockOn, actual(plan, blockAt))
         const fiber = yield* Effect.forkChild(launch(plan, opts("attach")))
         // Wait until launch is parked inside the blocked step.
         yield* untilBlocked
         const exit = yield* Fiber.interrupt(fiber).pipe(Effect.andThen(Fiber.await(fiber)))
         assert.isTrue(Exit.isFailure(exit) && Exit.hasInterrupts(exit), "launch ended by interruption")
-        const events = normalize(plan.slug, yield* Ref.get(rec.events))
+        const events = normalize(plan, yield* Ref.get(rec.events))
         const acquired = events.filter((e) => e.startsWith("acquire"))
-        // Steps before the networks are sequential; the bundle and the agent start side by
-        // side, so blocking one may still see the other acquired.
-        const sequential = Math.min(n, 3)
+        // Steps up to the egress network are sequential; the bundle and the agent start side
+        // by side, so blocking one may still see the other acquired.
+        const sequential = Math.min(n, 5)
         assert.deepStrictEqual(acquired.slice(0, sequential), ACQUIRES.slice(0, sequential))
         assert.isTrue(acquired.every((a) => ACQUIRES.includes(a)), acquired.join(", "))
-        if (n < 3) assert.strictEqual(acquired.length, n, "nothing beyond the blocked sequential step")
+        if (n < 5) assert.strictEqual(acquired.length, n, "nothing beyond the blocked sequential step")
         const released = events.filter((e) => e.startsWith("release"))
         assert.deepStrictEqual(released, [...acquired].reverse().map(releaseOf))
         const state = yield* StateStore
@@ -168,11 +171,11 @@ describe("launch", () => {
         const defects = exit.cause.reasons.filter(Cause.isDieReason).map((r) => String(r.defect))
         assert.lengthOf(defects, 2, Cause.pretty(exit.cause))
         for (const name of ["bottle-SLUG-agent", "bottle-SLUG-bundle"]) {
-          assert.isTrue(defects.some((d) => d.includes(name.replace("SLUG", plan.slug)) && d.includes("boom")), `${name}: ${defects.join(" | ")}`)
+          assert.isTrue(defects.some((d) => d.includes(actual(plan, name)) && d.includes("boom")), `${name}: ${defects.join(" | ")}`)
         }
         assert.isFalse(Cause.hasFails(exit.cause), "no revocation failure")
       }
-      const events = normalize(plan.slug, yield* Ref.get(rec.events))
+      const events = normalize(plan, yield* Ref.get(rec.events))
       const acquired = events.filter((e) => e.startsWith("acquire"))
       assert.deepStrictEqual(events.filter((e) => e.startsWith("release")), [...acquired].slice(1).reverse().map(releaseOf), "every release ran, in reverse")
       const i = events.indexOf("release deploy-key acme/app#100")
@@ -224,7 +227,7 @@ describe("launch", () => {
   it.effect("an interrupted launch whose revocation fails reports the revocation, and that it was interrupted", () =>
     Effect.gen(function*() {
       const plan = yield* makePlan
-      yield* Ref.set((yield* Recorder).blockOn, `network bottle-${plan.slug}-int`)
+      yield* Ref.set((yield* Recorder).blockOn, `network ${plan.network.egress}`)
       const fiber = yield* Effect.forkChild(launch(plan, opts("attach")))
       yield* untilBlocked
       const exit = yield* Fiber.interrupt(fiber).pipe(Effect.andThen(Fiber.await(fiber)))
@@ -250,7 +253,7 @@ describe("deploy keys", () => {
   it.effect("each key is recorded in the bottle's state as soon as it exists, before the networks and images", () =>
     Effect.gen(function*() {
       const plan = yield* makePlan
-      yield* Ref.set((yield* Recorder).blockOn, `network bottle-${plan.slug}-int`)
+      yield* Ref.set((yield* Recorder).blockOn, `network ${plan.network.egress}`)
       const fiber = yield* Effect.forkChild(launch(plan, opts("attach")))
       yield* untilBlocked
       // Were the process killed here (no finalizer runs), `bottle stop` would find this record.

@@ -1,9 +1,10 @@
 /** `bottle exec <bottle> -- CMD…`: run a command in the agent sandbox, as the agent's user. */
 import { Effect } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { agentName } from "../programs/launch.ts"
+import { bottleNames } from "../programs/bottleNames.ts"
 import { AGENT_HOME } from "../providers/claude.ts"
 import { Docker } from "../services/Docker.ts"
+import { StateStore } from "../services/StateStore.ts"
 import { bottleArg, savedPlan } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
 
@@ -17,11 +18,12 @@ export const exec = Command.make(
   Effect.fn(function*({ bottle, root, command }) {
     const plan = yield* savedPlan(bottle)
     const docker = yield* Docker
-    const st = yield* docker.containerState(agentName(bottle)).pipe(Effect.option)
+    const agent = bottleNames((yield* StateStore).root, bottle).agent
+    const st = yield* docker.containerState(agent).pipe(Effect.option)
     if (st._tag === "None" || !st.value.running) {
       return yield* new CliFailure({ message: `bottle ${bottle} is not running (\`bottle resume ${bottle} --detach\` brings it back)` })
     }
-    const code = yield* docker.execInteractive(agentName(bottle), command, {
+    const code = yield* docker.execInteractive(agent, command, {
       tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
       user: root ? "root" : "node",
       workdir: plan.workdir,

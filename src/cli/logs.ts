@@ -3,7 +3,7 @@ import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { readAudit } from "../../bundle/egress/audit.ts"
 import { egressDir } from "../../bundle/egress/paths.ts"
-import { bundleName } from "../programs/launch.ts"
+import { bottleNames } from "../programs/bottleNames.ts"
 import { Docker } from "../services/Docker.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { bottleArg, savedPlan } from "./bottleArg.ts"
@@ -25,10 +25,11 @@ export const logs = Command.make(
       return
     }
     const docker = yield* Docker
-    const running = yield* docker.containerState(bundleName(bottle)).pipe(Effect.option)
+    const bundle = bottleNames((yield* StateStore).root, bottle).bundle
+    const running = yield* docker.containerState(bundle).pipe(Effect.option)
     if (running._tag === "None") {
       return yield* new CliFailure({ message: `bottle ${bottle} has no sidecar running (its log went with it); the egress audit log is kept: \`bottle logs ${bottle} --egress\`` })
     }
-    yield* docker.logs(bundleName(bottle), { follow })
+    yield* docker.logs(bundle, { follow })
   })
 ).pipe(Command.withDescription("Show a bottle's sidecar logs (daemons), or its egress audit log"))

@@ -2,13 +2,18 @@
  * Bottles as they exist: state dirs joined with what the Docker engine has under our slug
  * label. `teardown` is `bottle stop`: it works from the label and the state dir alone, so it
  * can stop a bottle launched by another process (detach) or left by a crash.
+ *
+ * The engine is shared with other state roots (other users, other BOTTLE_STATE_DIRs): only
+ * objects labelled with this root's id are this root's. `ls`, `stop` and `cleanup` never
+ * look at, stop or remove another root's objects, whatever their slugs.
  */
 import { Cause, Effect, Exit, Option, Redacted } from "effect"
 import { BottleMeta, BottlePlan } from "../schema/BottlePlan.ts"
 import { Docker, type LabelledResource } from "../services/Docker.ts"
 import { GitHost } from "../services/GitHost.ts"
 import { StateError, StateNotFound, StateStore } from "../services/StateStore.ts"
-import { LaunchError, RevocationFailed, agentName, bundleName } from "./launch.ts"
+import { bottleNames, stateRootId } from "./bottleNames.ts"
+import { LaunchError, RevocationFailed } from "./launch.ts"
 
 /**
  * degraded: some containers are not running; unhealthy: the sidecar reports a crashed daemon;
@@ -25,12 +30,19 @@ export interface BottleRow {
   readonly containers: ReadonlyArray<string>
 }
 
-const statusOf = (slug: string, resources: ReadonlyArray<LabelledResource>): BottleStatus => {
+const statusOf = (root: string, slug: string, resources: ReadonlyArray<LabelledResource>): BottleStatus => {
   const mine = resources.filter((r) => r.slug === slug && r.kind === "container")
   if (mine.length === 0) return "stopped"
+  const names = bottleNames(root, slug)
   const running = (name: string) => mine.some((r) => r.name === name && r.state === "running")
-  if (!running(agentName(slug)) || !running(bundleName(slug))) return "degraded"
-  return mine.some((r) => r.name === bundleName(slug) && r.health === "unhealthy") ? "unhealthy" : "running"
+  if (!running(names.agent) || !running(names.bundle)) return "degraded"
+  return mine.some((r) => r.name === names.bundle && r.health === "unhealthy") ? "unhealthy" : "running"
+}
+
+/** This root's objects. Unlabelled ones (made before roots were labelled) are no root's. */
+const ofRoot = (root: string) => {
+  const id = stateRootId(root)
+  return (resources: ReadonlyArray<LabelledResource>) => resources.filter((r) => r.root === id)
 }
 
 export const listBottles = Effect.fn("listBottles")(function*() {
@@ -39,7 +51,7 @@ export const listBottles = Effect.fn("listBottles")(function*() {
   const slugs = yield* state.list
   if (slugs.length === 0) return []
   // With the engine unreachable, the bottles are still listed: their status is unknown.
-  const resources = yield* docker.listLabelled().pipe(Effect.option)
+  const resources = yield* docker.listLabelled().pipe(Effect.map(ofRoot(state.root)), Effect.option)
   const rows: Array<BottleRow> = []
   for (const slug of slugs) {
     const plan = yield* state.readJson(slug, "plan.json", BottlePlan).pipe(Effect.option)
@@ -48,7 +60,7 @@ export const listBottles = Effect.fn("listBottles")(function*() {
       slug,
       agent: Option.match(plan, { onNone: () => "?", onSome: (p) => p.agent }),
       backend: Option.match(plan, { onNone: () => "?", onSome: (p) => p.backend }),
-      status: Option.match(resources, { onNone: () => "unknown" as const, onSome: (rs) => statusOf(slug, rs) }),
+      status: Option.match(resources, { onNone: () => "unknown" as const, onSome: (rs) => statusOf(state.root, slug, rs) }),
       createdAt: Option.match(meta, { onNone: () => "", onSome: (m) => m.createdAt }),
       containers: Option.match(resources, { onNone: () => [], onSome: (rs) => rs.filter((r) => r.slug === slug && r.kind === "container").map((r) => r.name) })
     })
@@ -113,7 +125,11 @@ export const teardown = Effect.fn("teardown")(function*(slug: string, options: T
   // No state and no engine to ask: there is no such bottle as far as we can know (labelled
   // leftovers of a crash are `bottle cleanup`'s business once the engine is back).
   const removal = yield* Effect.exit(Effect.gen(function*() {
+    // This root's objects of the slug, and unlabelled ones a version before root labels left
+    // (their names collided across roots then, so at most one root can have them).
+    const rootId = stateRootId(state.root)
     const resources = yield* docker.listLabelled(slug).pipe(
+      Effect.map((rs) => rs.filter((r) => r.root === rootId || r.root === undefined)),
       Effect.catch((e) => (!exists && e.reason._tag === "Unavailable" ? Effect.succeed([]) : Effect.fail(e)))
     )
     if (!exists && resources.length === 0) return yield* new StateError({ reason: new StateNotFound({ slug }) })
@@ -144,12 +160,15 @@ export const teardown = Effect.fn("teardown")(function*(slug: string, options: T
   return removal.value
 })
 
-/** Everything labelled as ours whose bottle is gone (no state dir), and leases of gone bottles. */
+/**
+ * Everything labelled with this root whose bottle is gone (no state dir), and leases of gone
+ * bottles. Another root's objects are never orphans here, whatever their slug.
+ */
 export const cleanup = Effect.fn("cleanup")(function*(options: { readonly dryRun: boolean }) {
   const state = yield* StateStore
   const docker = yield* Docker
   const slugs = new Set(yield* state.list)
-  const orphans = (yield* docker.listLabelled()).filter((r) => !slugs.has(r.slug))
+  const orphans = ofRoot(state.root)(yield* docker.listLabelled()).filter((r) => !slugs.has(r.slug))
   const order = { container: 0, network: 1, volume: 2 } as const
   const removed: Array<string> = []
   for (const r of [...orphans].sort((a, b) => order[a.kind] - order[b.kind])) {

@@ -2,8 +2,8 @@
  * launch: the side effects, as one scoped program. Every acquisition is a resource whose
  * release is guaranteed, in reverse order, on success, failure or interruption:
  *
- *   state dir → subnet lease → bottle CA → deploy keys → { images ‖ internal + egress
- *   networks } → { bundle (until ready) ‖ agent (provisioned) } → attach
+ *   state dir → subnet lease + internal network → bottle CA → deploy keys → { images ‖
+ *   egress network } → { bundle (until ready) ‖ agent (provisioned) } → attach
  *
  * (‖: side by side; neither needs the other.)
  *
@@ -22,12 +22,14 @@ import * as YAML from "yaml"
 import { ensureBottleCa } from "../../bundle/egress/ca.ts"
 import { READY_LINE, UNHEALTHY_LINE } from "../../bundle/init.ts"
 import { AGENT_HOME, SKILLS_DIR } from "../providers/claude.ts"
-import { BUNDLE_EGRESS_DIR, EGRESS_PORT, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
+import { BUNDLE_EGRESS_DIR, EGRESS_PORT, subnetFor } from "../schema/Bundle.ts"
 import { BottleMeta, type BottlePlan } from "../schema/BottlePlan.ts"
 import type { Backend } from "../schema/Manifest.ts"
-import { Docker, LABEL_ROLE, LABEL_SLUG } from "../services/Docker.ts"
+import { Docker } from "../services/Docker.ts"
 import { GitHost, type DeployKeyRef, type GitHostError } from "../services/GitHost.ts"
 import { StateStore } from "../services/StateStore.ts"
+import { bottleNames } from "./bottleNames.ts"
+import { leaseSubnetAndNetwork } from "./subnetLease.ts"
 import { agentImageSource, baseImageIds, bundleImageSource, ensureImage, type ImageSource } from "./images.ts"
 
 export class LaunchFailed extends Schema.TaggedClass<LaunchFailed>()("LaunchFailed", { step: Schema.String, message: Schema.String }) {}
@@ -62,8 +64,6 @@ export const BUILT_BACKENDS: ReadonlyArray<Backend> = ["docker"]
 export const backendNotBuilt = (backend: Backend): LaunchError | undefined =>
   BUILT_BACKENDS.includes(backend) ? undefined : new LaunchError({ reason: new BackendNotBuilt({ backend }) })
 
-export const bundleName = (slug: string) => `bottle-${slug}-bundle`
-export const agentName = (slug: string) => `bottle-${slug}-agent`
 export const AGENT_PROVISION_DIR = "/run/bottle/agent"
 
 export interface LaunchOptions {
@@ -85,8 +85,6 @@ export interface LaunchedBottle {
   readonly bundleContainer: string
   readonly exitCode?: number
 }
-
-const labelsFor = (slug: string, role: string) => ({ [LABEL_SLUG]: slug, [LABEL_ROLE]: role })
 
 /** The plan with the subnet actually leased (it may differ from the one shown if another bottle took it since). */
 const withSubnet = (plan: BottlePlan, index: number): BottlePlan => {
@@ -171,6 +169,7 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   const gitHost = yield* GitHost
   const step = (s: string) => Effect.sync(() => options.onStep?.(s))
   const slug = initialPlan.slug
+  const names = bottleNames(state.root, slug)
 
   // Everything that can be checked before acquiring anything.
   for (const t of initialPlan.egress.tokens) {
@@ -179,7 +178,10 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
 
   yield* step("state")
   if (options.fresh) yield* state.createBottleDir(slug)
-  const lease = yield* state.lease(SUBNET_POOL, SUBNET_POOL_SIZE, slug)
+  // The subnet and the internal network on it, together: the engine holds the lease too.
+  const { lease } = yield* leaseSubnetAndNetwork(slug, (s) => ({
+    name: initialPlan.network.internal, internal: true, subnet: s.subnet, ipRange: s.ipRange, labels: names.labels("internal")
+  }))
   const plan = withSubnet(initialPlan, lease.index)
   const dir = state.bottleDir(slug)
   const egressDir = path.join(dir, "egress")
@@ -254,9 +256,9 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
     yield* saveMeta((m) => ({ ...m, deployKeys: [...m.deployKeys, record(ref, dk.token_env)] }))
   }
 
-  // The CA, the images (a hash check each when nothing changed) and the networks do not depend
-  // on each other. The containers need the internal network; the egress network is only joined
-  // by the bundle once it runs, so its creation stays off that path.
+  // The CA, the images (a hash check each when nothing changed) and the egress network do not
+  // depend on each other; the egress network is only joined by the bundle once it runs, so its
+  // creation stays off the containers' path.
   const sources = options.images ?? { agent: agentImageSource(), bundle: bundleImageSource() }
   const buildOptions = { env: options.env, ...(options.onBuildProgress ? { onProgress: options.onBuildProgress } : {}) }
   const images = baseImageIds([sources.agent, sources.bundle]).pipe(
@@ -266,17 +268,10 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   )
   yield* step("images")
   yield* step("networks")
-  const internalNetwork = docker.network({
-    name: plan.network.internal,
-    internal: true,
-    subnet: plan.network.subnet,
-    ipRange: subnetFor(plan.network.subnetIndex).ipRange,
-    labels: labelsFor(slug, "internal")
-  })
-  // The egress network is created once the internal one exists, not beside it (the engine does
-  // much of network creation one at a time, and the containers wait for the internal one only).
-  const egressNetwork = Effect.forkScoped(docker.network({ name: plan.network.egress, internal: false, labels: labelsFor(slug, "egress") }))
-  const [[agentImage, bundleImage], egressNetworkFiber] = yield* Effect.all([images, internalNetwork.pipe(Effect.andThen(egressNetwork)), bottleCa], { concurrency: 3 })
+  // The containers wait for the internal network only (created with the lease, above); the
+  // egress network is joined by the bundle once it runs.
+  const egressNetwork = Effect.forkScoped(docker.network({ name: plan.network.egress, internal: false, labels: names.labels("egress") }))
+  const [[agentImage, bundleImage], egressNetworkFiber] = yield* Effect.all([images, egressNetwork, bottleCa], { concurrency: 3 })
   yield* saveMeta((m) => ({ ...m, agentImage: agentImage.tag, bundleImage: bundleImage.tag }))
 
   // The bundle and the agent start side by side: the agent needs the bundle only when its
@@ -289,7 +284,7 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   const startBundle = Effect.gen(function*() {
     yield* step("bundle")
     const bundle = yield* docker.container({
-      name: bundleName(slug),
+      name: names.bundle,
       image: bundleImage.tag,
       // The egress network is joined once the bundle runs (below): it is only needed once the
       // agent makes a request, and the bundle then briefly has fewer routes, never more.
@@ -302,7 +297,7 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
         ...(extraEgressCa ? { BOTTLE_EGRESS_EXTRA_CA: `${BUNDLE_EGRESS_DIR}/extra-ca.pem` } : {})
       },
       secretEnv: tokens,
-      labels: labelsFor(slug, "bundle"),
+      labels: names.labels("bundle"),
       // The bundle runs as the host user who owns the state dir (0700), so it can read its
       // config and CA key without the dir being opened to anyone else.
       ...(process.getuid && process.getgid ? { user: `${process.getuid()}:${process.getgid()}` } : {}),
@@ -319,11 +314,11 @@ export const acquireDockerBottle = Effect.fnUntraced(function*(
   const startAgent = Effect.gen(function*() {
     yield* step("agent")
     const agent = yield* docker.container({
-      name: agentName(slug),
+      name: names.agent,
       image: agentImage.tag,
       networks: [{ name: plan.network.internal }],
       env: { ...plan.env, HOME: AGENT_HOME },
-      labels: labelsFor(slug, "agent"),
+      labels: names.labels("agent"),
       mounts: [
         { source: agentDir, target: AGENT_PROVISION_DIR, readonly: true },
         // Never chowned: these are the user's own files, owned as they are on the host.
@@ -389,7 +384,8 @@ const waitForBundle = Effect.fnUntraced(function*(name: string, timeoutMs: numbe
 /** Attach: run the agent's command with the caller's terminal; returns its exit code. */
 export const attach = Effect.fn("attach")(function*(plan: BottlePlan) {
   const docker = yield* Docker
-  return yield* docker.execInteractive(agentName(plan.slug), [...plan.command], {
+  const state = yield* StateStore
+  return yield* docker.execInteractive(bottleNames(state.root, plan.slug).agent, [...plan.command], {
     tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
     user: "node",
     workdir: plan.workdir,

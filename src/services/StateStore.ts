@@ -26,7 +26,7 @@ export class StateError extends Schema.TaggedError<StateError>()("StateError", {
       case "Exists":
         return `bottle ${r.slug} already exists: \`bottle resume ${r.slug}\`, or \`bottle stop ${r.slug} --purge\` first (or pick another --name)`
       case "Exhausted":
-        return `no free ${r.pool} left: stop or clean up other bottles (\`bottle cleanup\`)`
+        return `no free ${r.pool} left: stop or clean up other bottles (\`bottle cleanup\`)${r.pool === "subnet" ? "; subnets other networks on the Docker engine use (anyone's: \`docker network ls\`) are not free either" : ""}`
       case "Corrupt":
         return `state file ${r.path} is unreadable: ${r.message}`
     }

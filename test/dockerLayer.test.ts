@@ -330,6 +330,10 @@ describe("Docker layer: what the engine has", () => {
       assert.include(v20.message, "subnet 10.213.0.0/24 overlaps")
       const v25 = yield* create("Error response from daemon: invalid pool request: Pool overlaps with other one on this address space", "10.213.0.0/24")
       assert.strictEqual(v25.reason._tag, "SubnetOverlap")
+      // The bridge driver's words (seen on docker 20.10 with a foreign network on the subnet).
+      const bridge = yield* create("Error response from daemon: cannot create network 1eca44dccdca (br-1eca44dccdca): conflicts with network fa8829dfc606 (br-fa8829dfc606): networks have overlapping IPv4", "10.213.0.0/24")
+      assert.strictEqual(bridge.reason._tag, "SubnetOverlap")
+      assert.strictEqual((yield* create("Error response from daemon: Pool overlaps with other one on this address space")).reason._tag, "CommandFailed", "no subnet asked: not ours to retry")
       assert.strictEqual((yield* create("Error response from daemon: network with name n already exists", "10.213.0.0/24")).reason._tag, "CommandFailed")
     }))
 })

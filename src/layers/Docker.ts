@@ -66,10 +66,12 @@ const NetworkInspect = Schema.Array(Schema.Struct({
 }))
 
 /**
- * The engine's words for a subnet some network already holds: Docker ("Pool overlaps with other
- * one on this address space", with "invalid pool request: " before it since 25) and Podman.
+ * The engine's words for a subnet some network already holds: Docker's IPAM ("Pool overlaps with
+ * other one on this address space", with "invalid pool request: " before it since 25), its bridge
+ * driver ("conflicts with network … networks have overlapping IPv4", when the other network's
+ * pool is not the same IPAM's, e.g. made at the same moment) and Podman.
  */
-const SUBNET_OVERLAP = /Pool overlaps with other one on this address space|is already used on the host or by another config/i
+const SUBNET_OVERLAP = /Pool overlaps with other one on this address space|networks have overlapping IPv4|is already used on the host or by another config/i
 
 // `docker info` prints the client's part even when no server answers (ServerVersion empty or
 // absent, ServerErrors saying why). Go prints nil slices and pointers as null.

@@ -198,7 +198,7 @@ bottles:
       const plan = yield* prepare({ loaded, agent: "coder", cwd, env })
       const rec = yield* Recorder
       // The launch stalls right after its key (as a process killed there would leave it).
-      yield* Ref.set(rec.blockOn, `network bottle-${plan.slug}-int`)
+      yield* Ref.set(rec.blockOn, `network ${plan.network.egress}`)
       const fiber = yield* Effect.forkChild(launch(plan, { mode: "detach", fresh: true, env, images: { agent: { name: "agent", files: [] }, bundle: { name: "bundle", files: [] } } }))
       yield* untilBlocked
       const before = (yield* Ref.get(rec.events)).length

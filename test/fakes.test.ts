@@ -4,10 +4,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Ref } from "effect"
+import { Backend } from "../src/services/Backend.ts"
 import { Cache } from "../src/services/Cache.ts"
 import { LoopbackAlias } from "../src/services/LoopbackAlias.ts"
 import { Registry } from "../src/services/Registry.ts"
 import { Smolvm, type MachineSpec } from "../src/services/Smolvm.ts"
+import * as FakeBackend from "./layers/Backend.ts"
 import * as FakeCache from "./layers/Cache.ts"
 import * as FakeLoopbackAlias from "./layers/LoopbackAlias.ts"
 import { Recorder } from "./layers/Recorder.ts"
@@ -149,4 +151,26 @@ describe("fake Cache", () => {
       assert.strictEqual(err._tag, "CacheError")
       assert.isUndefined(yield* cache.get("ns", "k"))
     }).pipe(Effect.provide(withRecorder(FakeCache.layerTest({ failPut: true })))))
+})
+
+describe("fake Backend", () => {
+  it.effect("what a test did not stub dies loudly; a stub answers", () =>
+    Effect.gen(function*() {
+      const backend = yield* Backend
+      assertDies(yield* Effect.exit(backend.inspect()), "fake Backend: unexpected call to inspect")
+      assertDies(yield* Effect.exit(backend.remove("x")), "fake Backend: unexpected call to remove")
+      assertDies(yield* Effect.exit(backend.logs("x", { follow: false })), "fake Backend: unexpected call to logs")
+    }).pipe(Effect.provide(withRecorder(FakeBackend.layerTest()))))
+
+  it.effect("scoped parts are released in reverse order; a release told to fail dies", () =>
+    Effect.gen(function*() {
+      const backend = yield* Backend
+      const plan = { slug: "s" } as Parameters<typeof backend.network>[0]
+      const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+        const net = yield* backend.network(plan)
+        yield* backend.bundle(plan, net, { image: "b", egressDir: "/e", extraCa: false, secretEnv: {}, readyTimeoutMs: 1 })
+      })))
+      assertDies(exit, "release network s: boom")
+      assert.deepStrictEqual(yield* events, ["acquire network s", "acquire bundle s", "release bundle s", "release network s"])
+    }).pipe(Effect.provide(withRecorder(FakeBackend.layerTest({ failRelease: ["network"] })))))
 })

@@ -1,5 +1,5 @@
 /**
- * launch on fake layers: acquisition order, reverse-order release, release on interruption at
+ * launch on fake layers (a fake Backend: no backend's names here): acquisition order, reverse-order release, release on interruption at
  * every acquisition step, revocation despite a release that breaks, revocation failure as an
  * error that also names what failed before it, and deploy keys: a real key pair, recorded in
  * the state the moment they exist, forgotten once revoked.
@@ -12,13 +12,20 @@ import { assert, describe, it } from "@effect/vitest"
 import { Ajv2020 } from "ajv/dist/2020.js"
 import { Cause, Effect, Exit, Fiber, Layer, Redacted, Ref } from "effect"
 import { manifestJsonSchema } from "../src/cli/schema.ts"
-import { deployKeyFile, deployKeyPair, launch, type LaunchOptions } from "../src/programs/launch.ts"
+import * as DockerBackend from "../src/layers/DockerBackend.ts"
+import * as ProcessRunnerLive from "../src/layers/ProcessRunner.ts"
+import { deployKeyFile, deployKeyPair } from "../src/programs/deployKeys.ts"
+import { launch, type LaunchOptions } from "../src/programs/launch.ts"
 import { parseManifest } from "../src/programs/loadManifest.ts"
 import { prepare } from "../src/programs/prepare.ts"
 import { BottleMeta } from "../src/schema/BottlePlan.ts"
+import type { BundleSpec, SandboxSpec } from "../src/services/Backend.ts"
 import type { ContainerSpec } from "../src/services/Docker.ts"
 import type { DeployKeySpec } from "../src/services/GitHost.ts"
+import type { ProgressEvent } from "../src/schema/LaunchProgress.ts"
+import { Progress } from "../src/services/Progress.ts"
 import { StateStore } from "../src/services/StateStore.ts"
+import * as FakeBackend from "./layers/Backend.ts"
 import * as FakeDocker from "./layers/Docker.ts"
 import * as FakeGitHost from "./layers/GitHost.ts"
 import { Recorder, untilBlocked } from "./layers/Recorder.ts"
@@ -51,8 +58,16 @@ const images = {
   bundle: { name: "bundle", files: [{ at: "Dockerfile", from: path.join(imageDir, "Dockerfile") }] }
 }
 
-const layers = (docker: FakeDocker.FakeDockerOptions = {}, git: FakeGitHost.FakeGitHostOptions = {}) =>
-  Layer.mergeAll(FakeDocker.layerTest(docker), FakeGitHost.layerTest(git), RecordedState.layerRecorded()).pipe(
+// Deploy keys are made by the real ssh-keygen.
+const layers = (backend: FakeBackend.FakeBackendOptions = {}, git: FakeGitHost.FakeGitHostOptions = {}) =>
+  Layer.mergeAll(FakeBackend.layerTest(backend), FakeGitHost.layerTest(git), RecordedState.layerRecorded(), ProcessRunnerLive.layer).pipe(
+    Layer.provideMerge(Recorder.layer)
+  )
+
+/** The docker backend's own layer, on a fake Docker engine: what the containers are given. */
+const dockerLayers = (docker: FakeDocker.FakeDockerOptions = {}) =>
+  Layer.mergeAll(DockerBackend.layerWith.pipe(Layer.provide(FakeDocker.layerTest(docker))), FakeGitHost.layerTest(), ProcessRunnerLive.layer).pipe(
+    Layer.provideMerge(RecordedState.layerRecorded()),
     Layer.provideMerge(Recorder.layer)
   )
 
@@ -65,6 +80,7 @@ const makePlan = Effect.gen(function*() {
 const opts = (mode: "attach" | "detach"): LaunchOptions => ({ mode, fresh: true, env, images })
 
 const UNHEALTHY = "bottle-bundle: unhealthy: daemon egress exited (code 1); not restarting\n"
+const UNHEALTHY_FAILURE = "the sidecar bundle is unhealthy: daemon egress exited (code 1); not restarting"
 
 const recordedKeys = (slug: string) =>
   Effect.flatMap(StateStore, (state) => state.readJson(slug, "meta.json", BottleMeta)).pipe(Effect.map((m) => m.deployKeys.map((k) => `${k.repo}#${k.id}`)))
@@ -72,19 +88,14 @@ const recordedKeys = (slug: string) =>
 const ACQUIRES = [
   "acquire state-dir",
   "acquire lease subnet#0",
-  "acquire network bottle-SLUG-int",
   "acquire deploy-key acme/app#100",
-  "acquire network bottle-SLUG-ext",
-  "acquire container bottle-SLUG-bundle",
-  "acquire container bottle-SLUG-agent"
+  "acquire network SLUG",
+  "acquire bundle SLUG",
+  "acquire sandbox SLUG"
 ]
 const releaseOf = (a: string) => a.replace(/^acquire /, "release ")
-/** `bottle-<slug>-<state root id>-` of the plan's objects, shown as `bottle-SLUG-`. */
-const namePrefix = (plan: { readonly network: { readonly internal: string } }) => plan.network.internal.replace(/int$/, "")
-const actual = (plan: Parameters<typeof namePrefix>[0] & { readonly slug: string }, step: string) =>
-  step.replaceAll("bottle-SLUG-", namePrefix(plan)).replaceAll("SLUG", plan.slug)
-const normalize = (plan: Parameters<typeof actual>[0], events: ReadonlyArray<string>) =>
-  events.map((e) => e.replaceAll(namePrefix(plan), "bottle-SLUG-").replaceAll(plan.slug, "SLUG").replace(/^((?:acquire|release|keep) state-dir) SLUG$/, "$1"))
+const normalize = (slug: string, events: ReadonlyArray<string>) =>
+  events.map((e) => e.replaceAll(slug, "SLUG").replace(/^((?:acquire|release|keep) state-dir) SLUG$/, "$1"))
 
 describe("launch", () => {
   it.effect("attach: acquires in dependency order and releases everything in reverse", () =>
@@ -92,19 +103,35 @@ describe("launch", () => {
       const plan = yield* makePlan
       const result = yield* launch(plan, opts("attach"))
       assert.strictEqual(result.exitCode, 0)
-      const events = normalize(plan, yield* Ref.get((yield* Recorder).events))
+      const events = normalize(plan.slug, yield* Ref.get((yield* Recorder).events))
       const acquires = events.filter((e) => e.startsWith("acquire"))
-      assert.deepStrictEqual(acquires.slice(0, 5), ACQUIRES.slice(0, 5), "state, lease with its network, keys, egress network, in that order")
-      assert.sameMembers(acquires.slice(5), ACQUIRES.slice(5), "then the bundle and the agent (side by side)")
+      assert.deepStrictEqual(acquires.slice(0, 4), ACQUIRES.slice(0, 4), "state, lease, keys, network, in that order")
+      assert.sameMembers(acquires.slice(4), ACQUIRES.slice(4), "then the bundle and the sandbox (side by side)")
       const releases = events.filter((e) => e.startsWith("release") || e.startsWith("keep"))
       // The state dir is kept after a session (logs, resume); everything else is released, in reverse.
       assert.deepStrictEqual(releases, [...acquires.slice(1).reverse().map(releaseOf), "keep state-dir"])
-      const attachAt = events.indexOf("attach bottle-SLUG-agent")
-      assert.isTrue(attachAt > events.indexOf("acquire container bottle-SLUG-agent"), "attaches after the agent is up")
-      assert.isTrue(attachAt < events.indexOf("release container bottle-SLUG-agent"), "releases after the session")
+      const attachAt = events.indexOf("attach SLUG")
+      assert.isTrue(attachAt > events.indexOf("provision SLUG"), "attaches after the sandbox is provisioned")
+      assert.isTrue(attachAt < events.indexOf("release sandbox SLUG"), "releases after the session")
     }).pipe(Effect.provide(layers())))
 
-  it.effect("the bundle gets the tokens its routes inject, never a deploy key's admin token; the agent gets none", () => {
+  it.effect("the bundle gets the tokens its routes inject, never a deploy key's admin token; the sandbox gets none", () => {
+    const bundles: Array<BundleSpec> = []
+    const sandboxes: Array<SandboxSpec> = []
+    return Effect.gen(function*() {
+      const plan = yield* makePlan
+      yield* launch(plan, opts("detach"))
+      assert.lengthOf(bundles, 1)
+      assert.deepStrictEqual(Object.keys(bundles[0]!.secretEnv), ["EXAMPLE_TOKEN"])
+      assert.strictEqual(Redacted.value(bundles[0]!.secretEnv["EXAMPLE_TOKEN"]!), "real-example-token")
+      const everything = JSON.stringify([{ ...bundles[0], secretEnv: Redacted.value(bundles[0]!.secretEnv["EXAMPLE_TOKEN"]!) }, ...sandboxes])
+      assert.notInclude(everything, env.GH_ADMIN_TOKEN)
+      assert.lengthOf(sandboxes, 1)
+      assert.notInclude(JSON.stringify(sandboxes), env.EXAMPLE_TOKEN)
+    }).pipe(Effect.provide(layers({ bundles, sandboxes })))
+  })
+
+  it.effect("docker backend: the bundle container gets the route tokens (never the admin token); the agent container none", () => {
     const started: Array<ContainerSpec> = []
     return Effect.gen(function*() {
       const plan = yield* makePlan
@@ -116,7 +143,25 @@ describe("launch", () => {
       const everything = JSON.stringify(started.map((s) => ({ ...s, secretEnv: Object.fromEntries(Object.entries(s.secretEnv ?? {}).map(([k, v]) => [k, Redacted.value(v)])) })))
       assert.notInclude(everything, env.GH_ADMIN_TOKEN)
       assert.deepStrictEqual(Object.keys(agent?.secretEnv ?? {}), [])
-    }).pipe(Effect.provide(layers({ started })))
+      assert.notInclude(JSON.stringify(agent), env.EXAMPLE_TOKEN)
+    }).pipe(Effect.provide(dockerLayers({ started })))
+  })
+
+  it.effect("reports its steps as data, in the design's order, each as it begins", () => {
+    const reported: Array<ProgressEvent> = []
+    return Effect.gen(function*() {
+      const plan = yield* makePlan
+      const rec = yield* Recorder
+      const progress = { report: (e: ProgressEvent) => Effect.sync(() => reported.push(e)).pipe(Effect.andThen(rec.record(`step ${e._tag === "Step" ? e.step : "?"}`))) }
+      yield* launch(plan, opts("attach")).pipe(Effect.provideService(Progress, progress))
+      const steps = reported.flatMap((e) => (e._tag === "Step" ? [e.step] : []))
+      assert.deepStrictEqual(steps.slice(0, 6), ["state", "lease", "ca", "deploy-keys", "network", "images"])
+      assert.sameMembers(steps.slice(6, 8), ["bundle", "sandbox"])
+      assert.deepStrictEqual(steps.slice(8), ["attach"])
+      const events = normalize(plan.slug, yield* Ref.get(rec.events))
+      assert.isTrue(events.indexOf("step deploy-keys") < events.indexOf("acquire deploy-key acme/app#100"), "a step is reported before it acquires")
+      assert.isTrue(events.indexOf("step lease") > events.indexOf("acquire state-dir"), "... and after the step before it")
+    }).pipe(Effect.provide(layers()))
   })
 
   it.effect("detach: success keeps everything running (teardown is `bottle stop`)", () =>
@@ -131,26 +176,26 @@ describe("launch", () => {
     }).pipe(Effect.provide(layers())))
 
   // Interrupt while step N is in progress: steps 0..N-1 were acquired and must all be released.
-  const steps = ["state-dir", "lease subnet", "network bottle-SLUG-int", "deploy-key acme/app", "network bottle-SLUG-ext", "container bottle-SLUG-bundle", "container bottle-SLUG-agent", "exec bottle-SLUG-agent", "attach bottle-SLUG-agent"]
+  const steps = ["state-dir", "lease subnet", "deploy-key acme/app", "network SLUG", "bundle SLUG", "sandbox SLUG", "provision SLUG", "attach SLUG"]
   steps.forEach((blockAt, n) => {
     it.effect(`interrupted at step ${n} (${blockAt}): everything acquired before is released, in reverse`, () =>
       Effect.gen(function*() {
         const plan = yield* makePlan
         const rec = yield* Recorder
-        yield* Ref.set(rec.blockOn, actual(plan, blockAt))
+        yield* Ref.set(rec.blockOn, blockAt.replaceAll("SLUG", plan.slug))
         const fiber = yield* Effect.forkChild(launch(plan, opts("attach")))
         // Wait until launch is parked inside the blocked step.
         yield* untilBlocked
         const exit = yield* Fiber.interrupt(fiber).pipe(Effect.andThen(Fiber.await(fiber)))
         assert.isTrue(Exit.isFailure(exit) && Exit.hasInterrupts(exit), "launch ended by interruption")
-        const events = normalize(plan, yield* Ref.get(rec.events))
+        const events = normalize(plan.slug, yield* Ref.get(rec.events))
         const acquired = events.filter((e) => e.startsWith("acquire"))
-        // Steps up to the egress network are sequential; the bundle and the agent start side
-        // by side, so blocking one may still see the other acquired.
-        const sequential = Math.min(n, 5)
+        // Steps up to the network are sequential; the bundle and the sandbox start side by
+        // side, so blocking one may still see the other acquired.
+        const sequential = Math.min(n, 4)
         assert.deepStrictEqual(acquired.slice(0, sequential), ACQUIRES.slice(0, sequential))
         assert.isTrue(acquired.every((a) => ACQUIRES.includes(a)), acquired.join(", "))
-        if (n < 5) assert.strictEqual(acquired.length, n, "nothing beyond the blocked sequential step")
+        if (n < 4) assert.strictEqual(acquired.length, n, "nothing beyond the blocked sequential step")
         const released = events.filter((e) => e.startsWith("release"))
         assert.deepStrictEqual(released, [...acquired].reverse().map(releaseOf))
         const state = yield* StateStore
@@ -170,18 +215,18 @@ describe("launch", () => {
       if (Exit.isFailure(exit)) {
         const defects = exit.cause.reasons.filter(Cause.isDieReason).map((r) => String(r.defect))
         assert.lengthOf(defects, 2, Cause.pretty(exit.cause))
-        for (const name of ["bottle-SLUG-agent", "bottle-SLUG-bundle"]) {
-          assert.isTrue(defects.some((d) => d.includes(actual(plan, name)) && d.includes("boom")), `${name}: ${defects.join(" | ")}`)
+        for (const name of ["sandbox SLUG", "bundle SLUG"]) {
+          assert.isTrue(defects.some((d) => d.includes(name.replace("SLUG", plan.slug)) && d.includes("boom")), `${name}: ${defects.join(" | ")}`)
         }
         assert.isFalse(Cause.hasFails(exit.cause), "no revocation failure")
       }
-      const events = normalize(plan, yield* Ref.get(rec.events))
+      const events = normalize(plan.slug, yield* Ref.get(rec.events))
       const acquired = events.filter((e) => e.startsWith("acquire"))
       assert.deepStrictEqual(events.filter((e) => e.startsWith("release")), [...acquired].slice(1).reverse().map(releaseOf), "every release ran, in reverse")
       const i = events.indexOf("release deploy-key acme/app#100")
-      assert.isTrue(i > events.indexOf("release container bottle-SLUG-agent") && i > events.indexOf("release container bottle-SLUG-bundle"))
+      assert.isTrue(i > events.indexOf("release sandbox SLUG") && i > events.indexOf("release bundle SLUG"))
       assert.deepStrictEqual(yield* recordedKeys(plan.slug), [], "the revoked key is no longer recorded")
-    }).pipe(Effect.provide(layers({ failRemove: ["-agent", "-bundle"] }))))
+    }).pipe(Effect.provide(layers({ failRelease: ["sandbox", "bundle"] }))))
 
   it.effect("a revocation failure surfaces as an error naming the key", () =>
     Effect.gen(function*() {
@@ -201,7 +246,17 @@ describe("launch", () => {
       const acquired = events.filter((e) => e.startsWith("acquire"))
       assert.deepStrictEqual(events.filter((e) => e.startsWith("release")), [...acquired].reverse().map(releaseOf))
       assert.isFalse(yield* (yield* StateStore).exists(plan.slug))
-    }).pipe(Effect.provide(layers({ bundleStatus: UNHEALTHY }))))
+    }).pipe(Effect.provide(layers({ bundleFailure: UNHEALTHY_FAILURE }))))
+
+  it.effect("docker backend: the bundle's unhealthy line fails the launch at the bundle step, naming the daemon", () =>
+    Effect.gen(function*() {
+      const plan = yield* makePlan
+      const err = yield* Effect.flip(launch(plan, opts("detach")))
+      assert.include(err.message, `launch failed at bundle: ${UNHEALTHY_FAILURE}`)
+      const events = yield* Ref.get((yield* Recorder).events)
+      const acquired = events.filter((e) => e.startsWith("acquire"))
+      assert.deepStrictEqual(events.filter((e) => e.startsWith("release")), [...acquired].reverse().map(releaseOf))
+    }).pipe(Effect.provide(dockerLayers({ bundleStatus: UNHEALTHY }))))
 
   it.effect("a failed launch whose revocation also fails reports both; the key stays recorded for `bottle stop`", () =>
     Effect.gen(function*() {
@@ -222,12 +277,12 @@ describe("launch", () => {
       assert.include(events, `release deploy-key acme/app#100`)
       // The failed first launch removed its state dir, but not the record of a key still alive.
       assert.deepStrictEqual(yield* recordedKeys(plan.slug), ["acme/app#100"])
-    }).pipe(Effect.provide(layers({ bundleStatus: UNHEALTHY }, { failRevoke: true }))))
+    }).pipe(Effect.provide(layers({ bundleFailure: UNHEALTHY_FAILURE }, { failRevoke: true }))))
 
   it.effect("an interrupted launch whose revocation fails reports the revocation, and that it was interrupted", () =>
     Effect.gen(function*() {
       const plan = yield* makePlan
-      yield* Ref.set((yield* Recorder).blockOn, `network ${plan.network.egress}`)
+      yield* Ref.set((yield* Recorder).blockOn, `network ${plan.slug}`)
       const fiber = yield* Effect.forkChild(launch(plan, opts("attach")))
       yield* untilBlocked
       const exit = yield* Fiber.interrupt(fiber).pipe(Effect.andThen(Fiber.await(fiber)))
@@ -253,7 +308,7 @@ describe("deploy keys", () => {
   it.effect("each key is recorded in the bottle's state as soon as it exists, before the networks and images", () =>
     Effect.gen(function*() {
       const plan = yield* makePlan
-      yield* Ref.set((yield* Recorder).blockOn, `network ${plan.network.egress}`)
+      yield* Ref.set((yield* Recorder).blockOn, `network ${plan.slug}`)
       const fiber = yield* Effect.forkChild(launch(plan, opts("attach")))
       yield* untilBlocked
       // Were the process killed here (no finalizer runs), `bottle stop` would find this record.
@@ -290,9 +345,9 @@ describe("deploy keys", () => {
       assert.match(fs.readFileSync(file, "utf8"), /^-----BEGIN OPENSSH PRIVATE KEY-----\n/)
     }).pipe(Effect.provide(layers({}, { onCreate: (s) => specs.push(s) }))))
 
-  const sshKeygen = spawnSync("ssh-keygen", ["-?"], { encoding: "utf8" }).error === undefined
-  it.skipIf(!sshKeygen)("the private key is one OpenSSH reads, and it is the public key's other half", () => {
-    const pair = deployKeyPair("bot-bottle test origin")
+  it.effect("the private key is one OpenSSH reads, and it is the public key's other half", () =>
+    Effect.gen(function*() {
+    const pair = yield* deployKeyPair("bot-bottle test origin")
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-key-"))
     const file = path.join(dir, "key")
     fs.writeFileSync(file, pair.privateKey, { mode: 0o600 })
@@ -309,8 +364,8 @@ describe("deploy keys", () => {
       encoding: "utf8"
     })
     assert.strictEqual(verify.status, 0, verify.stderr)
-    assert.notStrictEqual(deployKeyPair("x").publicKey, deployKeyPair("x").publicKey, "never reused")
-  })
+    assert.notStrictEqual((yield* deployKeyPair("x")).publicKey, (yield* deployKeyPair("x")).publicKey, "never reused")
+    }).pipe(Effect.provide(ProcessRunnerLive.layer)))
 
   const giteaManifest = (apiUrl: string) => `
 agents:

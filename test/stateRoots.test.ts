@@ -1,13 +1,18 @@
 /**
  * Two state roots on one engine: names and labels carry the root's id, so the same slug in two
  * roots names different objects; and `ls`, `stop` and `cleanup` in one root never see, stop or
- * remove the other root's objects (the engine's listing holds both). Fake Docker, real state.
+ * remove the other root's objects (the engine's listing holds both). The docker backend on a
+ * fake engine, real state.
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Ref } from "effect"
+import { Effect, Layer, LayerMap, Ref } from "effect"
+import { Backends } from "../src/layers/Backends.ts"
+import * as DockerBackend from "../src/layers/DockerBackend.ts"
+import * as ProcessRunnerLive from "../src/layers/ProcessRunner.ts"
+import * as SmolmachinesBackend from "../src/layers/SmolmachinesBackend.ts"
 import { bottleNames, stateRootId } from "../src/programs/bottleNames.ts"
 import { cleanup, listBottles, teardown } from "../src/programs/bottles.ts"
 import type { LabelledResource } from "../src/services/Docker.ts"
@@ -42,8 +47,14 @@ const engine = [
   ...objects(undefined, "old")
 ]
 
+// `ls` and `cleanup` ask each backend of the table, `stop` the bottle's own: here both are the
+// docker backend on the fake engine and this root.
+const backends = Layer.effect(Backends, LayerMap.fromRecord({ docker: DockerBackend.layerWith, smolmachines: SmolmachinesBackend.layer }))
 const layers = (root: string) =>
-  Layer.mergeAll(FakeDocker.layerTest({ labelled: engine }), FakeGitHost.layerTest(), RecordedState.layerRecorded(root)).pipe(Layer.provideMerge(Recorder.layer))
+  Layer.mergeAll(backends, DockerBackend.layerWith, FakeGitHost.layerTest(), ProcessRunnerLive.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(FakeDocker.layerTest({ labelled: engine }), RecordedState.layerRecorded(root))),
+    Layer.provideMerge(Recorder.layer)
+  )
 
 const released = Effect.gen(function*() {
   return (yield* Ref.get((yield* Recorder).events)).filter((e) => e.startsWith("release ")).map((e) => e.replace(/^release \w+ /, ""))

@@ -8,6 +8,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer, Ref } from "effect"
+import * as DockerBackend from "../src/layers/DockerBackend.ts"
+import * as ProcessRunnerLive from "../src/layers/ProcessRunner.ts"
 import { teardown } from "../src/programs/bottles.ts"
 import { launch } from "../src/programs/launch.ts"
 import { parseManifest } from "../src/programs/loadManifest.ts"
@@ -24,8 +26,12 @@ import * as RecordedState from "./layers/StateStore.ts"
 const SLUG = "coder-abc123"
 const env = { GH_ADMIN_TOKEN: "admin-token", GITEA_ADMIN_TOKEN: "gitea-token" }
 
+// The docker backend's own layer on a fake engine: what `stop` removes, and in which order.
 const layers = (docker: FakeDocker.FakeDockerOptions, git: FakeGitHost.FakeGitHostOptions = {}) =>
-  Layer.mergeAll(FakeDocker.layerTest(docker), FakeGitHost.layerTest(git), RecordedState.layerRecorded()).pipe(Layer.provideMerge(Recorder.layer))
+  Layer.mergeAll(DockerBackend.layerWith.pipe(Layer.provide(FakeDocker.layerTest(docker))), FakeGitHost.layerTest(git), ProcessRunnerLive.layer).pipe(
+    Layer.provideMerge(RecordedState.layerRecorded()),
+    Layer.provideMerge(Recorder.layer)
+  )
 
 const resources = (slug: string): ReadonlyArray<LabelledResource> => [
   { kind: "network", id: "n1", name: `bottle-${slug}-int`, slug },
@@ -97,7 +103,7 @@ describe("teardown", () => {
       yield* seed()
       const exit = yield* Effect.exit(teardown(SLUG, { purge: true, env }))
       const errors = errorsOf(exit)
-      assert.deepStrictEqual(errors.map((e) => e._tag === "DockerError" ? e.reason._tag : e._tag), ["Unavailable"])
+      assert.deepStrictEqual(errors.map((e) => e._tag === "BackendError" ? e.reason._tag : e._tag), ["Unavailable"])
       assert.deepStrictEqual(yield* events, ["release deploy-key acme/app#7", "release deploy-key acme/forge#8", `list ${SLUG}`])
       assert.deepStrictEqual(yield* recordedKeys, [])
       assert.deepStrictEqual(yield* bottleKept, { exists: true, leases: 1 }, "kept, even with --purge: a later stop removes its containers")
@@ -107,7 +113,7 @@ describe("teardown", () => {
     Effect.gen(function*() {
       yield* seed()
       const errors = errorsOf(yield* Effect.exit(teardown(SLUG, { purge: true, env })))
-      assert.deepStrictEqual(errors.map((e) => e._tag), ["LaunchError", "DockerError"])
+      assert.deepStrictEqual(errors.map((e) => e._tag), ["LaunchError", "BackendError"])
       assert.include(errors[0]?.message, "DEPLOY KEY REVOCATION FAILED")
       assert.include(errors[0]?.message, "acme/app key 7")
       assert.include(errors[0]?.message, "acme/forge key 8")
@@ -197,8 +203,8 @@ bottles:
       const loaded = yield* parseManifest(manifest, path.join(cwd, "bottle.yaml"), cwd)
       const plan = yield* prepare({ loaded, agent: "coder", cwd, env })
       const rec = yield* Recorder
-      // The launch stalls right after its key (as a process killed there would leave it).
-      yield* Ref.set(rec.blockOn, `network ${plan.network.egress}`)
+      // The launch stalls right after its key (as a process killed there would leave it): at the network.
+      yield* Ref.set(rec.blockOn, `network ${plan.runtime.backend === "docker" ? plan.runtime.internalNetwork : "?"}`)
       const fiber = yield* Effect.forkChild(launch(plan, { mode: "detach", fresh: true, env, images: { agent: { name: "agent", files: [] }, bundle: { name: "bundle", files: [] } } }))
       yield* untilBlocked
       const before = (yield* Ref.get(rec.events)).length

@@ -4,10 +4,14 @@
  *
  * Guarantees: an entry carries time, bottle, method, host, path (never the query string,
  * which may carry secrets), status, bytes in and out, duration, decision and rule — never a
- * header or token. Writing never blocks a request: lines are gathered for at most
- * FLUSH_MS (or 64 KiB) and appended in one write, so a busy proxy does not pay a file write
- * per request; `close` writes what is pending. A crash may lose the last FLUSH_MS of lines. A
- * failing disk is reported once on stderr and never fails traffic.
+ * header or token. Lines are appended in order with synchronous writes (to the page cache:
+ * microseconds), batched so a busy proxy does not pay a write per request: an `allow` or
+ * `error` line waits at most FLUSH_MS (or 64 KiB) for others. A refusal (`deny`,
+ * `dlp-block`) is written at once, with everything pending before it, so it is on disk before
+ * the agent sees the refusal. The pending batch is also written when the process exits,
+ * whatever the reason (an uncaught exception included: `exit` listeners run then); only a
+ * SIGKILL or a fatal V8 error can lose the last FLUSH_MS of `allow`/`error` lines. A failing
+ * disk is reported once on stderr and never fails traffic.
  */
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
@@ -30,11 +34,13 @@ export const AuditEntry = Schema.Struct({
   duration_ms: Schema.Number,
   decision: AuditDecision,
   rule: Schema.String,
-  reason: Schema.optionalKey(Schema.String)
+  reason: Schema.optionalKey(Schema.String),
+  /** How many refusals the line stands for (rate-limited refusals, see admission.ts); 1 when absent. */
+  count: Schema.optionalKey(Schema.Number)
 })
 export type AuditEntry = typeof AuditEntry.Type
 
-/** How long a line may wait to be written with others. */
+/** How long an `allow`/`error` line may wait to be written with others. */
 export const FLUSH_MS = 20
 const FLUSH_BYTES = 64 * 1024
 
@@ -44,87 +50,102 @@ export interface AuditOptions {
 }
 
 export class AuditLog {
-  private stream: fs.WriteStream
+  /** The open audit.log, or undefined when it cannot be opened (then lines are dropped). */
+  private fd: number | undefined
   private size: number
   private readonly file: string
   private readonly maxBytes: number
   private readonly keep: number
   private warned = false
+  private closed = false
   private pending: Array<string> = []
   private pendingBytes = 0
   private timer: NodeJS.Timeout | undefined
+  private readonly onExit = () => this.flush()
 
   constructor(stateDir: string, options: AuditOptions = {}) {
     this.file = auditLogIn(stateDir)
     this.maxBytes = options.maxBytes ?? 10 * 1024 * 1024
     this.keep = options.keep ?? 5
     this.size = fs.existsSync(this.file) ? fs.statSync(this.file).size : 0
-    this.stream = this.open()
+    this.fd = this.open()
+    // Runs on process.exit, on the end of the event loop and after an uncaught exception.
+    process.on("exit", this.onExit)
   }
 
-  private open(): fs.WriteStream {
-    // Opened now, not when the stream gets to it: a rotation renames the file this stream
-    // writes to, so the file must exist (and be this stream's) before any rotation.
-    let fd: number
+  private warn(message: string): void {
+    if (!this.warned) process.stderr.write(`egress: audit log ${this.file}: ${message}\n`)
+    this.warned = true
+  }
+
+  private open(): number | undefined {
     try {
-      fd = fs.openSync(this.file, "a", 0o600)
+      return fs.openSync(this.file, "a", 0o600)
     } catch (e) {
-      if (!this.warned) process.stderr.write(`egress: audit log ${this.file}: ${errorMessage(e)}\n`)
-      this.warned = true
-      return fs.createWriteStream("/dev/null")
+      this.warn(errorMessage(e))
+      return undefined
     }
-    const s = fs.createWriteStream(this.file, { fd, flags: "a" })
-    s.on("error", (e) => {
-      if (!this.warned) process.stderr.write(`egress: audit log ${this.file}: ${e.message}\n`)
-      this.warned = true
-    })
-    return s
   }
 
   write(entry: AuditEntry): void {
+    if (this.closed) return
     const line = JSON.stringify(entry) + "\n"
     const bytes = Buffer.byteLength(line)
     if (this.size > 0 && this.size + bytes > this.maxBytes) this.rotate()
     this.size += bytes
     this.pending.push(line)
     this.pendingBytes += bytes
-    if (this.pendingBytes >= FLUSH_BYTES) this.flush()
+    if (entry.decision === "deny" || entry.decision === "dlp-block" || this.pendingBytes >= FLUSH_BYTES) this.flush()
     else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS).unref()
   }
 
-  /** Appends the pending lines, in order, in one write. */
-  private flush(): void {
+  /** Appends the pending lines, in order, in one synchronous write. */
+  flush(): void {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     if (this.pending.length === 0) return
-    this.stream.write(this.pending.join(""))
+    const text = this.pending.length === 1 ? this.pending[0]! : this.pending.join("")
     this.pending = []
     this.pendingBytes = 0
+    if (this.fd === undefined) return
+    try {
+      const buf = Buffer.from(text)
+      let off = 0
+      while (off < buf.length) off += fs.writeSync(this.fd, buf, off)
+    } catch (e) {
+      this.warn(errorMessage(e))
+    }
   }
 
   private rotate(): void {
     // What is pending belongs to the file being rotated out.
     this.flush()
-    // Renaming an open file is safe: the old stream finishes its pending writes into the
-    // renamed file, and the new stream starts a fresh audit.log.
-    const old = this.stream
     try {
       for (let i = this.keep - 1; i >= 1; i--) {
         if (fs.existsSync(`${this.file}.${i}`)) fs.renameSync(`${this.file}.${i}`, `${this.file}.${i + 1}`)
       }
       fs.renameSync(this.file, `${this.file}.1`)
     } catch (e) {
-      if (!this.warned) process.stderr.write(`egress: cannot rotate ${this.file}: ${errorMessage(e)}\n`)
-      this.warned = true
+      this.warn(`cannot rotate: ${errorMessage(e)}`)
     }
-    old.end()
+    if (this.fd !== undefined) fs.closeSync(this.fd)
     this.size = 0
-    this.stream = this.open()
+    this.fd = this.open()
   }
 
   close(): Promise<void> {
     this.flush()
-    return new Promise((resolve) => this.stream.end(resolve))
+    this.closed = true
+    process.off("exit", this.onExit)
+    if (this.fd !== undefined) {
+      try {
+        fs.closeSync(this.fd)
+      } catch {
+        // Already gone: nothing left to write.
+      }
+      this.fd = undefined
+    }
+    return Promise.resolve()
   }
 }
 

@@ -38,3 +38,52 @@ export const notifyReady = (env: Record<string, string | undefined>): Effect.Eff
       // No init listening (the descriptor is not ours): nothing to tell.
     }
   })
+
+/** What one bottle's agent may hold of the daemon (see admission.ts and proxy.ts). */
+export interface EgressLimits {
+  /** Agent TCP connections served at once; past it, new ones get a 503 and are closed. */
+  readonly maxConnections: number
+  /** Requests in flight at once; past it, new ones get a 503. */
+  readonly maxRequests: number
+  /**
+   * How long a client may take to send a request's headers (HTTP/1, the CONNECT line
+   * included), and, from a connection's start or its CONNECT, to reach an HTTP parser at all
+   * (protocol sniffing, TLS client hello and handshake).
+   */
+  readonly headersTimeoutMs: number
+  /** A connection with no traffic either way for this long is closed. */
+  readonly idleTimeoutMs: number
+}
+
+export const DEFAULT_LIMITS: EgressLimits = {
+  maxConnections: 512,
+  maxRequests: 1024,
+  headersTimeoutMs: 15_000,
+  idleTimeoutMs: 5 * 60_000
+}
+
+const LIMIT_ENV: ReadonlyArray<readonly [keyof EgressLimits, string, number]> = [
+  ["maxConnections", "BOTTLE_EGRESS_MAX_CONNECTIONS", 1],
+  ["maxRequests", "BOTTLE_EGRESS_MAX_REQUESTS", 1],
+  ["headersTimeoutMs", "BOTTLE_EGRESS_HEADERS_TIMEOUT_MS", 100],
+  ["idleTimeoutMs", "BOTTLE_EGRESS_IDLE_TIMEOUT_MS", 100]
+]
+
+/**
+ * The limits, from `$BOTTLE_EGRESS_MAX_CONNECTIONS`, `$BOTTLE_EGRESS_MAX_REQUESTS`,
+ * `$BOTTLE_EGRESS_HEADERS_TIMEOUT_MS` and `$BOTTLE_EGRESS_IDLE_TIMEOUT_MS` (each a whole
+ * number; unset or empty: the default).
+ */
+export const limitsFromEnv = (env: Record<string, string | undefined>): Effect.Effect<EgressLimits, EgressError> => {
+  const out: Record<string, number> = { ...DEFAULT_LIMITS }
+  for (const [key, name, min] of LIMIT_ENV) {
+    const text = (env[name] ?? "").trim()
+    if (text === "") continue
+    const n = /^\d{1,9}$/.test(text) ? Number(text) : NaN
+    if (!(n >= min)) {
+      return Effect.fail(new EgressError({ reason: { _tag: "BadArgument", message: `$${name} must be a whole number ≥ ${min}, got ${JSON.stringify(text)}` } }))
+    }
+    out[key] = n
+  }
+  return Effect.succeed(out as unknown as EgressLimits)
+}

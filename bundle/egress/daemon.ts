@@ -7,6 +7,8 @@
  * - it refuses to start with a route whose token is missing from its environment;
  * - a routes file that fails validation on reload is reported and the previous routes stay
  *   in force (the file on disk never half-applies);
+ * - what the agent can hold is bounded (connections, requests in flight, slow clients, heap:
+ *   see admission.ts); a malformed limit in the environment fails the start;
  * - upstream TLS trusts exactly the system roots, Node's bundled roots and the configured
  *   extra CAs (set as the process default store once, so connections reuse it cheaply, and
  *   before the proxy serves anything).
@@ -20,6 +22,7 @@ import { Config, ConfigProvider, Effect, Option, Redacted, Schedule } from "effe
 import type { Route } from "../../src/schema/Route.ts"
 import { AuditLog } from "./audit.ts"
 import { ensureBottleCa } from "./ca.ts"
+import { type EgressLimits, limitsFromEnv } from "./config.ts"
 import { EgressError, errorMessage } from "./errors.ts"
 import { compilePolicy, type Policy } from "./policy.ts"
 import { holdListener } from "./listener.ts"
@@ -40,6 +43,11 @@ export interface EgressOptions {
   readonly dnsServers?: ReadonlyArray<string> | undefined
   readonly headersTimeoutMs?: number | undefined
   readonly idleTimeoutMs?: number | undefined
+  /**
+   * Connection and request caps and timeouts; default: `$BOTTLE_EGRESS_MAX_CONNECTIONS` and
+   * the others read by `limitsFromEnv` (the two timeouts above win).
+   */
+  readonly limits?: Partial<EgressLimits> | undefined
   /** How often the routes file is re-checked when no watch event arrives. */
   readonly pollMs?: number | undefined
   readonly auditMaxBytes?: number | undefined
@@ -129,6 +137,7 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
     try: () => fsp.readFile(ca.keyPath, "utf8"),
     catch: (cause) => new EgressError({ reason: { _tag: "CaFailed", path: ca.keyPath, message: errorMessage(cause) } })
   })
+  const envLimits = yield* limitsFromEnv(options.env ?? process.env)
   const initial = yield* policyFrom(options.routesFile, options.env)
   const extraCas = yield* readExtraCas(options.extraCaFiles ?? [])
 
@@ -162,6 +171,7 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
             dnsServers: options.dnsServers ?? dnsFromEnv(options.env ?? process.env),
             headersTimeoutMs: options.headersTimeoutMs,
             idleTimeoutMs: options.idleTimeoutMs,
+            limits: { ...envLimits, ...options.limits },
             listener
           },
           initial

@@ -4,8 +4,13 @@
  *
  * Guarantees:
  * - `BodyScanner` never lets the last byte of a match leave: it holds back `window - 1` bytes
- *   (window ≥ the longest token and ≥ 256), so a secret split across chunks is seen whole
+ *   (window ≥ 3 × the longest token form and ≥ 256: a percent-encoded form takes up to three
+ *   bytes a character), so a secret split across chunks, raw or `%XX`-encoded, is seen whole
  *   before any chunk completing it is released. Memory per request is bounded by the window.
+ * - Text is scanned as sent and, when it holds an escape, percent-decoded once (`%XX`, and `+`
+ *   as a space: form bodies, queries, cookies). The decoder is lenient (a malformed escape is
+ *   kept as text), so one bad escape cannot switch decoding off for the rest.
+ * - Hex forms match in any mix of cases.
  * - `Redactor` holds back only a suffix that could still become a token, so a server-sent
  *   event that ends in "\n\n" is released at once (SSE latency is unaffected).
  * - Findings name the token's env var or the pattern, never the value.
@@ -18,6 +23,8 @@ export interface HeldToken {
   readonly value: string
   /** For a derived needle: the encoding of the token it is (`base64`, `hex`). */
   readonly form?: string | undefined
+  /** `value` is lower case and is looked for in the lower-cased text (hex: any mix of cases). */
+  readonly caseless?: boolean | undefined
 }
 
 export type Finding =
@@ -33,7 +40,7 @@ export const describeFinding = (f: Finding): string =>
 export const MIN_ENCODED_TOKEN = 16
 
 /**
- * The DLP scan set: each token plus, for tokens ≥ MIN_ENCODED_TOKEN, its hex (both cases) and
+ * The DLP scan set: each token plus, for tokens ≥ MIN_ENCODED_TOKEN, its hex (any case) and
  * base64/base64url forms at the three byte alignments a token can have inside a longer
  * encoded text (only the characters that do not depend on the neighbouring bytes). Computed
  * once per policy, never per request.
@@ -50,9 +57,7 @@ export const scanSetFor = (tokens: ReadonlyArray<HeldToken>): ReadonlyArray<Held
   for (const t of tokens) {
     if (t.value.length < MIN_ENCODED_TOKEN) continue
     const bytes = Buffer.from(t.value, "utf8")
-    const hex = bytes.toString("hex")
-    add({ env: t.env, value: hex, form: "hex" })
-    add({ env: t.env, value: hex.toUpperCase(), form: "hex" })
+    add({ env: t.env, value: bytes.toString("hex"), form: "hex", caseless: true })
     for (let k = 0; k < 3; k++) {
       const rest = bytes.subarray(k)
       const whole = Math.floor(rest.length / 3) * 4
@@ -67,10 +72,12 @@ export const scanSetFor = (tokens: ReadonlyArray<HeldToken>): ReadonlyArray<Held
 /** Tokens shorter than this are not scanned for: they would match ordinary text. */
 export const MIN_SCANNED_TOKEN = 8
 
-/** Finds a held token (other than the allowed ones) or a credential pattern in `text`. */
+/** Finds a held token (other than the allowed ones) or a credential pattern in `text` as it is. */
 export const scanText = (text: string, tokens: ReadonlyArray<HeldToken>, allowedEnv: string | undefined): Finding | undefined => {
+  let lower: string | undefined
   for (const t of tokens) {
-    if (t.env !== allowedEnv && t.value.length >= MIN_SCANNED_TOKEN && text.includes(t.value)) return { _tag: "Token", env: t.env, form: t.form }
+    if (t.env === allowedEnv || t.value.length < MIN_SCANNED_TOKEN) continue
+    if ((t.caseless ? (lower ??= text.toLowerCase()) : text).includes(t.value)) return { _tag: "Token", env: t.env, form: t.form }
   }
   for (const p of secretPatterns) {
     if (p.regex.test(text)) {
@@ -85,20 +92,85 @@ export const scanText = (text: string, tokens: ReadonlyArray<HeldToken>, allowed
   return undefined
 }
 
-/** URL text as sent and percent-decoded (an agent may encode a token to slip it past). */
-export const scanUrl = (pathAndQuery: string, tokens: ReadonlyArray<HeldToken>, allowedEnv: string | undefined): Finding | undefined => {
-  const found = scanText(pathAndQuery, tokens, allowedEnv)
-  if (found) return found
-  let decoded = pathAndQuery
-  try {
-    decoded = decodeURIComponent(pathAndQuery.replace(/\+/g, " "))
-  } catch {
-    // Malformed escapes: the raw text was scanned already.
+const HEX_VALUE = (c: number): number =>
+  c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x37 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1
+
+/**
+ * `text` with every `%XX` decoded to the byte it names (as a latin1 character, like the body
+ * scan reads bytes) and, with `plus`, `+` as a space (form encoding). Lenient: a `%` not
+ * followed by two hex digits stays as it is. Decodes once (`%2541` → `%41`).
+ */
+export const percentDecode = (text: string, plus: boolean): string =>
+  decodeEscapes(plus && text.includes("+") ? text.replaceAll("+", " ") : text, undefined)
+
+/** `%XX` decoded; the decoded characters' positions pushed to `marks` when given. */
+const decodeEscapes = (source: string, marks: Array<number> | undefined): string => {
+  let out = ""
+  let from = 0
+  // Jump from `%` to `%` (native search): bodies are long and escapes comparatively rare.
+  for (let i = source.indexOf("%"); i !== -1 && i + 2 < source.length; i = source.indexOf("%", i + 1)) {
+    const hi = HEX_VALUE(source.charCodeAt(i + 1))
+    const lo = hi === -1 ? -1 : HEX_VALUE(source.charCodeAt(i + 2))
+    if (lo === -1) continue
+    out += source.slice(from, i)
+    marks?.push(out.length)
+    out += String.fromCharCode(hi * 16 + lo)
+    i += 2
+    from = i + 1
   }
-  return decoded === pathAndQuery ? undefined : scanText(decoded, tokens, allowedEnv)
+  return from === 0 ? source : out + source.slice(from)
 }
 
-export const scanWindowFor = (tokens: ReadonlyArray<HeldToken>): number => Math.max(256, ...tokens.map((t) => t.value.length))
+/** Does some needle hold a space (only then can decoding `+` reveal one)? */
+const spaceIn = (tokens: ReadonlyArray<HeldToken>): boolean => tokens.some((t) => t.value.includes(" "))
+
+/** How far from a decoded character a match that uses it can reach (needles; credential shapes). */
+const reachOf = (tokens: ReadonlyArray<HeldToken>): number => Math.max(256, ...tokens.map((t) => t.value.length))
+
+/**
+ * Text as sent and, when it holds an escape that could hide a needle, percent-decoded
+ * (a token or credential spelled `%72%65…` in a form body, query, path or cookie). Anything
+ * found only after decoding uses a decoded character: when escapes are sparse (binary data
+ * has a few by chance), only the stretches around them are scanned again.
+ */
+export const scanDecoded = (text: string, tokens: ReadonlyArray<HeldToken>, allowedEnv: string | undefined, plus = spaceIn(tokens)): Finding | undefined => {
+  const found = scanText(text, tokens, allowedEnv)
+  if (found) return found
+  const pluses = plus && text.includes("+")
+  if (!pluses && !text.includes("%")) return undefined
+  if (pluses) {
+    const decoded = percentDecode(text, true)
+    return decoded === text ? undefined : scanText(decoded, tokens, allowedEnv)
+  }
+  const marks: Array<number> = []
+  const decoded = decodeEscapes(text, marks)
+  if (marks.length === 0) return undefined
+  const reach = reachOf(tokens)
+  if (marks.length * 2 * reach >= decoded.length) return scanText(decoded, tokens, allowedEnv)
+  // Merged stretches [mark - reach, mark + reach) around each decoded character.
+  let lo = Math.max(0, marks[0]! - reach)
+  let hi = Math.min(decoded.length, marks[0]! + reach)
+  for (let i = 1; i <= marks.length; i++) {
+    const m = marks[i]
+    if (m !== undefined && m - reach <= hi) {
+      hi = Math.min(decoded.length, m + reach)
+      continue
+    }
+    const inStretch = scanText(decoded.slice(lo, hi), tokens, allowedEnv)
+    if (inStretch) return inStretch
+    if (m === undefined) break
+    lo = Math.max(0, m - reach)
+    hi = Math.min(decoded.length, m + reach)
+  }
+  return undefined
+}
+
+/** URL text as sent and percent-decoded (an agent may encode a token to slip it past). */
+export const scanUrl = (pathAndQuery: string, tokens: ReadonlyArray<HeldToken>, allowedEnv: string | undefined): Finding | undefined =>
+  scanDecoded(pathAndQuery, tokens, allowedEnv, true)
+
+/** Hold-back window: a needle percent-encoded takes up to three bytes per character. */
+export const scanWindowFor = (tokens: ReadonlyArray<HeldToken>): number => Math.max(256, ...tokens.map((t) => 3 * t.value.length))
 
 /**
  * Streaming scan of a request body. `push` returns the bytes that are safe to forward now
@@ -109,19 +181,23 @@ export class BodyScanner {
   private readonly keep: number
   private readonly tokens: ReadonlyArray<HeldToken>
   private readonly allowedEnv: string | undefined
+  private readonly plus: boolean
   bytes = 0
 
   constructor(tokens: ReadonlyArray<HeldToken>, allowedEnv: string | undefined, window: number) {
     this.tokens = tokens
     this.allowedEnv = allowedEnv
     this.keep = window - 1
+    this.plus = spaceIn(tokens)
   }
 
   push(chunk: Buffer): Buffer | Finding {
     this.bytes += chunk.length
     const all = this.held.length === 0 ? chunk : Buffer.concat([this.held, chunk])
     // latin1 maps bytes 1:1 to code units: ASCII secrets are found in any encoding of the rest.
-    const found = scanText(all.toString("latin1"), this.tokens, this.allowedEnv)
+    // Decoded too (a form body's `%XX`): the window holds a whole encoded needle, and a `%XX`
+    // cut at the window's start only changes the first two characters, before any match.
+    const found = scanDecoded(all.toString("latin1"), this.tokens, this.allowedEnv, this.plus)
     if (found) return found
     const cut = Math.max(0, all.length - this.keep)
     this.held = Buffer.from(all.subarray(cut))

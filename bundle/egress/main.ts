@@ -8,6 +8,9 @@
  *   BOTTLE_SLUG             the bottle's name, for the audit log
  *   BOTTLE_EGRESS_EXTRA_CA  extra upstream CA files, joined by `:`
  *   BOTTLE_READY_FD         where to write `ready` once the port is bound (the init's pipe)
+ *   BOTTLE_EGRESS_DNS       upstream DNS servers, HOST:PORT joined by `,` (default: the system's)
+ *   BOTTLE_EGRESS_MAX_CONNECTIONS, BOTTLE_EGRESS_MAX_REQUESTS, BOTTLE_EGRESS_HEADERS_TIMEOUT_MS,
+ *   BOTTLE_EGRESS_IDLE_TIMEOUT_MS   what the agent may hold (config.ts `limitsFromEnv`)
  *   tokens                  by the routes' `token_env` names
  *
  * `bottle daemon egress` runs the same program from flags. Failures print one line and exit 1.

@@ -16,14 +16,16 @@
  *   encoded dots, backslashes or encoded slashes that an upstream may treat as separators) is
  *   refused rather than compared, so `/allowed/..\other` cannot pass a prefix check;
  * - URL and headers carrying a foreign token (or its base64/hex form) or a credential shape
- *   are refused (DLP), each header and all of them concatenated (a token split across
- *   headers); the headers egress removes (the route's auth header and alternates,
- *   Proxy-Authorization) are not scanned, since their content never leaves.
+ *   are refused (DLP), as sent and percent-decoded; headers as every name and value
+ *   concatenated in order (a token as a header name, or split between a name and its value)
+ *   and as all values concatenated (split across headers); the headers egress removes (the
+ *   route's auth header and alternates, Proxy-Authorization) are not scanned, since their
+ *   content never leaves.
  */
 import type { Redacted } from "effect"
 import { Redacted as R } from "effect"
 import { hostMatches, type Route } from "../../src/schema/Route.ts"
-import { describeFinding, type HeldToken, scanSetFor, scanText, scanUrl } from "./dlp.ts"
+import { describeFinding, type HeldToken, scanDecoded, scanSetFor, scanUrl } from "./dlp.ts"
 
 export interface CompiledRoute {
   readonly index: number
@@ -236,21 +238,30 @@ export const decide = (policy: Policy, facts: RequestFacts): Decision => {
     const needles = policy.needles
     const inUrl = scanUrl(facts.pathAndQuery, needles, allowedEnv) ?? (facts.forwardedPath === facts.pathAndQuery ? undefined : scanUrl(facts.forwardedPath, needles, allowedEnv))
     if (inUrl) return deny("dlp", `URL carries ${describeFinding(inUrl)}`, true)
-    // One scan over all forwarded header values joined (a token split across two headers is
-    // found too); only on a finding, a second pass names the header.
+    // Two scans: every forwarded header's name and value joined in order as sent (a token sent
+    // as a name, or split between a name and its value), and every value joined (split across
+    // two headers); each also percent-decoded (cookies, form-like values). Only on a finding,
+    // a second pass names the header.
     const skip = r.auth?.strip
     const forwarded = (lower: string) => lower !== "proxy-authorization" && !(skip && skip.includes(lower))
     let joined = ""
-    for (const [name, value] of facts.headers) if (forwarded(name.toLowerCase())) joined += value
-    const inHeaders = scanText(joined, needles, allowedEnv)
+    let values = ""
+    for (const [name, value] of facts.headers) {
+      if (!forwarded(name.toLowerCase())) continue
+      joined += name + value
+      values += value
+    }
+    const inHeaders = scanDecoded(joined, needles, allowedEnv) ?? scanDecoded(values, needles, allowedEnv)
     if (inHeaders) {
       for (const [name, value] of facts.headers) {
         const lower = name.toLowerCase()
         if (!forwarded(lower)) continue
-        const inHeader = scanText(value, needles, allowedEnv)
+        const inName = scanDecoded(name, needles, allowedEnv)
+        if (inName) return deny("dlp", `a header name carries ${describeFinding(inName)}`, true)
+        const inHeader = scanDecoded(value, needles, allowedEnv)
         if (inHeader) return deny("dlp", `header ${lower} carries ${describeFinding(inHeader)}`, true)
       }
-      return deny("dlp", `headers (split across several) carry ${describeFinding(inHeaders)}`, true)
+      return deny("dlp", `headers (split across several, or across a name and its value) carry ${describeFinding(inHeaders)}`, true)
     }
     return { _tag: "Allow", route: r, rule: r.name }
   }

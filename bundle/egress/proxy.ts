@@ -19,7 +19,7 @@
  *   is capped at 0 bytes, and no beforeRequest/beforeResponse callback is used, since those
  *   buffer whole bodies);
  * - a held token echoed in response headers, trailers or upstream→agent WebSocket messages is
- *   redacted too; on a credential route the upstream is asked for `accept-encoding: identity`
+ *   redacted too (in headers also when split across several: `redactHead`); on a credential route the upstream is asked for `accept-encoding: identity`
  *   and a response that is content-encoded anyway is refused (502), since its body could
  *   carry the token where the redactor cannot see it.
  *
@@ -40,13 +40,17 @@ import { PassThroughStep } from "mockttp/dist/rules/requests/request-step-defini
 import { MockttpServer } from "mockttp/dist/server/mockttp-server"
 import { StepLookup } from "mockttp/dist/rules/requests/request-step-impls"
 import { PassThroughWebSocketStepImpl, WsStepLookup } from "mockttp/dist/rules/websockets/websocket-step-impls"
-import { LastTunnelAddress, TlsMetadata } from "mockttp/dist/util/socket-extensions"
+import { getConnection } from "mockttp/dist/rules/http-agents"
+import { LastTunnelAddress, TlsMetadata, UpstreamConnectionAgents } from "mockttp/dist/util/socket-extensions"
+import { getParentSocket } from "mockttp/dist/util/socket-util"
 import { Redacted } from "effect"
 import { hostMatches } from "../../src/schema/Route.ts"
 import { AddressRefused, guardLookup, type LookupFunction } from "./addresses.ts"
 import type { AuditDecision, AuditEntry, AuditLog } from "./audit.ts"
 import type { HeldListener } from "./listener.ts"
-import { BodyScanner, describeFinding, MIN_SCANNED_TOKEN, Redactor, scanText, scanWindowFor } from "./dlp.ts"
+import { Admission, gateConnections } from "./admission.ts"
+import { DEFAULT_LIMITS, type EgressLimits } from "./config.ts"
+import { BodyScanner, describeFinding, MIN_SCANNED_TOKEN, Redactor, scanDecoded, scanWindowFor } from "./dlp.ts"
 import { type CompiledRoute, decide, type Decision, type Policy, type RequestFacts } from "./policy.ts"
 
 type OngoingRequest = mockttp.OngoingRequest
@@ -69,6 +73,8 @@ export interface ProxyOptions {
   readonly headersTimeoutMs?: number | undefined
   /** A connection with no traffic either way for this long is closed (default 5 minutes). */
   readonly idleTimeoutMs?: number | undefined
+  /** Connection and request caps (admission.ts); the two timeouts above win over these. */
+  readonly limits?: Partial<EgressLimits> | undefined
   readonly log?: ((line: string) => void) | undefined
   /** A port already bound (`holdListener`) to serve on; `listen` then only names it. */
   readonly listener?: HeldListener | undefined
@@ -178,46 +184,137 @@ const forwardHeaders = (raw: RawHeaders, auth: CompiledRoute["auth"]): RawHeader
 /** Held tokens as strings, with their same-length masks, for header and message redaction. */
 interface Masks {
   readonly values: ReadonlyArray<string>
-  readonly masks: ReadonlyArray<string>
   readonly buffers: ReadonlyArray<Buffer>
 }
 
 const masksFor = (policy: Policy): Masks => {
   const values = policy.tokens.map((t) => t.value).filter((v) => v.length >= MIN_SCANNED_TOKEN)
-  return { values, masks: values.map((v) => "*".repeat(v.length)), buffers: values.map((v) => Buffer.from(v, "latin1")) }
+  return { values, buffers: values.map((v) => Buffer.from(v, "latin1")) }
 }
 
-const redactString = (m: Masks, value: string): string => {
-  for (let i = 0; i < m.values.length; i++) if (value.includes(m.values[i]!)) value = value.split(m.values[i]!).join(m.masks[i]!)
-  return value
+/** One piece of a response head the agent reads: a header name, a value, the reason phrase. */
+interface Cell {
+  text: string
+  mask: Uint8Array | undefined
+  readonly name: string | undefined
+  readonly set: (text: string) => void
 }
 
-/** A header value as Node takes it (string, number, or several strings), redacted. */
-const redactValue = (m: Masks, value: unknown): unknown =>
-  typeof value === "string" ? redactString(m, value) : Array.isArray(value) ? value.map((v) => (typeof v === "string" ? redactString(m, v) : v)) : value
-
-/**
- * Redacts, in place, a header argument of writeHead/addTrailers/informational responses: flat,
- * paired or object; names as well as values (an upstream may echo a token as a header name).
- */
-const redactHeaders = (m: Masks, headers: unknown): void => {
-  if (Array.isArray(headers)) {
-    if (Array.isArray(headers[0])) {
-      for (const pair of headers as Array<[unknown, unknown]>) {
-        pair[0] = redactValue(m, pair[0])
-        pair[1] = redactValue(m, pair[1])
+/** Marks every held token found in the pieces read joined (in order, without separators). */
+const markJoined = (m: Masks, slices: ReadonlyArray<readonly [Cell, number, number]>): void => {
+  if (slices.length === 0) return
+  let joined = ""
+  for (const [c, from, to] of slices) joined += c.text.slice(from, to)
+  for (const needle of m.values) {
+    let at = joined.indexOf(needle)
+    while (at !== -1) {
+      // Map [at, at + needle.length) back onto the pieces it spans.
+      let offset = 0
+      for (const [c, from, to] of slices) {
+        const len = to - from
+        const lo = Math.max(at, offset)
+        const hi = Math.min(at + needle.length, offset + len)
+        if (lo < hi) {
+          c.mask ??= new Uint8Array(c.text.length)
+          c.mask.fill(1, from + lo - offset, from + hi - offset)
+        }
+        offset += len
       }
-    } else for (let i = 0; i < headers.length; i++) headers[i] = redactValue(m, headers[i])
-  } else if (headers && typeof headers === "object") {
-    const o = headers as Record<string, unknown>
-    for (const k of Object.keys(o)) {
-      const name = redactString(m, k)
-      const value = redactValue(m, o[k])
-      if (name !== k) delete o[k]
-      o[name] = value
+      at = joined.indexOf(needle, at + needle.length)
     }
   }
 }
+
+/** A Set-Cookie value's cookie value: after the first `=`, up to the first `;`. */
+const cookieValueOf = (v: string): readonly [number, number] => {
+  const eq = v.indexOf("=")
+  const semi = v.indexOf(";")
+  const end = semi === -1 ? v.length : semi
+  return eq === -1 || eq > end ? [0, end] : [eq + 1, end]
+}
+
+/**
+ * Redacts held tokens in a response head as the agent can read it joined, not only piece by
+ * piece (an upstream may split what it echoes: long cookies are chunked into several
+ * Set-Cookie headers, say). Four readings, every character of a match masked in whichever
+ * piece holds it:
+ * - the reason phrase and every header name and value, in order, concatenated (a token as a
+ *   name, or split between a name and its value);
+ * - every header value, in order, concatenated (split across adjacent headers);
+ * - each header name's values, in order, concatenated (split across two headers of one name
+ *   with others in between, e.g. two Set-Cookie);
+ * - the cookie values of all Set-Cookie headers, in order, concatenated (cookie chunking:
+ *   `s.0=<first half>; Path=/`, `s.1=<second half>`).
+ * Not caught: pieces spread over headers of different names that are not adjacent, or put
+ * back in another order (see docs/egress.md, Known gaps).
+ */
+const redactHead = (m: Masks, headers: unknown, reason?: Cell): void => {
+  const cells: Array<Cell> = reason ? [reason] : []
+  const cell = (text: unknown, name: string | undefined, set: (t: string) => void): void => {
+    if (typeof text === "string") cells.push({ text, mask: undefined, name, set })
+    else if (typeof text === "number") cells.push({ text: String(text), mask: undefined, name, set: () => {} })
+  }
+  const values = (name: unknown, value: unknown, set: (v: unknown) => void): void => {
+    const lower = typeof name === "string" ? name.toLowerCase() : undefined
+    if (Array.isArray(value)) {
+      const arr = [...value]
+      set(arr)
+      arr.forEach((v, i) => cell(v, lower, (t) => (arr[i] = t)))
+    } else cell(value, lower, (t) => set(t))
+  }
+  if (Array.isArray(headers)) {
+    if (Array.isArray(headers[0])) {
+      for (const pair of headers as Array<[unknown, unknown]>) {
+        cell(pair[0], undefined, (t) => (pair[0] = t))
+        values(pair[0], pair[1], (v) => (pair[1] = v))
+      }
+    } else {
+      for (let i = 0; i + 1 < headers.length; i += 2) {
+        const arr = headers as Array<unknown>
+        cell(arr[i], undefined, (t) => (arr[i] = t))
+        values(arr[i], arr[i + 1], (v) => (arr[i + 1] = v))
+      }
+    }
+  } else if (headers && typeof headers === "object") {
+    const o = headers as Record<string, unknown>
+    for (const k of Object.keys(o)) {
+      let key = k
+      cell(k, undefined, (t) => {
+        const v = o[key]
+        delete o[key]
+        o[t] = v
+        key = t
+      })
+      values(k, o[k], (v) => (o[key] = v))
+    }
+  }
+  if (cells.length === 0) return
+  // Readings 1 and 2: everything, in order; every value, in order.
+  markJoined(m, cells.map((c) => [c, 0, c.text.length] as const))
+  markJoined(m, cells.filter((c) => c.name !== undefined).map((c) => [c, 0, c.text.length] as const))
+  // Readings 3 and 4: only where a name repeats / several cookies are set.
+  const byName = new Map<string, Array<Cell>>()
+  for (const c of cells) {
+    if (c.name === undefined) continue
+    const group = byName.get(c.name)
+    if (group) group.push(c)
+    else byName.set(c.name, [c])
+  }
+  for (const [name, group] of byName) {
+    if (group.length < 2) continue
+    markJoined(m, group.map((c) => [c, 0, c.text.length] as const))
+    if (name === "set-cookie") markJoined(m, group.map((c) => [c, ...cookieValueOf(c.text)] as const))
+  }
+  for (const c of cells) {
+    if (c.mask === undefined) continue
+    let out = ""
+    for (let i = 0; i < c.text.length; i++) out += c.mask[i] ? "*" : c.text[i]
+    c.set(out)
+  }
+}
+
+/** Redacts, in place, a header argument of writeHead/addTrailers/informational responses (see redactHead). */
+const redactHeaders = (m: Masks, headers: unknown): void => redactHead(m, headers)
 
 /** A content-encoding header's value if it is anything but identity. */
 const encodingOf = (k: unknown, v: unknown): string | undefined => {
@@ -273,17 +370,21 @@ class Generation {
   readonly window: number
   readonly masks: Masks
   private readonly decisions = new WeakMap<object, Decision>()
+  /** Whether a new request is refused for load (admission.ts), whatever the policy says. */
+  private readonly shed: (() => { rule: string; reason: string } | undefined) | undefined
 
-  constructor(policy: Policy) {
+  constructor(policy: Policy, shed?: () => { rule: string; reason: string } | undefined) {
     this.policy = policy
     this.window = scanWindowFor(policy.needles)
     this.masks = masksFor(policy)
+    this.shed = shed
   }
 
   decision(req: OngoingRequest): Decision {
     let d = this.decisions.get(req)
     if (d === undefined) {
-      d = decide(this.policy, factsOf(req))
+      const busy = this.shed?.()
+      d = busy ? { _tag: "Deny", rule: busy.rule, reason: busy.reason, dlp: false } : decide(this.policy, factsOf(req))
       this.decisions.set(req, d)
     }
     return d
@@ -343,6 +444,8 @@ interface Context {
   readonly log: (line: string) => void
   /** Host → why its address was refused, most recent (for the audit line of that request). */
   readonly addressRefusals: Map<string, string>
+  /** Host → when (performance.now()) its address was last refused. */
+  readonly addressRefusedAt: Map<string, number>
 }
 
 /** The tag mockttp puts on a response whose upstream connection failed with our refusal. */
@@ -443,9 +546,9 @@ function guardedWriteHead(this: GuardedResponse, ...args: Array<unknown>): unkno
     }
   }
   if (g.masks.values.length > 0) {
-    redactHeaders(g.masks, headers)
-    // The reason phrase is the upstream's too.
-    if (typeof args[1] === "string") args[1] = redactString(g.masks, args[1])
+    // The reason phrase is the upstream's too, read with the headers after it.
+    const reason: Cell | undefined = typeof args[1] === "string" ? { text: args[1], mask: undefined, name: undefined, set: (t) => (args[1] = t) } : undefined
+    redactHead(g.masks, headers, reason)
   }
   return g.writeHead.apply(this, args)
 }
@@ -589,9 +692,13 @@ class GuardStep extends LocalRulePart {
     const { ctx, route } = this
     const { tokens, needles } = this.gen.policy
     req.rawHeaders = forwardHeaders(req.rawHeaders as RawHeaders, route.auth)
+    retireStalePools(req, this.gen)
 
     let outcome: { decision: AuditDecision; rule: string; reason?: string } = { decision: "allow", rule: route.name }
     let scanner: BodyScanner | undefined
+    // A DLP block is audited when it happens, before the 403 leaves: the line is on disk
+    // even if the daemon dies right after (a refusal is written at once, see audit.ts).
+    let audited = false
 
     // Stream the request body through the DLP scanner: mockttp pipes whatever asStream returns
     // to the upstream request, and aborts upstream when that stream errors. The source is the
@@ -608,9 +715,12 @@ class GuardStep extends LocalRulePart {
         const reason = `${what} carries ${describeFinding(finding)}`
         outcome = { decision: "dlp-block", rule: "dlp", reason }
         ctx.log(`egress: blocked ${req.method} ${req.destination.hostname}${pathOnly(req.path)}: ${reason}`)
+        const denial = denialBody("dlp", reason)
+        ctx.audit.write(auditEntry(ctx, req, started, { status: 403, bytesIn: scan.bytes, bytesOut: Buffer.byteLength(denial), decision: "dlp-block", rule: "dlp", reason }))
+        audited = true
         if (!res.headersSent) {
           res.writeHead(403, { "content-type": "application/json", ...closeHeader(req) })
-          res.end(denialBody("dlp", reason))
+          res.end(denial)
         } else {
           res.destroy()
         }
@@ -624,18 +734,22 @@ class GuardStep extends LocalRulePart {
         },
         flush(callback) {
           // mockttp forwards HTTP/1 request trailers once this stream ends: scan them first
-          // (all values joined, so a token split across two trailers is found too).
+          // (names and values joined, so a token split across two trailers is found too).
           const trailers = (req as unknown as { rawTrailers?: RawHeaders }).rawTrailers
           if (trailers && trailers.length > 0) {
             let joined = ""
-            for (const [, v] of trailers) joined += v
-            const found = scanText(joined, needles, route.auth?.env)
+            for (const [k, v] of trailers) joined += k + v
+            const found = scanDecoded(joined, needles, route.auth?.env)
             if (found) return callback(block("a request trailer", found))
           }
           const rest = scan.end()
           callback(null, rest.length > 0 ? rest : undefined)
         }
       })
+      // The block is an error on this stream (mockttp aborts the upstream request on it), but
+      // mockttp listens only once it has resolved the upstream host: until then, and after,
+      // an error here must never be unhandled (it would take the daemon down).
+      guarded.on("error", () => {})
       source.on("error", (e) => guarded.destroy(e))
       source.pipe(guarded)
       return guarded
@@ -652,6 +766,7 @@ class GuardStep extends LocalRulePart {
       }
     })
     res.once("close", () => {
+      if (audited) return
       // Refused when connecting (addresses.ts): the route allowed the request, its address not.
       if (outcome.decision === "allow" && (res as unknown as { tags?: ReadonlyArray<string> }).tags?.includes(ADDRESS_REFUSED_TAG)) {
         const reason = ctx.addressRefusals.get(req.destination.hostname) ?? `${req.destination.hostname} resolves to a refused address`
@@ -667,7 +782,10 @@ class GuardStep extends LocalRulePart {
   }
 }
 
-/** The fallback: answers 403 with a body naming the refusing rule; never reads the body. */
+/** Refusals for load (admission.ts): answered 503, not 403. */
+const BUSY_RULES: ReadonlySet<string> = new Set(["request-limit", "overloaded"])
+
+/** The fallback: answers 403 (503 when refused for load) with a body naming the refusing rule; never reads the body. */
 class DenyStep extends LocalRulePart {
   static readonly isFinal = true
   static readonly fromDefinition = (d: DenyStep) => d
@@ -686,25 +804,34 @@ class DenyStep extends LocalRulePart {
     const started = performance.now()
     const { rule, reason, dlp } = refusalOf(this.gen.decision(req))
     const body = denialBody(rule, reason)
-    // The body is not read: close the connection rather than drain an unwanted upload.
-    res.writeHead(403, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), ...closeHeader(req) })
-    res.end(body)
+    const status = BUSY_RULES.has(rule) ? 503 : 403
+    // Audited first: a refusal is on disk before the agent sees it (audit.ts).
     this.ctx.audit.write(
-      auditEntry(this.ctx, req, started, { status: 403, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: dlp ? "dlp-block" : "deny", rule, reason })
+      auditEntry(this.ctx, req, started, { status, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: dlp ? "dlp-block" : "deny", rule, reason })
     )
+    // The body is not read: close the connection rather than drain an unwanted upload.
+    res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), ...closeHeader(req) })
+    res.end(body)
     if (dlp) this.ctx.log(`egress: blocked ${req.method} ${req.destination.hostname}${pathOnly(req.path)}: ${reason}`)
   }
 }
 
 /** WebSocket upgrade on an allowed route: inject the credential, audit when it closes. */
 /**
- * On a credential route, what answers the agent's WebSocket upgrade: the upstream's 101 (its
- * headers redacted; the messages after it are redacted by RedactingWsPassThrough), or, for any
- * other answer, egress's own 502. mockttp would pass a refused upgrade's status line, headers
- * and body through as raw bytes, where the injected token could be echoed unredacted.
- * Returns the upstream's status, once known.
+ * What answers the agent's WebSocket upgrade. The upstream's 101 passes (on a credential route
+ * its headers redacted; the messages after it are redacted by RedactingWsPassThrough). Any
+ * other answer passes as it is on a route without credentials; on a credential route it is
+ * replaced by egress's own 502, since mockttp would pass a refused upgrade's status line,
+ * headers and body through as raw bytes, where the injected token could be echoed unredacted.
+ * An upgrade closed before any answer because its upstream address was refused (addresses.ts)
+ * gets egress's 502 naming the address, as an HTTP request does.
+ * Returns the upstream's status once known, and the address refusal, if that was the end.
  */
-const guardUpgradeReply = (socket: net.Socket, masks: Masks): { status: () => number | undefined } => {
+const guardUpgradeReply = (
+  socket: net.Socket,
+  masks: Masks | undefined,
+  addressRefusal: () => string | undefined
+): { status: () => number | undefined; addressRefused: () => string | undefined } => {
   type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean
   type End = (chunk?: unknown, encoding?: unknown, cb?: unknown) => net.Socket
   const target = socket as unknown as { write: Write; end: End }
@@ -712,8 +839,13 @@ const guardUpgradeReply = (socket: net.Socket, masks: Masks): { status: () => nu
   const end = target.end
   let status: number | undefined
   let refused = false
+  let addressReason: string | undefined
   const done = (callback: unknown) => {
     if (typeof callback === "function") process.nextTick(callback as WriteCb)
+  }
+  const answer = (code: string, rule: string, reason: string) => {
+    const body = denialBody(rule, reason)
+    end.call(socket, `HTTP/1.1 ${code}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
   }
   target.write = function(this: net.Socket, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
     const callback = typeof encoding === "function" ? encoding : cb
@@ -724,14 +856,13 @@ const guardUpgradeReply = (socket: net.Socket, masks: Masks): { status: () => nu
     const buf = toBuffer(chunk, encoding)
     const line = /^HTTP\/1\.[01] (\d{3})/.exec(buf.subarray(0, 16).toString("latin1"))
     status = line ? Number(line[1]) : 0
-    if (status === 101) {
+    if (status === 101 || masks === undefined) {
       target.write = write
       target.end = end
-      return write.call(this, redactBuffer(masks, buf), callback)
+      return write.call(this, masks ? redactBuffer(masks, buf) : buf, callback)
     }
     refused = true
-    const body = denialBody("upgrade-refused", `the upstream answered the WebSocket upgrade with ${status || "no HTTP status"}; on a credential route its answer is not passed on (it could carry the token)`)
-    end.call(this, `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+    answer("502 Bad Gateway", "upgrade-refused", `the upstream answered the WebSocket upgrade with ${status || "no HTTP status"}; on a credential route its answer is not passed on (it could carry the token)`)
     done(callback)
     return true
   }
@@ -742,9 +873,19 @@ const guardUpgradeReply = (socket: net.Socket, masks: Masks): { status: () => nu
       done(callback)
       return this
     }
+    if (status === undefined) {
+      const reason = addressRefusal()
+      if (reason !== undefined) {
+        refused = true
+        addressReason = reason
+        answer("502 Bad Gateway", "upstream-address", reason)
+        done(callback)
+        return this
+      }
+    }
     return end.call(this, callback)
   }
-  return { status: () => status }
+  return { status: () => status, addressRefused: () => addressReason }
 }
 
 /** WebSocket upgrade on an allowed route: inject the credential, audit when it closes. */
@@ -765,21 +906,34 @@ class WsGuardStep extends LocalRulePart {
   }
   async handle(req: OngoingRequest, socket: net.Socket): Promise<{ continue: true }> {
     const started = performance.now()
+    const { ctx } = this
+    const host = req.destination.hostname
     req.rawHeaders = forwardHeaders(req.rawHeaders as RawHeaders, this.route.auth)
-    const reply = this.route.auth ? guardUpgradeReply(socket, this.gen.masks) : undefined
+    // A refusal of this host's address recorded after this upgrade started is this upgrade's.
+    const addressRefusal = () => {
+      const at = ctx.addressRefusedAt.get(host)
+      return at !== undefined && at >= started ? (ctx.addressRefusals.get(host) ?? `${host} resolves to a refused address`) : undefined
+    }
+    const reply = guardUpgradeReply(socket, this.route.auth ? this.gen.masks : undefined, addressRefusal)
     const read0 = socket.bytesRead
     const written0 = socket.bytesWritten
     socket.once("close", () => {
-      const status = reply?.status()
-      const refused = status !== undefined && status !== 101
-      this.ctx.audit.write(
-        auditEntry(this.ctx, req, started, {
-          status: refused ? 502 : 101,
+      const status = reply.status()
+      const address = reply.addressRefused()
+      const outcome: { status: number; decision: AuditDecision; rule: string; reason?: string } =
+        address !== undefined ? { status: 502, decision: "deny", rule: "upstream-address", reason: address }
+        : status === 101 ? { status: 101, decision: "allow", rule: this.route.name }
+        : status === undefined ? { status: 502, decision: "error", rule: this.route.name, reason: "closed before the upstream answered the upgrade" }
+        : this.route.auth ? { status: 502, decision: "error", rule: "upgrade-refused", reason: `upstream answered the upgrade with ${status || "no HTTP status"}` }
+        : { status, decision: "allow", rule: this.route.name, reason: `upstream answered the upgrade with ${status || "no HTTP status"}` }
+      ctx.audit.write(
+        auditEntry(ctx, req, started, {
+          status: outcome.status,
           bytesIn: socket.bytesRead - read0,
           bytesOut: socket.bytesWritten - written0,
-          decision: refused ? "error" : "allow",
-          rule: refused ? "upgrade-refused" : this.route.name,
-          ...(refused ? { reason: `upstream answered the upgrade with ${status || "no HTTP status"}` } : {})
+          decision: outcome.decision,
+          rule: outcome.rule,
+          ...(outcome.reason !== undefined ? { reason: outcome.reason } : {})
         })
       )
     })
@@ -804,11 +958,12 @@ class WsDenyStep extends LocalRulePart {
     const started = performance.now()
     const { rule, reason, dlp } = refusalOf(this.gen.decision(req))
     const body = denialBody(rule, reason)
-    socket.end(
-      `HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
-    )
+    const busy = BUSY_RULES.has(rule)
     this.ctx.audit.write(
-      auditEntry(this.ctx, req, started, { status: 403, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: dlp ? "dlp-block" : "deny", rule, reason })
+      auditEntry(this.ctx, req, started, { status: busy ? 503 : 403, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: dlp ? "dlp-block" : "deny", rule, reason })
+    )
+    socket.end(
+      `HTTP/1.1 ${busy ? "503 Service Unavailable" : "403 Forbidden"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
     )
   }
 }
@@ -899,13 +1054,62 @@ const useAddressGuard = (() => {
   }
 })()
 
+/** On a downstream connection: the rule generation its pooled upstream agents were made under. */
+const POOL_GENERATION = Symbol("bot-bottle.poolGeneration")
+interface PooledAgent {
+  keepAlive?: boolean
+  freeSockets?: Record<string, ReadonlyArray<{ destroy: () => void }>>
+  sessions?: Record<string, ReadonlyArray<{ close: () => void }>>
+}
+interface PooledConnection {
+  [UpstreamConnectionAgents]?: Map<string, PooledAgent>
+  [POOL_GENERATION]?: object
+}
+
+/**
+ * mockttp pools upstream connections per downstream connection (keep-alive agents keyed by
+ * protocol only), and a pooled connection skips the address check its lookup made when it was
+ * opened. After a live reload (say, one that removes `allow_private_ips`), a request must not
+ * ride a connection opened under the old rules: the first request of a new generation on a
+ * downstream connection retires its agents. Retired agents take no new requests (they leave
+ * mockttp's map); their idle connections close now and busy ones once their exchange ends
+ * (HTTP/1 agents stop keeping alive; HTTP/2 sessions close gracefully), so a stream in flight
+ * across a reload is not cut.
+ */
+const retireStalePools = (req: OngoingRequest, gen: object): void => {
+  let connection: PooledConnection
+  try {
+    connection = getConnection(req) as unknown as PooledConnection
+  } catch {
+    return
+  }
+  if (connection[POOL_GENERATION] === gen) return
+  connection[POOL_GENERATION] = gen
+  const agents = connection[UpstreamConnectionAgents]
+  if (agents === undefined || agents.size === 0) return
+  for (const agent of agents.values()) {
+    try {
+      if (agent.freeSockets) {
+        agent.keepAlive = false
+        for (const list of Object.values(agent.freeSockets)) for (const socket of [...list]) socket.destroy()
+      }
+      if (agent.sessions) for (const list of Object.values(agent.sessions)) for (const session of [...list]) session.close()
+    } catch {
+      // A broken agent: it leaves the map all the same.
+    }
+  }
+  agents.clear()
+}
+
 // --- rules -----------------------------------------------------------------------------------
 
 const buildRules = (gen: Generation, ctx: Context, dnsServers: ReadonlyArray<string> | undefined) => {
   const onRefused = (e: AddressRefused) => {
     ctx.log(e.message)
     if (ctx.addressRefusals.size >= 256) ctx.addressRefusals.clear()
+    if (ctx.addressRefusedAt.size >= 256) ctx.addressRefusedAt.clear()
     ctx.addressRefusals.set(e.hostname, e.message)
+    ctx.addressRefusedAt.set(e.hostname, performance.now())
   }
   // One set of connection options per route: its lookup options carry its address policy.
   const connectionFor = (route: CompiledRoute) => {
@@ -942,7 +1146,11 @@ const buildRules = (gen: Generation, ctx: Context, dnsServers: ReadonlyArray<str
 
 interface PolyglotServer extends net.Server {
   readonly _httpServer?: net.Server & { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number }
+  readonly _http2Server?: net.Server & { updateSettings: (settings: { maxConcurrentStreams?: number }) => void }
 }
+
+/** HTTP/2 streams one agent connection may have open at once (what most servers allow). */
+const MAX_STREAMS_PER_SESSION = 100
 
 interface RuleLike {
   readonly matchers: ReadonlyArray<{ matches: (req: OngoingRequest) => unknown }>
@@ -989,7 +1197,7 @@ const useDirectRuleLookup = (server: MockttpServer): void => {
 
 export const startProxy = async (options: ProxyOptions, initial: Policy): Promise<EgressProxy> => {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"))
-  const ctx: Context = { bottle: options.bottle, audit: options.audit, log, addressRefusals: new Map() }
+  const ctx: Context = { bottle: options.bottle, audit: options.audit, log, addressRefusals: new Map(), addressRefusedAt: new Map() }
   const server = new MockttpServer({
     https: { cert: options.ca.certPem, key: options.ca.keyPem },
     // ALPN as the client offers it: h2 when the client speaks it, HTTP/1.1 otherwise.
@@ -1000,7 +1208,15 @@ export const startProxy = async (options: ProxyOptions, initial: Policy): Promis
     // 0: mockttp keeps no copy of bodies (it would otherwise buffer each one whole).
     maxBodySize: 0
   })
-  let gen = new Generation(initial)
+  const limits: EgressLimits = {
+    ...DEFAULT_LIMITS,
+    ...options.limits,
+    ...(options.headersTimeoutMs !== undefined ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
+    ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {})
+  }
+  const admission = new Admission(limits, ctx)
+  const shed = () => admission.requestRefusal()
+  let gen = new Generation(initial, shed)
   useDirectRuleLookup(server)
   useAddressGuard()
 
@@ -1039,7 +1255,7 @@ export const startProxy = async (options: ProxyOptions, initial: Policy): Promis
   // (httpolyglot feeds it sockets), so the check never starts: start it here.
   const http1 = inner._httpServer
   if (!http1) throw new Error("mockttp internals changed: no HTTP/1 sub-server")
-  const headersTimeout = options.headersTimeoutMs ?? 30_000
+  const headersTimeout = limits.headersTimeoutMs
   http1.headersTimeout = headersTimeout
   http1.requestTimeout = 0
   http1.connectionsCheckingInterval = Math.max(250, Math.min(5_000, Math.floor(headersTimeout / 2)))
@@ -1047,10 +1263,24 @@ export const startProxy = async (options: ProxyOptions, initial: Policy): Promis
 
   // Half-closed, stalled or garbage connections (e.g. a TLS hello that never completes inside
   // a tunnel) must not hold a socket forever.
-  const idleMs = options.idleTimeoutMs ?? 5 * 60_000
+  const idleMs = limits.idleTimeoutMs
   inner.prependListener("connection", (socket: net.Socket) => {
     if (socket instanceof net.Socket) socket.setTimeout(idleMs, () => socket.destroy())
   })
+
+  // What the agent may hold (admission.ts): connections past the cap get a 503 before anything
+  // reads them; a connection must reach an HTTP parser within the headers timeout; requests in
+  // flight are counted (past the cap, or with the heap high, the decision is a 503).
+  const http2 = inner._http2Server
+  if (!http2) throw new Error("mockttp internals changed: no HTTP/2 sub-server")
+  gateConnections(inner, admission, { parsers: [http1, http2], setupMs: headersTimeout, parentOf: (s) => getParentSocket(s as net.Socket) as object | undefined })
+  // Node's HTTP/2 server allows 2^32-1 concurrent streams per session by default.
+  http2.updateSettings({ maxConcurrentStreams: MAX_STREAMS_PER_SESSION })
+  for (const sub of [http1, http2]) {
+    for (const event of ["request", "checkContinue", "checkExpectation"]) {
+      sub.prependListener(event, (_req: unknown, res: OngoingResponse) => admission.trackRequest(res))
+    }
+  }
 
   // Refuse CONNECT to targets no route admits, before any TLS.
   const [mockttpConnect] = inner.listeners("connect") as Array<(req: unknown, socket: unknown, head: unknown) => void>
@@ -1098,7 +1328,10 @@ export const startProxy = async (options: ProxyOptions, initial: Policy): Promis
   return {
     host: options.listen.host,
     port: address.port,
-    setPolicy: (policy) => apply(new Generation(policy)),
-    stop: () => server.stop()
+    setPolicy: (policy) => apply(new Generation(policy, shed)),
+    stop: () => {
+      admission.close()
+      return server.stop()
+    }
   }
 }

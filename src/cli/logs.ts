@@ -3,10 +3,9 @@ import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { readAudit } from "../../bundle/egress/audit.ts"
 import { egressDir } from "../../bundle/egress/paths.ts"
-import { bottleNames } from "../programs/bottleNames.ts"
-import { Docker } from "../services/Docker.ts"
+import { Backend } from "../services/Backend.ts"
 import { StateStore } from "../services/StateStore.ts"
-import { bottleArg, savedPlan } from "./bottleArg.ts"
+import { bottleArg, onBackendOf, savedPlan } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
 
 export const logs = Command.make(
@@ -24,12 +23,10 @@ export const logs = Command.make(
       for (const e of entries) yield* Console.log(JSON.stringify(e))
       return
     }
-    const docker = yield* Docker
-    const bundle = bottleNames((yield* StateStore).root, bottle).bundle
-    const running = yield* docker.containerState(bundle).pipe(Effect.option)
-    if (running._tag === "None") {
-      return yield* new CliFailure({ message: `bottle ${bottle} has no sidecar running (its log went with it); the egress audit log is kept: \`bottle logs ${bottle} --egress\`` })
-    }
-    yield* docker.logs(bundle, { follow })
+    yield* Backend.use((backend) => backend.logs(bottle, { follow })).pipe(
+      onBackendOf(bottle),
+      Effect.catchIf((e) => e._tag === "BackendError" && e.reason._tag === "NotFound", () =>
+        Effect.fail(new CliFailure({ message: `bottle ${bottle} has no sidecar running (its log went with it); the egress audit log is kept: \`bottle logs ${bottle} --egress\`` })))
+    )
   })
 ).pipe(Command.withDescription("Show a bottle's sidecar logs (daemons), or its egress audit log"))

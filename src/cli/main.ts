@@ -5,6 +5,7 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { CliError, Command } from "effect/cli"
+import { Backends } from "../layers/Backends.ts"
 import * as Cache from "../layers/Cache.ts"
 import * as Docker from "../layers/Docker.ts"
 import * as GitHost from "../layers/GitHost.ts"
@@ -29,7 +30,7 @@ const bottle = Command.make("bottle").pipe(
   Command.withSubcommands([start, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon])
 )
 
-const layers = Layer.mergeAll(Docker.layer, StateStore.layer, Cache.layer, GitHost.layer, ProcessRunner.layer)
+const layers = Layer.mergeAll(Backends.layer, Docker.layer, StateStore.layer, Cache.layer, GitHost.layer, ProcessRunner.layer)
 
 const program = Command.run(bottle, { version: packageVersion() }).pipe(
   Effect.provide(layers),

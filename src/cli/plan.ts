@@ -6,8 +6,9 @@
 import { Console, Effect } from "effect"
 import { Argument, Command } from "effect/cli"
 import { pendingGrants } from "../programs/grants.ts"
-import { BUILT_BACKENDS } from "../programs/launch.ts"
 import { resolvePlan } from "../programs/resolvePlan.ts"
+import { Backend } from "../services/Backend.ts"
+import { onBackend } from "./bottleArg.ts"
 import { backendFlag, jsonFlag, manifestFlag, nameFlag } from "./flags.ts"
 import { renderPlan } from "./render.ts"
 
@@ -20,7 +21,8 @@ export const plan = Command.make(
     const { loaded, plan } = yield* resolvePlan(input)
     const grants = yield* pendingGrants(plan)
     yield* Console.log(input.json ? JSON.stringify(plan, null, 2) : renderPlan(plan, loaded.file, grants))
-    if (!BUILT_BACKENDS.includes(plan.backend)) {
+    const refusal = yield* Backend.use((b) => b.preflight).pipe(onBackend(plan.backend), Effect.flip, Effect.option)
+    if (refusal._tag === "Some" && refusal.value.reason._tag === "BackendNotBuilt") {
       yield* Console.error(`note: the ${plan.backend} backend is not built yet in this version of bot-bottle: \`bottle start\` will refuse this plan (use --backend docker)`)
     }
   })

@@ -2,14 +2,16 @@
  * Human renderings of plans and bottle lists. Never prints a secret: tokens appear by env-var
  * name with whether the host has them set.
  */
-import type { Grant } from "../programs/grants.ts"
+import { type Grant, isUnrestricted, MODEL_API_TOKENS } from "../programs/grants.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 
 const PLACEHOLDERS = new Set(["egress-placeholder"])
 
 /**
  * `pendingGrants`: routes (by host and token env) that inject a token into a host that is not
- * its known home and was never approved (grants.ts): flagged, since start will ask about them.
+ * its known home, or an account token at home with any path and method, and were never
+ * approved (grants.ts): flagged, since start will ask about them. A credential route that
+ * limits neither paths nor methods is flagged UNRESTRICTED either way.
  */
 export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrants: ReadonlyArray<Grant> = []): string => {
   const lines: Array<string> = []
@@ -21,7 +23,7 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrant
   row("workspace", plan.mountCwd
     ? `${plan.cwd} MOUNTED read-write at ${plan.workdir} (the agent edits these files in place)`
     : plan.copyCwd ? `${plan.cwd} copied to ${plan.workdir}` : `${plan.workdir} (empty; copy_cwd is off)`)
-  row("network", `internal ${plan.network.internal} ${plan.network.subnet} (bundle ${plan.network.bundleIp}); egress ${plan.network.egress} (bundle only)`)
+  row("network", describeNetwork(plan))
   row("daemons", plan.daemons.join(", "))
   if (plan.egress.routes.length === 0) row("egress", "no routes: every request is refused")
   plan.egress.routes.forEach((r, i) => {
@@ -34,10 +36,18 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrant
       ? `; injects ${r.auth.header ?? "authorization"}: ${r.auth.scheme ? `${r.auth.scheme} ` : ""}$${r.auth.token_env} (${plan.egress.tokens.find((t) => t.env === r.auth!.token_env)?.present ? "set" : "NOT SET on this host"})`
       : ""
     const reach = r.allow_private_ips ? "; MAY RESOLVE TO PRIVATE ADDRESSES (allow_private_ips)" : ""
-    const grant = r.auth && pendingGrants.some((g) => g.host === r.host && g.token_env === r.auth!.token_env)
+    const pending = (unrestricted: boolean) =>
+      r.auth !== undefined && pendingGrants.some((g) => g.host === r.host && g.token_env === r.auth!.token_env && (g.unrestricted === true) === unrestricted)
+    const grant = r.auth && pending(false)
       ? `; NEW CREDENTIAL GRANT: not where $${r.auth.token_env} is known to belong (start asks you to approve it)`
       : ""
-    row(i === 0 ? "egress" : "", `${r.host} (${scope})${auth}${reach}${grant}`)
+    const open = r.auth && isUnrestricted(r)
+      ? `; UNRESTRICTED TOKEN ROUTE: $${r.auth.token_env} → ${r.host}, any path and method${
+        pending(true) ? " (the account's whole power there: start asks you to approve it; limit it with paths or methods)"
+        : MODEL_API_TOKENS.has(r.auth.token_env) ? " (its model API)" : ""
+      }`
+      : ""
+    row(i === 0 ? "egress" : "", `${r.host} (${scope})${auth}${reach}${grant}${open}`)
   })
   if (plan.git.upstreams.length === 0) row("git", "no upstreams")
   plan.git.upstreams.forEach((u, i) =>
@@ -54,6 +64,17 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrant
   const res = [plan.resources.cpus !== undefined ? `${plan.resources.cpus} cpus` : "", plan.resources.memory ? `memory ${plan.resources.memory}` : ""].filter(Boolean)
   row("resources", res.length ? res.join(", ") : "engine defaults")
   return lines.join("\n")
+}
+
+/** The bottle's network as its backend lays it out. */
+const describeNetwork = (plan: BottlePlan): string => {
+  const rt = plan.runtime
+  switch (rt.backend) {
+    case "docker":
+      return `internal ${rt.internalNetwork} ${plan.network.subnet} (bundle ${plan.network.bundleIp}); egress ${rt.egressNetwork} (bundle only)`
+    case "smolmachines":
+      return `bundle on ${rt.bundleNetwork} ${plan.network.subnet} (bundle ${plan.network.bundleIp}); VM ${rt.machine} may reach ${plan.network.bundleIp}/32 only`
+  }
 }
 
 /** A string with its control characters (C0 but tab, DEL, C1) shown as \x.. escapes. */

@@ -3,7 +3,8 @@ import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { listBottles } from "../programs/bottles.ts"
 import { attach, launch } from "../programs/launch.ts"
-import { bottleArg, savedPlan } from "./bottleArg.ts"
+import { Progress } from "../services/Progress.ts"
+import { bottleArg, onBackend, savedPlan } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
 import { progress } from "./progress.ts"
 
@@ -18,7 +19,7 @@ export const resume = Command.make(
     const row = (yield* listBottles()).find((r) => r.slug === bottle)
     if (row?.status === "running") {
       if (detach) return yield* Console.error(`bottle ${bottle} is already running`)
-      const code = yield* attach(plan)
+      const code = yield* attach(plan).pipe(onBackend(plan.backend))
       if (code !== 0) process.exitCode = code
       return
     }
@@ -29,7 +30,9 @@ export const resume = Command.make(
       return yield* new CliFailure({ message: `bottle ${bottle} is half running (${row.containers.join(", ")}); \`bottle stop ${bottle}\` first, then resume` })
     }
     const ui = progress()
-    const result = yield* launch(plan, { mode: detach ? "detach" : "attach", fresh: false, env: process.env, onStep: ui.step, onBuildProgress: ui.detail }).pipe(
+    const result = yield* launch(plan, { mode: detach ? "detach" : "attach", fresh: false, env: process.env }).pipe(
+      onBackend(plan.backend),
+      Effect.provideService(Progress, ui),
       Effect.ensuring(Effect.sync(ui.done))
     )
     if (result.exitCode) process.exitCode = result.exitCode

@@ -8,9 +8,12 @@ import * as readline from "node:readline"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { approveGrants, describeGrant, GRANTS_FILE, pendingGrants } from "../programs/grants.ts"
-import { backendNotBuilt, launch } from "../programs/launch.ts"
+import { launch } from "../programs/launch.ts"
 import { resolvePlan } from "../programs/resolvePlan.ts"
+import { Backend } from "../services/Backend.ts"
+import { Progress } from "../services/Progress.ts"
 import { StateStore } from "../services/StateStore.ts"
+import { onBackend } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
 import { backendFlag, manifestFlag, nameFlag } from "./flags.ts"
 import { agentArg } from "./plan.ts"
@@ -51,8 +54,7 @@ export const start = Command.make(
   Effect.fn(function*(input) {
     const { loaded, plan } = yield* resolvePlan(input)
     // Before the plan and the prompt: a backend that cannot run is one line, not a question.
-    const notBuilt = backendNotBuilt(plan.backend)
-    if (notBuilt) return yield* notBuilt
+    yield* Backend.use((b) => b.preflight).pipe(onBackend(plan.backend))
     const state = yield* StateStore
     const grants = yield* pendingGrants(plan)
     yield* Console.error(renderPlan(plan, loaded.file, grants))
@@ -73,11 +75,11 @@ export const start = Command.make(
       const these = grants.length > 1
       if (input.yes || !process.stdin.isTTY) {
         return yield* new CliFailure({
-          message: `credential grant${these ? "s" : ""} not approved: ${list} (${loaded.file} sends ${these ? "these tokens to hosts" : "this token to a host"} where ${these ? "they are" : "it is"} not known to belong); --yes never approves a grant: run \`bottle start\` once in a terminal to review and approve ${these ? "them" : "it"}`
+          message: `credential grant${these ? "s" : ""} not approved: ${list} (${loaded.file} sends ${these ? "these tokens to hosts" : "this token to a host"} where ${these ? "they are" : "it is"} not known to belong, or with any path and method at ${these ? "their" : "its"} home); --yes never approves a grant: run \`bottle start\` once in a terminal to review and approve ${these ? "them" : "it"}`
         })
       }
       yield* Console.error(
-        `\nWARNING: ${loaded.file} sends your credentials where bot-bottle does not know them to belong:\n${grants.map((g) => `  ${describeGrant(g)}`).join("\n")}\nThe agent could then hand them to that host. Approve only if you trust this manifest and that host (remembered in ${path.join(state.root, GRANTS_FILE)}).`
+        `\nWARNING: ${loaded.file} sends your credentials where bot-bottle does not know them to belong, or unrestricted at home:\n${grants.map((g) => `  ${describeGrant(g)}`).join("\n")}\nThe agent could then hand them to that host, or use all they can do there. Approve only if you trust this manifest and that host (remembered in ${path.join(state.root, GRANTS_FILE)}).`
       )
       // One question for both: approving without starting would leave a grant nobody used.
       if (!(yield* confirm(`Approve ${these ? "these credential grants" : "this credential grant"} and start bottle ${plan.slug}? [y/N] `))) {
@@ -92,10 +94,8 @@ export const start = Command.make(
     const result = yield* launch(plan, {
       mode: input.detach ? "detach" : "attach",
       fresh: true,
-      env: process.env,
-      onStep: ui.step,
-      onBuildProgress: ui.detail
-    }).pipe(Effect.ensuring(Effect.sync(ui.done)))
+      env: process.env
+    }).pipe(onBackend(plan.backend), Effect.provideService(Progress, ui), Effect.ensuring(Effect.sync(ui.done)))
     if (input.detach) {
       yield* Console.log(plan.slug)
       yield* Console.error(`bottle ${plan.slug} is running. Attach: bottle resume ${plan.slug} · shell: bottle exec ${plan.slug} -- bash · stop: bottle stop ${plan.slug}`)

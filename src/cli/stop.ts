@@ -7,14 +7,14 @@ import { Cause, Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { teardown } from "../programs/bottles.ts"
 import type { LaunchError } from "../programs/launch.ts"
-import type { DockerError } from "../services/Docker.ts"
+import type { BackendError } from "../services/Backend.ts"
 import type { StateError } from "../services/StateStore.ts"
-import { bottleArg } from "./bottleArg.ts"
+import { bottleArg, onBackendOf } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
 
-const explain = (bottle: string, e: LaunchError | StateError | DockerError): string => {
+const explain = (bottle: string, e: LaunchError | StateError | BackendError): string => {
   switch (e._tag) {
-    case "DockerError":
+    case "BackendError":
       return `cannot stop bottle ${bottle}: ${e.message}${e.reason._tag === "Unavailable" ? ` (its state is kept: \`bottle stop ${bottle}\` again once the engine is back)` : ""}`
     case "StateError":
       return e.reason._tag === "Corrupt"
@@ -37,7 +37,8 @@ export const stop = Command.make(
       env: process.env,
       onRevoked: (k) => process.stderr.write(`revoked deploy key ${k.repo}#${k.id}\n`)
     }).pipe(
-      Effect.catchCause((cause): Effect.Effect<never, CliFailure | LaunchError | StateError | DockerError> => {
+      onBackendOf(bottle),
+      Effect.catchCause((cause): Effect.Effect<never, CliFailure | LaunchError | StateError | BackendError> => {
         const errors = cause.reasons.filter(Cause.isFailReason).map((r) => r.error)
         return errors.length === 0 ? Effect.failCause(cause) : Effect.fail(new CliFailure({ message: errors.map((e) => explain(bottle, e)).join("\n") }))
       })

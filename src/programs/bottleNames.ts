@@ -38,6 +38,8 @@ export type BottleRole = "agent" | "bundle" | "internal" | "egress"
 
 export interface BottleNames {
   readonly rootId: string
+  /** `bottle-<slug>-<root id>`: what every name of the bottle starts with. */
+  readonly base: string
   readonly agent: string
   readonly bundle: string
   readonly internalNetwork: string
@@ -51,6 +53,7 @@ export const bottleNames = (root: string, slug: string): BottleNames => {
   const base = `bottle-${slug}-${rootId}`
   return {
     rootId,
+    base,
     agent: `${base}-agent`,
     bundle: `${base}-bundle`,
     internalNetwork: `${base}-int`,

@@ -1,25 +1,19 @@
 /**
- * Bottles as they exist: state dirs joined with what the Docker engine has under our slug
- * label. `teardown` is `bottle stop`: it works from the label and the state dir alone, so it
- * can stop a bottle launched by another process (detach) or left by a crash.
- *
- * The engine is shared with other state roots (other users, other BOTTLE_STATE_DIRs): only
- * objects labelled with this root's id are this root's. `ls`, `stop` and `cleanup` never
- * look at, stop or remove another root's objects, whatever their slugs.
+ * Bottles as they exist: state dirs joined with what each bottle's backend runs for it.
+ * `teardown` is `bottle stop`: it works from the state dir and the backend alone, so it can stop
+ * a bottle launched by another process (detach) or left by a crash.
  */
-import { Cause, Effect, Exit, Option, Redacted } from "effect"
-import { BottleMeta, BottlePlan } from "../schema/BottlePlan.ts"
-import { Docker, type LabelledResource } from "../services/Docker.ts"
-import { GitHost } from "../services/GitHost.ts"
+import { Cause, Effect, Exit, Option } from "effect"
+import { Backends, backendNames } from "../layers/Backends.ts"
+import { BottleMeta, SavedBottlePlan } from "../schema/BottlePlan.ts"
+import type { Backend as BackendName } from "../schema/Manifest.ts"
+import { Backend, type BottleState, type BottleStatus as BackendStatus } from "../services/Backend.ts"
 import { StateError, StateNotFound, StateStore } from "../services/StateStore.ts"
-import { bottleNames, stateRootId } from "./bottleNames.ts"
+import { revokeRecordedKeys } from "./deployKeys.ts"
 import { LaunchError, RevocationFailed } from "./launch.ts"
 
-/**
- * degraded: some containers are not running; unhealthy: the sidecar reports a crashed daemon;
- * unknown: the Docker engine could not be asked.
- */
-export type BottleStatus = "running" | "stopped" | "degraded" | "unhealthy" | "unknown"
+/** unknown: the backend could not be asked. */
+export type BottleStatus = BackendStatus | "unknown"
 
 export interface BottleRow {
   readonly slug: string
@@ -27,45 +21,48 @@ export interface BottleRow {
   readonly backend: string
   readonly status: BottleStatus
   readonly createdAt: string
+  /** What its backend runs for it (containers, VMs, pods). */
   readonly containers: ReadonlyArray<string>
 }
 
-const statusOf = (root: string, slug: string, resources: ReadonlyArray<LabelledResource>): BottleStatus => {
-  const mine = resources.filter((r) => r.slug === slug && r.kind === "container")
-  if (mine.length === 0) return "stopped"
-  const names = bottleNames(root, slug)
-  const running = (name: string) => mine.some((r) => r.name === name && r.state === "running")
-  if (!running(names.agent) || !running(names.bundle)) return "degraded"
-  return mine.some((r) => r.name === names.bundle && r.health === "unhealthy") ? "unhealthy" : "running"
-}
-
-/** This root's objects. Unlabelled ones (made before roots were labelled) are no root's. */
-const ofRoot = (root: string) => {
-  const id = stateRootId(root)
-  return (resources: ReadonlyArray<LabelledResource>) => resources.filter((r) => r.root === id)
-}
+/** The backend a bottle was launched on: its plan's, else its record's, else docker (the only one before plans named it). */
+export const backendOf = Effect.fn("backendOf")(function*(slug: string) {
+  const state = yield* StateStore
+  const plan = yield* state.readJsonIfAny(slug, "plan.json", SavedBottlePlan).pipe(Effect.orElseSucceed(() => Option.none()))
+  if (Option.isSome(plan)) return plan.value.backend
+  const meta = yield* state.readJsonIfAny(slug, "meta.json", BottleMeta).pipe(Effect.orElseSucceed(() => Option.none()))
+  return Option.match(meta, { onNone: (): BackendName => "docker", onSome: (m) => m.backend })
+})
 
 export const listBottles = Effect.fn("listBottles")(function*() {
   const state = yield* StateStore
-  const docker = yield* Docker
   const slugs = yield* state.list
   if (slugs.length === 0) return []
-  // With the engine unreachable, the bottles are still listed: their status is unknown.
-  const resources = yield* docker.listLabelled().pipe(Effect.map(ofRoot(state.root)), Effect.option)
-  const rows: Array<BottleRow> = []
-  for (const slug of slugs) {
-    const plan = yield* state.readJson(slug, "plan.json", BottlePlan).pipe(Effect.option)
-    const meta = yield* state.readJson(slug, "meta.json", BottleMeta).pipe(Effect.option)
-    rows.push({
+  const bottles = yield* Effect.forEach(slugs, (slug) =>
+    Effect.all({
+      slug: Effect.succeed(slug),
+      plan: state.readJson(slug, "plan.json", SavedBottlePlan).pipe(Effect.option),
+      meta: state.readJson(slug, "meta.json", BottleMeta).pipe(Effect.option),
+      backend: backendOf(slug)
+    }))
+  // One question per backend in use; with a backend unreachable, its bottles are still listed:
+  // their status is unknown.
+  const used = [...new Set(bottles.map((b) => b.backend))]
+  const answers = new Map<string, Option.Option<ReadonlyArray<BottleState>>>()
+  for (const name of used) {
+    answers.set(name, yield* Backend.use((b) => b.inspect()).pipe(Effect.provide(Backends.get(name)), Effect.option))
+  }
+  return bottles.map(({ slug, plan, meta, backend }): BottleRow => {
+    const found = Option.map(answers.get(backend) ?? Option.none(), (states) => states.find((s) => s.slug === slug))
+    return {
       slug,
       agent: Option.match(plan, { onNone: () => "?", onSome: (p) => p.agent }),
-      backend: Option.match(plan, { onNone: () => "?", onSome: (p) => p.backend }),
-      status: Option.match(resources, { onNone: () => "unknown" as const, onSome: (rs) => statusOf(state.root, slug, rs) }),
+      backend,
+      status: Option.match(found, { onNone: () => "unknown" as const, onSome: (s) => s?.status ?? "stopped" }),
       createdAt: Option.match(meta, { onNone: () => "", onSome: (m) => m.createdAt }),
-      containers: Option.match(resources, { onNone: () => [], onSome: (rs) => rs.filter((r) => r.slug === slug && r.kind === "container").map((r) => r.name) })
-    })
-  }
-  return rows
+      containers: Option.match(found, { onNone: () => [], onSome: (s) => s?.parts ?? [] })
+    }
+  })
 })
 
 export interface TeardownOptions {
@@ -74,32 +71,6 @@ export interface TeardownOptions {
   /** Called as each recorded deploy key is revoked. */
   readonly onRevoked?: (key: { readonly repo: string; readonly id: number }) => void
 }
-
-/**
- * Revokes a bottle's recorded deploy keys: it needs the state dir and the git host only, never
- * the engine. No meta.json: nothing was recorded (the launch failed before any key). An
- * unreadable one is an error naming it: it may record keys we cannot see. Keys that could not
- * be revoked stay recorded, for the next `bottle stop`.
- */
-const revokeRecordedKeys = Effect.fnUntraced(function*(slug: string, options: TeardownOptions) {
-  const state = yield* StateStore
-  const gitHost = yield* GitHost
-  const recorded = yield* state.readJsonIfAny(slug, "meta.json", BottleMeta)
-  if (Option.isNone(recorded)) return []
-  const meta = recorded.value
-  const failed: Array<{ repo: string; id: number; message: string }> = []
-  const remaining: Array<BottleMeta["deployKeys"][number]> = []
-  for (const k of meta.deployKeys) {
-    const revoked = yield* gitHost.revokeDeployKey(k, Redacted.make(options.env[k.tokenEnv] ?? "")).pipe(
-      Effect.as(true),
-      Effect.catch((e) => Effect.sync(() => (failed.push({ repo: k.repo, id: k.id, message: e.message }), false)))
-    )
-    if (revoked) yield* Effect.sync(() => options.onRevoked?.(k))
-    else remaining.push(k)
-  }
-  if (remaining.length !== meta.deployKeys.length) yield* state.writeJson(slug, "meta.json", { ...meta, deployKeys: remaining })
-  return failed
-})
 
 /**
  * Removes a bottle's containers, networks and volumes, revokes its deploy keys, frees its leases.
@@ -112,7 +83,7 @@ const revokeRecordedKeys = Effect.fnUntraced(function*(slug: string, options: Te
  */
 export const teardown = Effect.fn("teardown")(function*(slug: string, options: TeardownOptions) {
   const state = yield* StateStore
-  const docker = yield* Docker
+  const backend = yield* Backend
   const exists = yield* state.exists(slug)
 
   const revocation = exists ? yield* Effect.exit(revokeRecordedKeys(slug, options)) : Exit.succeed([])
@@ -122,61 +93,35 @@ export const teardown = Effect.fn("teardown")(function*(slug: string, options: T
     ? Cause.fail(new LaunchError({ reason: new RevocationFailed({ keys: revocation.value }) }))
     : Cause.empty
 
-  // No state and no engine to ask: there is no such bottle as far as we can know (labelled
-  // leftovers of a crash are `bottle cleanup`'s business once the engine is back).
+  // No state and no backend to ask: there is no such bottle as far as we can know (leftovers
+  // of a crash are `bottle cleanup`'s business once the backend is back).
   const removal = yield* Effect.exit(Effect.gen(function*() {
-    // This root's objects of the slug, and unlabelled ones a version before root labels left
-    // (their names collided across roots then, so at most one root can have them).
-    const rootId = stateRootId(state.root)
-    const resources = yield* docker.listLabelled(slug).pipe(
-      Effect.map((rs) => rs.filter((r) => r.root === rootId || r.root === undefined)),
-      Effect.catch((e) => (!exists && e.reason._tag === "Unavailable" ? Effect.succeed([]) : Effect.fail(e)))
-    )
-    if (!exists && resources.length === 0) return yield* new StateError({ reason: new StateNotFound({ slug }) })
-    const order = { container: 0, network: 1, volume: 2 } as const
-    const problems: Array<string> = []
-    let stuck = false
-    for (const r of [...resources].sort((a, b) => order[a.kind] - order[b.kind])) {
-      const remove = r.kind === "container" ? docker.removeContainer(r.name) : r.kind === "network" ? docker.removeNetwork(r.name) : docker.removeVolume(r.name)
-      yield* remove.pipe(Effect.catch((e) =>
-        Effect.sync(() => {
-          problems.push(`${r.kind} ${r.name}: ${e.message}`)
-          if (r.kind !== "volume") stuck = true
-        })
-      ))
+    if (!exists) {
+      const found = yield* backend.inspect(slug).pipe(Effect.catch((e) => (e.reason._tag === "Unavailable" ? Effect.succeed([]) : Effect.fail(e))))
+      if (found.length === 0) return yield* new StateError({ reason: new StateNotFound({ slug }) })
     }
-    // The subnet is free once the networks are gone (or were never there). A network (or a
-    // container holding one) still there keeps it: the next bottle given that subnet could not
-    // create its network over the old one.
-    if (!stuck) yield* state.releaseLeases(slug)
-    return problems
+    const { leftovers, holdsAddress } = yield* backend.remove(slug)
+    // The address block is free once nothing holds it: the next bottle given that subnet could
+    // not create its network over the old one.
+    if (!holdsAddress) yield* state.releaseLeases(slug)
+    return leftovers
   }))
 
   const cause = Cause.combine(revocationCause, Exit.isFailure(removal) ? removal.cause : Cause.empty)
   if (cause.reasons.length > 0 || Exit.isFailure(removal)) return yield* Effect.failCause(cause)
-  // Purged only when no key is left alive, the engine answered and nothing was left behind
+  // Purged only when no key is left alive, the backend answered and nothing was left behind
   // (the state is what a later `bottle stop` works from).
   if (options.purge && removal.value.length === 0) yield* state.removeBottle(slug)
   return removal.value
 })
 
-/**
- * Everything labelled with this root whose bottle is gone (no state dir), and leases of gone
- * bottles. Another root's objects are never orphans here, whatever their slug.
- */
+/** Everything a backend runs whose bottle is gone (no state dir), and leases of gone bottles. */
 export const cleanup = Effect.fn("cleanup")(function*(options: { readonly dryRun: boolean }) {
   const state = yield* StateStore
-  const docker = yield* Docker
   const slugs = new Set(yield* state.list)
-  const orphans = ofRoot(state.root)(yield* docker.listLabelled()).filter((r) => !slugs.has(r.slug))
-  const order = { container: 0, network: 1, volume: 2 } as const
   const removed: Array<string> = []
-  for (const r of [...orphans].sort((a, b) => order[a.kind] - order[b.kind])) {
-    if (!options.dryRun) {
-      const remove = r.kind === "container" ? docker.removeContainer(r.name) : r.kind === "network" ? docker.removeNetwork(r.name) : docker.removeVolume(r.name)
-      yield* remove
-    }
-    removed.push(`${r.kind} ${r.name}`)
+  for (const name of backendNames) {
+    removed.push(...yield* Backend.use((b) => b.removeOrphans(slugs, options)).pipe(Effect.provide(Backends.get(name))))
   }
   const leases = (yield* state.allLeases).filter((l) => !slugs.has(l.slug))
   for (const slug of new Set(leases.map((l) => l.slug))) {

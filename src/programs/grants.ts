@@ -7,6 +7,13 @@
  * other (token, host) pair is a grant you approve once, interactively: `bottle start` shows it
  * and asks; `--yes` never approves one. Approved grants are remembered in
  * `<state root>/grants.json` (0600), so later starts, with `--yes` too, pass.
+ *
+ * At home, a route that limits neither `paths` nor `methods` hands the agent the token's whole
+ * power there. For a model API token (Anthropic, OpenAI) that is what the agent is for: the
+ * plan flags it, nothing asks (the default Claude route keeps working with `--yes`). For an
+ * account token (GitHub, GitLab, npm: every repository, package and setting the account
+ * reaches) it is a grant of its own, `unrestricted`, approved once like any other; a route
+ * with `paths` or `methods` needs none.
  */
 import { Effect, Option, Schema } from "effect"
 import { hostMatches } from "../schema/Route.ts"
@@ -24,15 +31,21 @@ export const KNOWN_HOMES: Readonly<Record<string, ReadonlyArray<string>>> = {
   NPM_TOKEN: ["registry.npmjs.org"]
 }
 
+/** Tokens whose home is a model API: an unrestricted route there is flagged, not a grant. */
+export const MODEL_API_TOKENS: ReadonlySet<string> = new Set(["CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY", "OPENAI_API_KEY"])
+
 export interface Grant {
   readonly token_env: string
   /** The route's host as written (`*.example.com` included). */
   readonly host: string
+  /** At the token's home, any path and method (an account token's whole power). */
+  readonly unrestricted?: true
 }
 
 const GrantRecord = Schema.Struct({
   token_env: Schema.String,
   host: Schema.String,
+  unrestricted: Schema.optionalKey(Schema.Literal(true)),
   approved_at: Schema.String,
   manifest: Schema.String
 })
@@ -41,7 +54,11 @@ type GrantsFile = typeof GrantsFile.Type
 
 export const GRANTS_FILE = "grants.json"
 
-const sameGrant = (a: Grant, b: Grant) => a.token_env === b.token_env && a.host === b.host
+const sameGrant = (a: Grant, b: Grant) => a.token_env === b.token_env && a.host === b.host && (a.unrestricted ?? false) === (b.unrestricted ?? false)
+
+/** A credential route that limits neither paths nor methods. */
+export const isUnrestricted = (r: { readonly auth?: unknown; readonly paths?: unknown; readonly methods?: unknown }): boolean =>
+  r.auth !== undefined && r.paths === undefined && r.methods === undefined
 
 /** Is `host` (a route's host, possibly `*.suffix`) inside the token's known home? */
 const atHome = (g: Grant): boolean => {
@@ -50,12 +67,16 @@ const atHome = (g: Grant): boolean => {
   return homes !== undefined && !g.host.startsWith("*.") && homes.some((h) => hostMatches(h, g.host))
 }
 
-/** The plan's credential grants: one per (token, host) a route injects into. */
+/**
+ * The plan's credential grants: one per (token, host) a route injects into, and one more,
+ * `unrestricted`, for an account token's home reached by a route without paths or methods.
+ */
 export const grantsOf = (plan: BottlePlan): ReadonlyArray<Grant> => {
   const out: Array<Grant> = []
   for (const r of plan.egress.routes) {
     if (!r.auth) continue
-    const g = { token_env: r.auth.token_env, host: r.host }
+    const base: Grant = { token_env: r.auth.token_env, host: r.host }
+    const g: Grant = isUnrestricted(r) && !MODEL_API_TOKENS.has(base.token_env) && atHome(base) ? { ...base, unrestricted: true } : base
     if (!out.some((x) => sameGrant(x, g))) out.push(g)
   }
   return out
@@ -77,7 +98,7 @@ const readGrants = Effect.gen(function*() {
 /** The plan's grants that are neither at home nor approved before: what start must ask about. */
 export const pendingGrants = (plan: BottlePlan): Effect.Effect<ReadonlyArray<Grant>, StateError, StateStore> =>
   Effect.gen(function*() {
-    const needed = grantsOf(plan).filter((g) => !atHome(g))
+    const needed = grantsOf(plan).filter((g) => g.unrestricted === true || !atHome(g))
     if (needed.length === 0) return []
     const approved = (yield* readGrants).grants
     return needed.filter((g) => !approved.some((a) => sameGrant(a, g)))
@@ -94,4 +115,4 @@ export const approveGrants = (grants: ReadonlyArray<Grant>, manifest: string): E
     yield* (yield* StateStore).writeRootJson(GRANTS_FILE, next)
   })
 
-export const describeGrant = (g: Grant): string => `$${g.token_env} → ${g.host}`
+export const describeGrant = (g: Grant): string => `$${g.token_env} → ${g.host}${g.unrestricted ? " (its home, but any path and method)" : ""}`

@@ -12,7 +12,7 @@ import { Effect } from "effect"
 import * as YAML from "yaml"
 import { claude, PROMPT_PATH } from "../providers/claude.ts"
 import { SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor, EGRESS_PORT } from "../schema/Bundle.ts"
-import type { BottlePlan, Daemon } from "../schema/BottlePlan.ts"
+import { type BottlePlan, type Daemon, runtimeFor } from "../schema/BottlePlan.ts"
 import type { Backend } from "../schema/Manifest.ts"
 import { ManifestError, type ManifestProblem } from "../schema/ManifestError.ts"
 import type { RouteRole } from "../schema/Route.ts"
@@ -202,7 +202,7 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
   const workdir = bottle.workspace?.workdir ?? "/workspace"
 
   const plan: BottlePlan = {
-    version: 1,
+    version: 2,
     slug,
     agent: input.agent,
     bottle: agent.bottle,
@@ -228,7 +228,8 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
     prompt,
     promptPath: PROMPT_PATH,
     skills,
-    network: { subnetIndex, subnet, bundleIp, internal: names.internalNetwork, egress: names.egressNetwork },
+    network: { subnetIndex, subnet, bundleIp },
+    runtime: runtimeFor[backend](names.base),
     egress: { routes, tokens: tokenEnvs.map((env) => ({ env, present: !!input.env[env] })) },
     git: { upstreams },
     supervise,

@@ -1,23 +1,26 @@
 /**
- * A bottle's internal subnet, leased so that it holds against the engine itself, not only
- * against this state root's lease table. The engine is shared: other state roots (other users,
- * a CI runner's jobs, another BOTTLE_STATE_DIR) lease from their own tables, and any software
- * may hold a network in the pool's range. So:
+ * A bottle's subnet, leased so that it holds against the backend's substrate (the Docker
+ * engine), not only against this state root's lease table. The engine is shared: other state
+ * roots (other users, a CI runner's jobs, another BOTTLE_STATE_DIR) lease from their own
+ * tables, and any software may hold a network in the pool's range. So:
  *
- * - subnets any network on the engine already uses are skipped (asked of the engine, all
- *   networks, anyone's);
- * - the network is created right after its lease, and a creation the engine refuses because the
- *   subnet overlaps (someone took it between our look and our create) gives that lease back and
- *   tries the next free subnet, until the pool is exhausted.
+ * - subnets any network on the substrate already uses are skipped (`Backend.addressesInUse`:
+ *   all networks, anyone's; none for a backend that shares no address space);
+ * - a network the backend refuses because its subnet is taken (AddressTaken: someone took it
+ *   between our look and our create) gives that lease back and the next free subnet is tried,
+ *   until the pool is exhausted. The plan (saved as plan.json) follows: its subnet, the
+ *   bundle's address and the agent's proxy address are those of the subnet really obtained.
  *
- * Guarantee: on success the bottle holds a lease in this root AND the engine holds its network
- * on that subnet, both scoped (released in reverse when the scope closes); the engine's raw
- * "Pool overlaps" never reaches the user while a free subnet is left.
+ * Backend-neutral: no Docker here; the backend says what is in use and what it refused.
+ * Guarantee: on success the bottle holds a lease in this root AND the backend holds its network
+ * on that subnet, both scoped (released in reverse when the scope closes); the substrate's raw
+ * overlap error never reaches the user while a free subnet is left.
  */
 import { Effect } from "effect"
-import { SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
-import { Docker, type Network, type NetworkSpec } from "../services/Docker.ts"
-import { StateStore, type Lease } from "../services/StateStore.ts"
+import { EGRESS_PORT, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
+import type { BottlePlan } from "../schema/BottlePlan.ts"
+import { Backend } from "../services/Backend.ts"
+import { StateStore } from "../services/StateStore.ts"
 
 /** An IPv4 CIDR as [first, last] addresses (unsigned 32-bit); undefined for IPv6 or junk. */
 const ipv4Range = (cidr: string): readonly [number, number] | undefined => {
@@ -46,29 +49,49 @@ export const poolIndicesUsed = (subnets: ReadonlyArray<string>): Set<number> => 
   return used
 }
 
-export type SubnetAddresses = ReturnType<typeof subnetFor> & { readonly index: number }
+/** The plan with the subnet actually leased (it may differ from the one shown if another bottle took it since). */
+export const withSubnet = (plan: BottlePlan, index: number): BottlePlan => {
+  const { subnet, bundleIp } = subnetFor(index)
+  if (index === plan.network.subnetIndex) return plan
+  const proxy = `http://${bundleIp}:${EGRESS_PORT}`
+  const env = { ...plan.env }
+  for (const k of ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"]) if (k in env) env[k] = proxy
+  return { ...plan, env, network: { ...plan.network, subnetIndex: index, subnet, bundleIp } }
+}
+
+/** The pool indices the backend's substrate already uses: what a lease must skip (it grows with refusals). */
+export const subnetsInUse = Effect.gen(function*() {
+  return poolIndicesUsed(yield* (yield* Backend).addressesInUse)
+})
 
 /**
- * Leases a subnet no network on the engine uses and creates the bottle's network on it
- * (`spec` turns the addresses into the network to create), retrying on overlap. Scoped.
+ * Scoped: a subnet lease for the plan's bottle, skipping `avoid`; the plan with that subnet,
+ * saved as plan.json.
  */
-export const leaseSubnetAndNetwork = Effect.fn("leaseSubnetAndNetwork")(function*(
-  slug: string,
-  spec: (addresses: SubnetAddresses) => NetworkSpec
-) {
-  const docker = yield* Docker
+export const leaseSubnet = Effect.fnUntraced(function*(plan: BottlePlan, avoid: ReadonlySet<number>) {
   const state = yield* StateStore
-  const avoid = poolIndicesUsed((yield* docker.networkSubnets).flatMap((n) => n.subnets))
-  // Each refused subnet joins `avoid`, so this ends: with a network, or Exhausted.
+  const lease = yield* state.lease(SUBNET_POOL, SUBNET_POOL_SIZE, plan.slug, { avoid })
+  const leased = withSubnet(plan, lease.index)
+  yield* state.writeJson(plan.slug, "plan.json", leased)
+  return leased
+})
+
+/**
+ * Scoped: the backend's network on the plan's (leased) subnet. A subnet the backend refuses as
+ * taken joins `avoid` and the next free one is leased instead (the lease moves; the refused one
+ * is given back), so this ends: with a network, or Exhausted. Returns the network and the plan
+ * it is on.
+ */
+export const networkOnFreeSubnet = Effect.fnUntraced(function*(leased: BottlePlan, avoid: Set<number>) {
+  const backend = yield* Backend
+  let plan = leased
   for (;;) {
-    // A lease given back below stays registered in the scope; its release only removes what
-    // is still this slug's (the next take already moved it), so it is harmless.
-    const lease: Lease = yield* state.lease(SUBNET_POOL, SUBNET_POOL_SIZE, slug, { avoid })
-    const network: Network | undefined = yield* docker.network(spec({ ...subnetFor(lease.index), index: lease.index })).pipe(
-      Effect.catchIf((e) => e.reason._tag === "SubnetOverlap", () => Effect.succeed(undefined))
+    const network = yield* backend.network(plan).pipe(
+      Effect.catchIf((e) => e.reason._tag === "AddressTaken", () => Effect.succeed(undefined))
     )
-    if (network) return { lease, network }
-    yield* Effect.logDebug(`subnet ${subnetFor(lease.index).subnet} is taken on the engine; trying the next one`)
-    avoid.add(lease.index)
+    if (network) return { plan, network }
+    yield* Effect.logDebug(`subnet ${plan.network.subnet} is taken on the ${backend.name} backend; trying the next one`)
+    avoid.add(plan.network.subnetIndex)
+    plan = yield* leaseSubnet(plan, avoid)
   }
 })

@@ -3,15 +3,39 @@
  * produces it; the CLI shows it for confirmation; `launch` writes it to the bottle's state
  * dir, so `resume` and `stop` work from it later.
  */
-import { Schema } from "effect"
+import { Schema, SchemaTransformation } from "effect"
 import { Backend, GitUpstream, Provider } from "./Manifest.ts"
 import { Route } from "./Route.ts"
 
 export const Daemon = Schema.Literals(["egress", "git-gate", "supervise"])
 export type Daemon = typeof Daemon.Type
 
-export const BottlePlan = Schema.Struct({
-  version: Schema.Literal(1),
+/** docker: the per-bottle internal network (agent + bundle) and egress network (bundle only). */
+export const DockerRuntime = Schema.Struct({
+  backend: Schema.Literal("docker"),
+  internalNetwork: Schema.String,
+  egressNetwork: Schema.String
+})
+/** smolmachines: the bundle container's per-bottle bridge, and the agent microVM's name. */
+export const SmolmachinesRuntime = Schema.Struct({
+  backend: Schema.Literal("smolmachines"),
+  bundleNetwork: Schema.String,
+  machine: Schema.String
+})
+/** What only one backend needs to know about a bottle, tagged by that backend. */
+export const BackendRuntime = Schema.Union([DockerRuntime, SmolmachinesRuntime])
+export type BackendRuntime = typeof BackendRuntime.Type
+
+/**
+ * Each backend's runtime part for a new bottle: a row per backend, no `if`s on names. `base` is
+ * what the bottle's names start with, `bottle-<slug>-<state root id>` (src/programs/bottleNames.ts).
+ */
+export const runtimeFor: { readonly [B in Backend]: (base: string) => Extract<BackendRuntime, { readonly backend: B }> } = {
+  docker: (base) => ({ backend: "docker", internalNetwork: `${base}-int`, egressNetwork: `${base}-ext` }),
+  smolmachines: (base) => ({ backend: "smolmachines", bundleNetwork: `${base}-net`, machine: `${base}-agent` })
+}
+
+const planFields = {
   slug: Schema.String,
   agent: Schema.String,
   bottle: Schema.String,
@@ -30,12 +54,11 @@ export const BottlePlan = Schema.Struct({
   prompt: Schema.String,
   promptPath: Schema.String,
   skills: Schema.Array(Schema.Struct({ name: Schema.String, source: Schema.String })),
+  /** The bottle's leased address block and the bundle's address in it: what the agent reaches. */
   network: Schema.Struct({
     subnetIndex: Schema.Number,
     subnet: Schema.String,
-    bundleIp: Schema.String,
-    internal: Schema.String,
-    egress: Schema.String
+    bundleIp: Schema.String
   }),
   egress: Schema.Struct({
     routes: Schema.Array(Route),
@@ -46,8 +69,40 @@ export const BottlePlan = Schema.Struct({
   supervise: Schema.Boolean,
   daemons: Schema.Array(Daemon),
   resources: Schema.Struct({ cpus: Schema.optionalKey(Schema.Number), memory: Schema.optionalKey(Schema.String) })
-})
+}
+
+export const BottlePlan = Schema.Struct({
+  version: Schema.Literal(2),
+  ...planFields,
+  /** Backend-specific parts; its `backend` is the plan's. */
+  runtime: BackendRuntime
+}).check(Schema.makeFilter((p) => p.runtime.backend === p.backend || `runtime.backend ${p.runtime.backend} disagrees with backend ${p.backend}`))
 export type BottlePlan = typeof BottlePlan.Type
+
+/** A plan.json written before plans carried a runtime (docker only): its network held the docker names. */
+const BottlePlanV1 = Schema.Struct({
+  version: Schema.Literal(1),
+  ...planFields,
+  network: Schema.Struct({ subnetIndex: Schema.Number, subnet: Schema.String, bundleIp: Schema.String, internal: Schema.String, egress: Schema.String })
+})
+
+/** A saved plan.json: the current shape, or a version-1 one read as the docker bottle it is. */
+export const SavedBottlePlan = Schema.Union([
+  BottlePlan,
+  BottlePlanV1.pipe(Schema.decodeTo(BottlePlan, SchemaTransformation.transform({
+    decode: ({ network: { internal, egress, ...network }, ...v1 }): typeof BottlePlan.Encoded => ({
+      ...v1,
+      version: 2,
+      network,
+      runtime: { backend: "docker", internalNetwork: internal, egressNetwork: egress }
+    }),
+    encode: ({ runtime, network, ...plan }) => ({
+      ...plan,
+      version: 1,
+      network: { ...network, internal: runtime.backend === "docker" ? runtime.internalNetwork : "", egress: runtime.backend === "docker" ? runtime.egressNetwork : "" }
+    })
+  })))
+])
 
 /** What the state dir records about a launched bottle beyond its plan. */
 export const BottleMeta = Schema.Struct({

@@ -1,7 +1,10 @@
 /**
  * The audit log gathers lines for a few ms and appends them in one write: nothing is lost or
- * reordered, rotation keeps every line, and a lone line still reaches the file on its own.
+ * reordered, rotation keeps every line, a lone line still reaches the file on its own, a
+ * refusal is on disk at once, and what is pending survives the process dying of an uncaught
+ * exception.
  */
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -50,5 +53,29 @@ describe("audit log", () => {
     }
     assert.deepStrictEqual(linesOf(dir, "audit.log"), [7])
     await log.close()
+  })
+
+  it("a refusal is on disk when write returns; an allow line waits for its batch", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-audit-"))
+    const log = new AuditLog(dir)
+    log.write(entry(1))
+    assert.strictEqual(fs.statSync(path.join(dir, "audit.log")).size, 0, "an allow line is batched")
+    log.write({ ...entry(2), decision: "deny", status: 403 })
+    // The refusal, and the allow line pending before it, in order.
+    assert.deepStrictEqual(linesOf(dir, "audit.log"), [1, 2])
+    void log.close()
+  })
+
+  it("an uncaught exception in the process still writes the pending batch", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-audit-"))
+    const module = path.join(import.meta.dirname, "..", "..", "bundle", "egress", "audit.ts")
+    const script = `import { AuditLog } from ${JSON.stringify(module)}
+const log = new AuditLog(${JSON.stringify(dir)})
+log.write(${JSON.stringify(entry(42))})
+setImmediate(() => { throw new Error("boom") })`
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" })
+    assert.strictEqual(r.status, 1, r.stderr)
+    assert.include(r.stderr, "boom")
+    assert.deepStrictEqual(linesOf(dir, "audit.log"), [42])
   })
 })

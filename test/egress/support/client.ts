@@ -145,3 +145,77 @@ export const h2OverTunnel = async (r: { proxyPort: number; ca: string; target: s
     req.end()
   })
 }
+
+export interface StreamedUpload {
+  readonly proxyPort: number
+  readonly ca: string
+  readonly host: string
+  readonly port: number
+  readonly path: string
+  readonly protocol: "h1" | "h2"
+  /**
+   * Sent one after another, each when the previous one is written; on HTTP/1.1 chunked, or
+   * with a Content-Length when there is one chunk (as `curl -d` sends a form).
+   */
+  readonly chunks: ReadonlyArray<Buffer>
+}
+
+/**
+ * A POST whose body is streamed in pieces, over HTTP/1.1 (chunked) or HTTP/2, through CONNECT
+ * + TLS. The proxy may answer and close before the upload ends: that is an answer, not an
+ * error. Resolves with the status (0 if none came) and whatever body arrived.
+ */
+export const streamedUpload = async (r: StreamedUpload): Promise<{ status: number; body: string }> => {
+  const target = `${r.host}:${r.port}`
+  const tunnel = await connectTunnel(r.proxyPort, target)
+  if (!("socket" in tunnel)) return { status: tunnel.status, body: tunnel.body }
+  const socket = await tlsOverTunnel(tunnel.socket, r.ca, r.host, [r.protocol === "h2" ? "h2" : "http/1.1"])
+  return new Promise((resolve) => {
+    let status = 0
+    const body: Array<Buffer> = []
+    let settled = false
+    const settle = () => {
+      if (settled) return
+      settled = true
+      socket.destroy()
+      resolve({ status, body: Buffer.concat(body).toString() })
+    }
+    socket.on("error", () => {})
+    socket.on("close", () => setTimeout(settle, 50))
+    if (r.protocol === "h2") {
+      const client = http2.connect(`https://${target}`, { createConnection: () => socket })
+      client.on("error", () => {})
+      const req = client.request({ ":method": "POST", ":path": r.path, "content-type": "application/octet-stream" })
+      req.on("response", (h) => (status = Number(h[":status"])))
+      req.on("data", (c: Buffer) => body.push(c))
+      req.on("end", settle)
+      req.on("close", () => setTimeout(settle, 50))
+      req.on("error", () => setTimeout(settle, 50))
+      writeAll(req, r.chunks)
+    } else {
+      const req = https.request(
+        { host: r.host, port: r.port, method: "POST", path: r.path, headers: { host: target, ...(r.chunks.length === 1 ? { "content-length": String(r.chunks[0]!.length) } : { "transfer-encoding": "chunked" }) }, createConnection: () => socket },
+        (res) => {
+          status = res.statusCode ?? 0
+          res.on("data", (c: Buffer) => body.push(c))
+          res.on("end", settle)
+          res.on("error", settle)
+        }
+      )
+      req.on("error", () => setTimeout(settle, 50))
+      writeAll(req, r.chunks)
+    }
+  })
+}
+
+const writeAll = (stream: NodeJS.WritableStream & { destroyed?: boolean }, chunks: ReadonlyArray<Buffer>) => {
+  let i = 0
+  const next = () => {
+    if (stream.destroyed) return
+    if (i === chunks.length) return void stream.end()
+    stream.write(chunks[i++]!, (e) => {
+      if (!e) setImmediate(next)
+    })
+  }
+  next()
+}

@@ -71,6 +71,22 @@ export const startUpstream = (cert: { certPem: string; keyPem: string }, opts: {
           tick()
           return
         }
+        if (url.startsWith("/echo-split")) {
+          // The credential's token cut in two and echoed in two headers (?how=adjacent|apart|
+          // cookies|name): each half alone is no token, read together they are.
+          const token = String(req.headers["authorization"] ?? "").replace(/^Bearer /, "")
+          const a = token.slice(0, token.length >> 1)
+          const b = token.slice(token.length >> 1)
+          const how = new URL(url, "https://x").searchParams.get("how")
+          const raw =
+            how === "apart" ? ["x-n", a, "x-other", "1", "x-n", b]
+            : how === "cookies" ? ["set-cookie", `s.0=${a}; Path=/`, "x-other", "1", "set-cookie", `s.1=${b}; Path=/; Secure`]
+            : how === "name" ? [`x-${a}`, b]
+            : ["x-part-a", a, "x-part-b", b]
+          res.writeHead(200, [...raw, "content-type", "text/plain"])
+          res.end("ok")
+          return
+        }
         if (url.startsWith("/echo-everywhere/hints")) {
           // The credential in a 103 Early Hints header, the reason phrase and a header name.
           const auth = String(req.headers["authorization"] ?? "")

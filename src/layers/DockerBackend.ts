@@ -1,0 +1,282 @@
+/**
+ * The docker backend: the `Backend` service on a Docker engine (DESIGN.md, Backends).
+ *
+ * A bottle is a per-bottle `--internal` network (agent + bundle, no host-side address) and a
+ * per-bottle egress network (bundle only), the bundle container (fixed address on the internal
+ * network) and the agent container (internal network only, no capabilities beyond what
+ * provisioning needs, no IPv6, DNS pointed at the bundle). Everything is named
+ * `bottle-<slug>-<state root id>-…` and labelled with the slug and the state root's id
+ * (src/programs/bottleNames.ts), so `inspect`, `remove` and `removeOrphans` work from the
+ * engine alone, and only ever on this root's objects: the engine is shared by every state root
+ * on the host (other users, CI jobs, another BOTTLE_STATE_DIR).
+ *
+ * The internal network's subnet holds against the engine, not only this root's lease table:
+ * `addressesInUse` is every subnet any network on the engine has (anyone's), which the lease
+ * skips, and a create the engine refuses as overlapping (taken since) is AddressTaken, which
+ * launch answers with the next free subnet.
+ *
+ * Guarantees: every scoped acquisition is released (and a release logs, never fails); secrets
+ * reach the bundle through docker's own environment, never its command line; the agent
+ * container gets no secret; the bundle joins the egress network only once it runs.
+ */
+import { Effect, Fiber, Layer } from "effect"
+import { READY_LINE, UNHEALTHY_LINE } from "../../bundle/init.ts"
+import { agentImageSource, baseImageIds, bundleImageSource, ensureImage } from "../programs/images.ts"
+import { AGENT_HOME } from "../providers/claude.ts"
+import { BUNDLE_EGRESS_DIR, EGRESS_PORT, subnetFor } from "../schema/Bundle.ts"
+import type { BottlePlan } from "../schema/BottlePlan.ts"
+import type { LaunchStep } from "../schema/LaunchProgress.ts"
+import {
+  Backend,
+  BackendAddressTaken,
+  BackendError,
+  BackendFailed,
+  BackendNotFound,
+  BackendUnavailable,
+  type BottleNetwork,
+  type BottleState,
+  type BottleStatus,
+  type BundleSpec,
+  type SandboxSpec,
+  type SandboxUser
+} from "../services/Backend.ts"
+import { Docker, type ContainerSpec, DockerError, type LabelledResource } from "../services/Docker.ts"
+import { Progress } from "../services/Progress.ts"
+import { StateStore } from "../services/StateStore.ts"
+import { bottleNames } from "../programs/bottleNames.ts"
+import * as DockerLive from "./Docker.ts"
+import * as StateStoreLive from "./StateStore.ts"
+
+const toBackendError = (e: DockerError): BackendError =>
+  new BackendError({
+    backend: "docker",
+    reason: e.reason._tag === "SubnetOverlap"
+      ? new BackendAddressTaken({ subnet: e.reason.subnet, message: e.message })
+      : e.reason._tag === "Unavailable"
+      ? new BackendUnavailable({ message: e.message })
+      : e.reason._tag === "NotFound"
+      ? new BackendNotFound({ what: e.reason.what })
+      : new BackendFailed({ message: e.message })
+  })
+const failed = (message: string) => new BackendError({ backend: "docker", reason: new BackendFailed({ message }) })
+
+/** The docker part of a plan; a plan for another backend here is a bug in the backend table. */
+const dockerRuntime = (plan: BottlePlan) =>
+  plan.runtime.backend === "docker"
+    ? Effect.succeed(plan.runtime)
+    : Effect.die(new Error(`the docker backend was given a ${plan.runtime.backend} plan`))
+
+/**
+ * The bundle container: what it is told (daemons, where their state is), what it mounts, the
+ * route tokens it injects. Kept together: this is the bundle protocol as docker speaks it.
+ */
+const bundleContainer = (root: string, plan: BottlePlan, internalNetwork: string, spec: BundleSpec): ContainerSpec => ({
+  name: bottleNames(root, plan.slug).bundle,
+  image: spec.image,
+  // The egress network is joined once the bundle runs: it is only needed once the agent makes
+  // a request, and the bundle then briefly has fewer routes, never more.
+  networks: [{ name: internalNetwork, ip: plan.network.bundleIp }],
+  env: {
+    BOTTLE_SLUG: plan.slug,
+    BOTTLE_DAEMONS: plan.daemons.join(","),
+    BOTTLE_EGRESS_DIR: BUNDLE_EGRESS_DIR,
+    BOTTLE_EGRESS_LISTEN: `0.0.0.0:${EGRESS_PORT}`,
+    ...(spec.extraCa ? { BOTTLE_EGRESS_EXTRA_CA: `${BUNDLE_EGRESS_DIR}/extra-ca.pem` } : {})
+  },
+  secretEnv: spec.secretEnv,
+  labels: bottleNames(root, plan.slug).labels("bundle"),
+  // The bundle runs as the host user who owns the state dir (0700), so it can read its config
+  // and CA key without the dir being opened to anyone else.
+  ...(process.getuid && process.getgid ? { user: `${process.getuid()}:${process.getgid()}` } : {}),
+  mounts: [{ source: spec.egressDir, target: BUNDLE_EGRESS_DIR, readonly: false }],
+  extraArgs: ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+})
+
+/** The agent container's isolation flags, beside the internal network it is alone on with the bundle. */
+const agentIsolation = (plan: BottlePlan) => [
+  "--init",
+  // The engine's DNS would forward lookups of outside names for the agent (on engines before
+  // 26.0.0 even through the host's namespace, CVE-2024-29018: a DNS exfiltration channel).
+  // Pointed at the sidecar, where nothing answers on port 53, they go nowhere; names on the
+  // bottle's own network still resolve.
+  "--dns", plan.network.bundleIp,
+  // No IPv6 at all: --internal and inhibit_ipv4 close IPv4 only, and link-local IPv6 could
+  // otherwise reach host services listening on ::.
+  "--sysctl", "net.ipv6.conf.all.disable_ipv6=1",
+  "--sysctl", "net.ipv6.conf.default.disable_ipv6=1",
+  "--cap-drop", "ALL",
+  "--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER", "--cap-add", "SETUID", "--cap-add", "SETGID",
+  "--security-opt", "no-new-privileges"
+]
+
+const report = (step: LaunchStep) =>
+  Effect.gen(function*() {
+    yield* (yield* Progress).report({ _tag: "Step", step })
+  })
+
+const userOf = (user: SandboxUser) => (user === "root" ? "root" : "node")
+
+const statusOf = (root: string, slug: string, resources: ReadonlyArray<LabelledResource>): BottleStatus => {
+  const mine = resources.filter((r) => r.slug === slug && r.kind === "container")
+  if (mine.length === 0) return "stopped"
+  const names = bottleNames(root, slug)
+  const running = (name: string) => mine.some((r) => r.name === name && r.state === "running")
+  if (!running(names.agent) || !running(names.bundle)) return "degraded"
+  return mine.some((r) => r.name === names.bundle && r.health === "unhealthy") ? "unhealthy" : "running"
+}
+
+/** Containers before networks before volumes: a network in use cannot be removed. */
+const removalOrder = { container: 0, network: 1, volume: 2 } as const
+const inRemovalOrder = (rs: ReadonlyArray<LabelledResource>) => [...rs].sort((a, b) => removalOrder[a.kind] - removalOrder[b.kind])
+
+export const make = Effect.gen(function*() {
+  const docker = yield* Docker
+  const root = (yield* StateStore).root
+  const names = (slug: string) => bottleNames(root, slug)
+  const rootId = names("").rootId
+  /** This root's objects. Unlabelled ones (made before roots were labelled) are no root's. */
+  const ofRoot = (rs: ReadonlyArray<LabelledResource>) => rs.filter((r) => r.root === rootId)
+  const removeResource = (r: LabelledResource) =>
+    r.kind === "container" ? docker.removeContainer(r.name) : r.kind === "network" ? docker.removeNetwork(r.name) : docker.removeVolume(r.name)
+
+  /** Follows the bundle's log to its readiness line; an unhealthy line or its exit fails. */
+  const waitForBundle = Effect.fnUntraced(function*(name: string, timeoutMs: number) {
+    const line = yield* docker.waitForLogLine(name, (l) => l.startsWith(READY_LINE) || l.startsWith(UNHEALTHY_LINE)).pipe(
+      Effect.mapError(toBackendError),
+      Effect.timeoutOrElse({ duration: timeoutMs, orElse: () => Effect.fail(failed(`the sidecar bundle did not become ready in ${timeoutMs} ms`)) })
+    )
+    if (line === undefined) return yield* failed(`the sidecar bundle exited; see \`docker logs ${name}\``)
+    if (line.startsWith(UNHEALTHY_LINE)) return yield* failed(`the sidecar bundle is ${line.slice("bottle-bundle: ".length)}`)
+  })
+
+  const network = Effect.fnUntraced(function*(plan: BottlePlan) {
+    const rt = yield* dockerRuntime(plan)
+    yield* docker.network({
+      name: rt.internalNetwork,
+      internal: true,
+      subnet: plan.network.subnet,
+      ipRange: subnetFor(plan.network.subnetIndex).ipRange,
+      labels: names(plan.slug).labels("internal")
+    })
+    // The egress network is created once the internal one exists, not beside it (the engine
+    // does much of network creation one at a time, and the containers wait for the internal
+    // one only); only the bundle waits for it, once it runs.
+    const egress = yield* Effect.forkScoped(docker.network({ name: rt.egressNetwork, internal: false, labels: names(plan.slug).labels("egress") }))
+    return { complete: Fiber.join(egress).pipe(Effect.asVoid, Effect.mapError(toBackendError)) } satisfies BottleNetwork
+  }, Effect.mapError(toBackendError))
+
+  const bundle = Effect.fnUntraced(function*(plan: BottlePlan, net: BottleNetwork, spec: BundleSpec) {
+    const rt = yield* dockerRuntime(plan)
+    const container = yield* docker.container(bundleContainer(root, plan, rt.internalNetwork, spec)).pipe(Effect.mapError(toBackendError))
+    yield* report("bundle:ready")
+    yield* Effect.all([
+      net.complete.pipe(Effect.andThen(docker.connectNetwork(container.name, { name: rt.egressNetwork }).pipe(Effect.mapError(toBackendError)))),
+      waitForBundle(container.name, spec.readyTimeoutMs)
+    ], { concurrency: 2, discard: true })
+  })
+
+  const sandbox = Effect.fnUntraced(function*(plan: BottlePlan, _net: BottleNetwork, spec: SandboxSpec) {
+    const rt = yield* dockerRuntime(plan)
+    const agent = yield* docker.container({
+      name: names(plan.slug).agent,
+      image: spec.image,
+      networks: [{ name: rt.internalNetwork }],
+      env: { ...plan.env, HOME: AGENT_HOME },
+      labels: names(plan.slug).labels("agent"),
+      mounts: [{ source: spec.provisionDir, target: spec.provisionTarget, readonly: true }, ...spec.mounts],
+      workdir: plan.workdir,
+      user: "root",
+      hostname: plan.slug,
+      command: ["sleep", "infinity"],
+      ...(plan.resources.cpus !== undefined ? { cpus: plan.resources.cpus } : {}),
+      ...(plan.resources.memory !== undefined ? { memory: plan.resources.memory } : {}),
+      extraArgs: agentIsolation(plan)
+    })
+    yield* report("provision")
+    if (plan.copyCwd) yield* docker.copyTo(agent.name, `${plan.cwd}/.`, plan.workdir)
+    const prov = yield* docker.exec(agent.name, spec.provision, { user: "root" })
+    if (prov.exitCode !== 0) return yield* failed(`provisioning the agent: ${prov.stderr.trim() || `exit ${prov.exitCode}`}`)
+  }, Effect.mapError((e) => (e instanceof DockerError ? toBackendError(e) : e)))
+
+  const execOptions = (plan: BottlePlan, user: SandboxUser) => ({ user: userOf(user), workdir: plan.workdir, env: { ...plan.env, HOME: AGENT_HOME } })
+
+  const inspect = (slug?: string) =>
+    docker.listLabelled(slug).pipe(
+      Effect.map(ofRoot),
+      Effect.map((rs) =>
+        [...new Set(rs.map((r) => r.slug))].map((s): BottleState => ({
+          slug: s,
+          status: statusOf(root, s, rs),
+          parts: rs.filter((r) => r.slug === s && r.kind === "container").map((r) => r.name)
+        }))
+      ),
+      Effect.mapError(toBackendError)
+    )
+
+  return Backend.of({
+    name: "docker",
+    preflight: Effect.void,
+    addressesInUse: docker.networkSubnets.pipe(
+      Effect.map((nets) => nets.flatMap((n) => n.subnets)),
+      Effect.mapError(toBackendError)
+    ),
+    images: Effect.fnUntraced(function*(spec) {
+      const sources = spec.sources ?? { agent: agentImageSource(), bundle: bundleImageSource() }
+      const progress = yield* Progress
+      const onProgress = (line: string) => Effect.runSync(progress.report({ _tag: "BuildOutput", line }))
+      const baseIds = yield* baseImageIds([sources.agent, sources.bundle])
+      const [agent, bundle] = yield* Effect.all([
+        ensureImage(sources.agent, { env: spec.env, baseIds, onProgress }),
+        ensureImage(sources.bundle, { env: spec.env, baseIds, onProgress })
+      ], { concurrency: 2 })
+      return { agent: agent.tag, bundle: bundle.tag }
+    }, Effect.provideService(Docker, docker), Effect.mapError(toBackendError)),
+    network,
+    bundle,
+    sandbox,
+    exec: (plan, argv, options) =>
+      docker.exec(names(plan.slug).agent, argv, { ...execOptions(plan, options.user), ...(options.stdin !== undefined ? { stdin: options.stdin } : {}) }).pipe(
+        Effect.mapError(toBackendError)
+      ),
+    attach: (plan, argv, options) =>
+      docker.execInteractive(names(plan.slug).agent, argv, {
+        tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
+        ...execOptions(plan, options.user)
+      }).pipe(Effect.mapError(toBackendError)),
+    inspect,
+    logs: Effect.fnUntraced(function*(slug, options) {
+      const name = names(slug).bundle
+      yield* docker.containerState(name)
+      yield* docker.logs(name, { follow: options.follow })
+    }, Effect.mapError(toBackendError)),
+    remove: Effect.fnUntraced(function*(slug) {
+      const leftovers: Array<string> = []
+      let holdsAddress = false
+      // This root's objects of the slug, and unlabelled ones a version before root labels left
+      // (their names collided across roots then, so at most one root can have them).
+      const mine = (yield* docker.listLabelled(slug)).filter((r) => r.root === rootId || r.root === undefined)
+      for (const r of inRemovalOrder(mine)) {
+        yield* removeResource(r).pipe(Effect.catch((e) =>
+          Effect.sync(() => {
+            leftovers.push(`${r.kind} ${r.name}: ${e.message}`)
+            // A network (or a container holding one) keeps the bottle's subnet.
+            if (r.kind !== "volume") holdsAddress = true
+          })
+        ))
+      }
+      return { leftovers, holdsAddress }
+    }, Effect.mapError(toBackendError)),
+    removeOrphans: Effect.fnUntraced(function*(known, options) {
+      const removed: Array<string> = []
+      for (const r of inRemovalOrder(ofRoot(yield* docker.listLabelled()).filter((r) => !known.has(r.slug)))) {
+        if (!options.dryRun) yield* removeResource(r)
+        removed.push(`${r.kind} ${r.name}`)
+      }
+      return removed
+    }, Effect.mapError(toBackendError))
+  })
+})
+
+/** On a given Docker service and state root (tests give a fake engine and a temporary root). */
+export const layerWith = Layer.effect(Backend, make)
+export const layer = layerWith.pipe(Layer.provide(Layer.mergeAll(DockerLive.layer, StateStoreLive.layer)))

@@ -8,6 +8,11 @@
  * (‖: side by side; neither needs the other. The CA is minted in the background from its
  * step on, and awaited before the bundle and the sandbox, which both need it.)
  *
+ * The lease skips subnets the backend's substrate already uses (anyone's), and the network step
+ * moves to the next free subnet when the backend finds its subnet taken since; plan.json, the
+ * bundle's address and the agent's proxy follow the subnet really obtained
+ * (src/programs/subnetLease.ts).
+ *
  * Deploy-key revocation runs even when other releases fail, and a revocation failure is an
  * error the operator sees, beside whatever failed before it. Each key is recorded in the
  * state dir (meta.json) the moment it exists and stays recorded until it is revoked, so even
@@ -97,6 +102,10 @@ const provisionArgv = (plan: BottlePlan, skillsDir: string) =>
 /** Each step's failure names the step. */
 const failedAt = (step: LaunchStep) => (e: { readonly message: string }) => new LaunchError({ reason: new LaunchFailed({ step, message: e.message }) })
 
+/** The backend's failures name the step; the state's (a pool exhausted, ...) speak for themselves. */
+const backendFailedAt = (step: LaunchStep) => <E extends { readonly _tag: string; readonly message: string }>(e: E) =>
+  e._tag === "BackendError" ? failedAt(step)(e) : e
+
 const report = (step: LaunchStep) =>
   Effect.gen(function*() {
     yield* (yield* Progress).report({ _tag: "Step", step })
@@ -169,7 +178,7 @@ export const acquireBottle = Effect.fnUntraced(function*(
   const dirs = yield* bottleState(initialPlan, options)
 
   yield* report("lease")
-  const leased = yield* leaseBundleAddress(initialPlan).pipe(Effect.mapError(failedAt("lease")))
+  const leased = yield* leaseBundleAddress(initialPlan).pipe(Effect.mapError(backendFailedAt("lease")))
 
   yield* report("ca")
   // Minted in the background (it loads the X.509 library: the CLI's start-up never pays for
@@ -185,7 +194,7 @@ export const acquireBottle = Effect.fnUntraced(function*(
   yield* report("network")
   yield* report("images")
   const [{ plan, network }, images] = yield* Effect.all([
-    networkOnFreeSubnet(leased.plan, leased.avoid).pipe(Effect.mapError(failedAt("network"))),
+    networkOnFreeSubnet(leased.plan, leased.avoid).pipe(Effect.mapError(backendFailedAt("network"))),
     backend.images({ env: options.env, sources: options.images }).pipe(Effect.mapError(failedAt("images")))
   ], { concurrency: 2 })
   yield* keys.saveMeta((m) => ({ ...m, agentImage: images.agent, bundleImage: images.bundle }))

@@ -264,3 +264,76 @@ describe("Docker layer: scoped releases", () => {
     }).pipe(Effect.provide(layer))
   })
 })
+
+describe("Docker layer: what the engine has", () => {
+  // Lines as `docker ps|network ls|volume ls --format '{{json .}}'` print them (docker 20.10).
+  const PS = `{"Command":"\\"sleep infinity\\"","CreatedAt":"2026-11-30 20:45:23 +0000 UTC","ID":"e5b02dac342d","Image":"bot-bottle-agent:abc","Labels":"bot-bottle.role=agent,bot-bottle.root=0a1b2c3d,bot-bottle.slug=x","LocalVolumes":"0","Mounts":"","Names":"bottle-x-0a1b2c3d-agent","Networks":"bottle-x-0a1b2c3d-int","Platform":null,"Ports":"","RunningFor":"34 seconds ago","Size":"0B","State":"running","Status":"Up 33 seconds (healthy)"}`
+  const NET = `{"CreatedAt":"2026-11-30 20:33:45.662580858 +0000 UTC","Driver":"bridge","ID":"95577430d079","IPv4":"false","IPv6":"false","Internal":"true","Labels":"bot-bottle.slug=x,bot-bottle.role=internal","Name":"bottle-x-int","Scope":"local"}`
+  // A volume has no ID (its name is its id).
+  const VOL = `{"Availability":"N/A","Driver":"local","Group":"N/A","Labels":"bot-bottle.slug=x,bot-bottle.root=0a1b2c3d","Links":"N/A","Mountpoint":"/var/lib/docker/volumes/bottle-x-cache/_data","Name":"bottle-x-cache","Scope":"local","Size":"N/A","Status":"N/A"}`
+
+  it.effect("listLabelled decodes containers, networks and volumes (which have no ID), with their slug and root labels", () => {
+    const { calls, layer } = recording((a) => ok(a[0] === "ps" ? PS : a[0] === "network" ? NET : VOL))
+    return Effect.gen(function*() {
+      const found = yield* (yield* Docker).listLabelled("x")
+      assert.deepStrictEqual(found, [
+        { kind: "container", id: "e5b02dac342d", name: "bottle-x-0a1b2c3d-agent", slug: "x", root: "0a1b2c3d", state: "running", health: "healthy" },
+        { kind: "network", id: "95577430d079", name: "bottle-x-int", slug: "x" },
+        { kind: "volume", id: "bottle-x-cache", name: "bottle-x-cache", slug: "x", root: "0a1b2c3d" }
+      ])
+      assert.deepStrictEqual(args(calls).map((a) => a.slice(0, 2)), [["ps", "--all"], ["network", "ls"], ["volume", "ls"]])
+      assert.isTrue(args(calls).every((a) => a.includes("label=bot-bottle.slug=x")))
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("networkSubnets: every network's IPAM subnets, from one listing and one inspection", () => {
+    const INSPECT = JSON.stringify([
+      { Name: "bridge", IPAM: { Driver: "default", Options: null, Config: [{ Subnet: "172.17.0.0/16", Gateway: "172.17.0.1" }] } },
+      { Name: "none", IPAM: { Driver: "default", Options: null, Config: [] } },
+      { Name: "legacy", IPAM: { Driver: "default", Options: null, Config: null } },
+      { Name: "dual", IPAM: { Config: [{ Subnet: "10.213.0.0/24" }, { Subnet: "fd00::/64" }, { IPRange: "x" }] } }
+    ])
+    const { calls, layer } = recording((a) => ok(a[1] === "ls" ? "id1\nid2\nid3\nid4\n" : INSPECT))
+    return Effect.gen(function*() {
+      assert.deepStrictEqual(yield* (yield* Docker).networkSubnets, [
+        { name: "bridge", subnets: ["172.17.0.0/16"] },
+        { name: "none", subnets: [] },
+        { name: "legacy", subnets: [] },
+        { name: "dual", subnets: ["10.213.0.0/24", "fd00::/64"] }
+      ])
+      assert.deepStrictEqual(args(calls), [["network", "ls", "--no-trunc", "--quiet"], ["network", "inspect", "id1", "id2", "id3", "id4"]])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("networkSubnets: a network removed between the listing and the inspection is looked up again; bad JSON is DecodeFailed", () => {
+    let listings = 0
+    const { layer } = recording((a) => {
+      if (a[1] === "ls") return ok(++listings === 1 ? "gone\nkept\n" : "kept\n")
+      return a.includes("gone") ? failed("Error response from daemon: network gone not found") : ok(`[{"Name":"kept","IPAM":{"Config":[{"Subnet":"10.213.5.0/24"}]}}]`)
+    })
+    const bad = recording((a) => ok(a[1] === "ls" ? "id1\n" : `[{"IPAM":{}}]`))
+    return Effect.gen(function*() {
+      assert.deepStrictEqual(yield* Effect.flatMap(Docker, (d) => d.networkSubnets).pipe(Effect.provide(layer)), [{ name: "kept", subnets: ["10.213.5.0/24"] }])
+      const e = yield* Effect.flip(Effect.flatMap(Docker, (d) => d.networkSubnets).pipe(Effect.provide(bad.layer)))
+      assert.strictEqual(e.reason._tag, "DecodeFailed")
+    })
+  })
+
+  it.effect("a network the engine refuses because its subnet overlaps is SubnetOverlap (docker 20 and 25+ wording); other failures are not", () =>
+    Effect.gen(function*() {
+      const create = (stderr: string, subnet?: string) => {
+        const { layer } = recording(() => failed(stderr))
+        return Effect.flip(Effect.flatMap(Docker, (d) => d.createNetwork({ name: "n", internal: true, ...(subnet ? { subnet } : {}), labels: {} })).pipe(Effect.provide(layer)))
+      }
+      const v20 = yield* create("Error response from daemon: Pool overlaps with other one on this address space", "10.213.0.0/24")
+      assert.deepStrictEqual(v20.reason._tag === "SubnetOverlap" ? [v20.reason.network, v20.reason.subnet] : v20.reason._tag, ["n", "10.213.0.0/24"])
+      assert.include(v20.message, "subnet 10.213.0.0/24 overlaps")
+      const v25 = yield* create("Error response from daemon: invalid pool request: Pool overlaps with other one on this address space", "10.213.0.0/24")
+      assert.strictEqual(v25.reason._tag, "SubnetOverlap")
+      // The bridge driver's words (seen on docker 20.10 with a foreign network on the subnet).
+      const bridge = yield* create("Error response from daemon: cannot create network 1eca44dccdca (br-1eca44dccdca): conflicts with network fa8829dfc606 (br-fa8829dfc606): networks have overlapping IPv4", "10.213.0.0/24")
+      assert.strictEqual(bridge.reason._tag, "SubnetOverlap")
+      assert.strictEqual((yield* create("Error response from daemon: Pool overlaps with other one on this address space")).reason._tag, "CommandFailed", "no subnet asked: not ours to retry")
+      assert.strictEqual((yield* create("Error response from daemon: network with name n already exists", "10.213.0.0/24")).reason._tag, "CommandFailed")
+    }))
+})

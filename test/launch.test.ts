@@ -66,7 +66,8 @@ const layers = (backend: FakeBackend.FakeBackendOptions = {}, git: FakeGitHost.F
 
 /** The docker backend's own layer, on a fake Docker engine: what the containers are given. */
 const dockerLayers = (docker: FakeDocker.FakeDockerOptions = {}) =>
-  Layer.mergeAll(DockerBackend.layerWith.pipe(Layer.provide(FakeDocker.layerTest(docker))), FakeGitHost.layerTest(), RecordedState.layerRecorded(), ProcessRunnerLive.layer).pipe(
+  Layer.mergeAll(DockerBackend.layerWith.pipe(Layer.provide(FakeDocker.layerTest(docker))), FakeGitHost.layerTest(), ProcessRunnerLive.layer).pipe(
+    Layer.provideMerge(RecordedState.layerRecorded()),
     Layer.provideMerge(Recorder.layer)
   )
 

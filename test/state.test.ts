@@ -1,7 +1,8 @@
 /**
  * The live StateStore on a temp dir: leases (idempotent, distinct, bounded, released), plans
  * that peek without writing, bottle dirs kept on success and removed on failure, and a real
- * race between processes proving that lease allocation is atomic (O_EXCL), not read-then-write.
+ * race between processes proving that lease allocation is atomic (O_EXCL), not read-then-write:
+ * distinct slugs get distinct indices, and one slug taken by many at once gets one index.
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -12,9 +13,14 @@ import { Effect, Exit, Schema } from "effect"
 import { make } from "../src/layers/StateStore.ts"
 
 const tempRoot = () => fs.mkdtempSync(path.join(os.tmpdir(), "bb-state-test-"))
+/** The index files of a pool (the owner records live beside them, in by-slug/). */
 const leaseFiles = (root: string, pool: string) => {
   const dir = path.join(root, "leases", pool)
-  return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : []
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^\d+$/.test(f)).sort() : []
+}
+const ownerRecord = (root: string, pool: string, slug: string) => {
+  const file = path.join(root, "leases", pool, "by-slug", slug)
+  return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined
 }
 
 describe("StateStore leases", () => {
@@ -82,6 +88,51 @@ describe("StateStore leases", () => {
       assert.strictEqual(full.reason._tag, "Exhausted")
     }))
 
+  it.effect("avoid: indices to skip; a slug holding one gives it up for another", () =>
+    Effect.gen(function*() {
+      const root = tempRoot()
+      const store = make(root)
+      assert.strictEqual((yield* store.takeLease("subnet", 8, "a", { avoid: new Set([0, 1]) })).index, 2)
+      assert.strictEqual((yield* store.takeLease("subnet", 8, "a")).index, 2, "re-taken as it is")
+      assert.strictEqual((yield* store.takeLease("subnet", 8, "a", { avoid: new Set([2]) })).index, 0, "moved off an avoided index")
+      assert.deepStrictEqual(leaseFiles(root, "subnet"), ["0"], "the avoided one is given back")
+      assert.strictEqual(ownerRecord(root, "subnet", "a"), "0")
+      const full = yield* Effect.flip(store.takeLease("subnet", 2, "b", { avoid: new Set([1]) }))
+      assert.strictEqual(full.reason._tag, "Exhausted")
+    }))
+
+  it.effect("a lease left by a cut-short take (no owner record) is adopted; a stale owner record is replaced", () =>
+    Effect.gen(function*() {
+      const root = tempRoot()
+      const store = make(root)
+      const dir = path.join(root, "leases", "subnet")
+      fs.mkdirSync(dir, { recursive: true })
+      // As a take killed between its index and its owner record (or a version before owner records) leaves it.
+      fs.writeFileSync(path.join(dir, "3"), "a")
+      assert.strictEqual((yield* store.takeLease("subnet", 8, "a")).index, 3)
+      assert.deepStrictEqual(leaseFiles(root, "subnet"), ["3"])
+      assert.strictEqual(ownerRecord(root, "subnet", "a"), "3")
+      // An owner record naming an index the slug does not hold (edited by hand, or freed by an older version).
+      fs.rmSync(path.join(dir, "3"))
+      fs.writeFileSync(path.join(dir, "1"), "b")
+      fs.writeFileSync(path.join(dir, "by-slug", "a"), "1")
+      assert.strictEqual((yield* store.takeLease("subnet", 8, "a")).index, 0, "never b's index")
+      assert.strictEqual(fs.readFileSync(path.join(dir, "1"), "utf8"), "b")
+      assert.strictEqual(ownerRecord(root, "subnet", "a"), "0")
+    }))
+
+  it.effect("a scoped lease that found the slug already holding one leaves it when its scope closes", () =>
+    Effect.gen(function*() {
+      const root = tempRoot()
+      const store = make(root)
+      // Another launch of the slug holds it (or a crashed one left it): not this scope's to free.
+      const held = yield* store.takeLease("subnet", 8, "a")
+      const again = yield* Effect.exit(Effect.scoped(store.lease("subnet", 8, "a").pipe(Effect.andThen(Effect.fail("boom")))))
+      assert.isTrue(Exit.isFailure(again))
+      assert.deepStrictEqual(yield* store.leasesOf("a"), [held])
+      assert.strictEqual(ownerRecord(root, "subnet", "a"), String(held.index))
+    }))
+
   it.effect("the scoped lease is released when its scope closes, on success and on failure", () =>
     Effect.gen(function*() {
       const root = tempRoot()
@@ -93,6 +144,7 @@ describe("StateStore leases", () => {
       }))
       assert.strictEqual(held.index, 0)
       assert.deepStrictEqual(leaseFiles(root, "subnet"), [])
+      assert.strictEqual(ownerRecord(root, "subnet", "a"), undefined)
       const exit = yield* Effect.exit(Effect.scoped(store.lease("subnet", 8, "a").pipe(Effect.andThen(Effect.fail("boom")))))
       assert.isTrue(Exit.isFailure(exit))
       assert.deepStrictEqual(leaseFiles(root, "subnet"), [])
@@ -193,9 +245,30 @@ describe("StateStore lease race", () => {
       assert.sameMembers(indices, [0, 1, 2, 3, 4, 5, 6, 7], `indices: ${indices.join(",")}`)
       // Each lease file names the racer that won it.
       const owners = Object.fromEntries(slugs.map((slug, i) => [indices[i]!, slug]))
-      for (const f of fs.readdirSync(path.join(root, "leases/subnet"))) {
+      for (const f of leaseFiles(root, "subnet")) {
         assert.strictEqual(fs.readFileSync(path.join(root, "leases/subnet", f), "utf8"), owners[Number(f)])
       }
+    } finally {
+      for (const r of racers) r.child.kill("SIGKILL")
+    }
+  }, 60_000)
+
+  it("8 processes taking a lease for the same slug at the same instant all get the one same index", async () => {
+    const root = tempRoot()
+    // Another slug first, so the winner's index is not simply the first one tried.
+    await Effect.runPromise(make(root).takeLease("subnet", 8, "other"))
+    const racers = Array.from({ length: 8 }, () => contender(root, "twin"))
+    try {
+      await Promise.all(racers.map((r) => r.ready))
+      const startAt = String(Date.now() + 150)
+      for (const r of racers) r.child.stdin.end(`${startAt}\n`)
+      const indices = await Promise.all(racers.map((r) => r.done))
+      assert.deepStrictEqual(new Set(indices).size, 1, `indices: ${indices.join(",")}`)
+      const [index] = indices
+      const held = leaseFiles(root, "subnet").filter((f) => fs.readFileSync(path.join(root, "leases/subnet", f), "utf8") === "twin")
+      assert.deepStrictEqual(held, [String(index)], "the slug holds exactly one index")
+      assert.strictEqual(ownerRecord(root, "subnet", "twin"), String(index))
+      assert.deepStrictEqual(fs.readdirSync(path.join(root, "leases/subnet/by-slug")).sort(), ["other", "twin"], "no temp file left")
     } finally {
       for (const r of racers) r.child.kill("SIGKILL")
     }

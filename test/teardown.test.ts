@@ -28,7 +28,8 @@ const env = { GH_ADMIN_TOKEN: "admin-token", GITEA_ADMIN_TOKEN: "gitea-token" }
 
 // The docker backend's own layer on a fake engine: what `stop` removes, and in which order.
 const layers = (docker: FakeDocker.FakeDockerOptions, git: FakeGitHost.FakeGitHostOptions = {}) =>
-  Layer.mergeAll(DockerBackend.layerWith.pipe(Layer.provide(FakeDocker.layerTest(docker))), FakeGitHost.layerTest(git), RecordedState.layerRecorded(), ProcessRunnerLive.layer).pipe(
+  Layer.mergeAll(DockerBackend.layerWith.pipe(Layer.provide(FakeDocker.layerTest(docker))), FakeGitHost.layerTest(git), ProcessRunnerLive.layer).pipe(
+    Layer.provideMerge(RecordedState.layerRecorded()),
     Layer.provideMerge(Recorder.layer)
   )
 
@@ -202,8 +203,8 @@ bottles:
       const loaded = yield* parseManifest(manifest, path.join(cwd, "bottle.yaml"), cwd)
       const plan = yield* prepare({ loaded, agent: "coder", cwd, env })
       const rec = yield* Recorder
-      // The launch stalls right after its key (as a process killed there would leave it).
-      yield* Ref.set(rec.blockOn, `network bottle-${plan.slug}-int`)
+      // The launch stalls right after its key (as a process killed there would leave it): at the network.
+      yield* Ref.set(rec.blockOn, `network ${plan.runtime.backend === "docker" ? plan.runtime.internalNetwork : "?"}`)
       const fiber = yield* Effect.forkChild(launch(plan, { mode: "detach", fresh: true, env, images: { agent: { name: "agent", files: [] }, bundle: { name: "bundle", files: [] } } }))
       yield* untilBlocked
       const before = (yield* Ref.get(rec.events)).length

@@ -12,7 +12,9 @@ import {
   DockerDecodeFailed,
   DockerError,
   DockerNotFound,
+  DockerSubnetOverlap,
   DockerUnavailable,
+  LABEL_ROOT,
   LABEL_SLUG,
   type ContainerSpec,
   type LabelledResource,
@@ -44,8 +46,9 @@ const toDockerError = (e: ProcessError): DockerError => {
 
 const labelArgs = (labels: Record<string, string>) => Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`])
 
+// `docker volume ls` prints no ID (a volume's name is its id); containers and networks do.
 const LsLine = Schema.Struct({
-  ID: Schema.String,
+  ID: Schema.optionalKey(Schema.String),
   Names: Schema.optionalKey(Schema.String),
   Name: Schema.optionalKey(Schema.String),
   Labels: Schema.String,
@@ -53,6 +56,22 @@ const LsLine = Schema.Struct({
   Status: Schema.optionalKey(Schema.String)
 })
 const decodeLsLine = Schema.decodeUnknownSync(Schema.fromJsonString(LsLine))
+
+/** `docker network inspect` (a JSON array); Go prints an IPAM without config as null. */
+const NetworkInspect = Schema.Array(Schema.Struct({
+  Name: Schema.String,
+  IPAM: Schema.optionalKey(Schema.NullOr(Schema.Struct({
+    Config: Schema.optionalKey(Schema.NullOr(Schema.Array(Schema.Struct({ Subnet: Schema.optionalKey(Schema.String) }))))
+  })))
+}))
+
+/**
+ * The engine's words for a subnet some network already holds: Docker's IPAM ("Pool overlaps with
+ * other one on this address space", with "invalid pool request: " before it since 25), its bridge
+ * driver ("conflicts with network … networks have overlapping IPv4", when the other network's
+ * pool is not the same IPAM's, e.g. made at the same moment) and Podman.
+ */
+const SUBNET_OVERLAP = /Pool overlaps with other one on this address space|networks have overlapping IPv4|is already used on the host or by another config/i
 
 // `docker info` prints the client's part even when no server answers (ServerVersion empty or
 // absent, ServerErrors saying why). Go prints nil slices and pointers as null.
@@ -86,7 +105,13 @@ export const make = Effect.gen(function*() {
     const args = ["network", "create", "--driver", "bridge", ...(spec.internal ? ["--internal", "--opt", "com.docker.network.bridge.inhibit_ipv4=true"] : [])]
     if (spec.subnet) args.push("--subnet", spec.subnet)
     if (spec.ipRange) args.push("--ip-range", spec.ipRange)
-    const { stdout } = yield* docker([...args, ...labelArgs(spec.labels), spec.name])
+    const { stdout } = yield* docker([...args, ...labelArgs(spec.labels), spec.name]).pipe(
+      Effect.mapError((e) =>
+        spec.subnet && e.reason._tag === "CommandFailed" && SUBNET_OVERLAP.test(e.reason.stderr)
+          ? new DockerError({ reason: new DockerSubnetOverlap({ network: spec.name, subnet: spec.subnet, stderr: e.reason.stderr.trim() }) })
+          : e
+      )
+    )
     return { id: stdout.trim(), name: spec.name }
   })
   const removeNetwork = Effect.fn("Docker.removeNetwork")(function*(nameOrId: string) {
@@ -156,14 +181,18 @@ export const make = Effect.gen(function*() {
           try: () =>
             stdout.split("\n").filter((l) => l.trim()).map((l): LabelledResource => {
               const row = decodeLsLine(l)
-              const label = row.Labels.split(",").find((kv) => kv.startsWith(`${LABEL_SLUG}=`))
+              const labels = row.Labels.split(",")
+              const label = (key: string) => labels.find((kv) => kv.startsWith(`${key}=`))?.slice(key.length + 1)
+              const root = label(LABEL_ROOT)
               const name = row.Names ?? row.Name ?? row.ID
+              if (name === undefined) throw new Error(`a ${kind} with neither a name nor an id: ${l}`)
               const health = row.Status?.match(/\((healthy|unhealthy|health: starting)\)/)?.[1]
               return {
                 kind,
                 id: row.ID || name,
                 name,
-                slug: label?.slice(LABEL_SLUG.length + 1) ?? "",
+                slug: label(LABEL_SLUG) ?? "",
+                ...(root !== undefined ? { root } : {}),
                 ...(row.State ? { state: row.State } : {}),
                 ...(health ? { health: health === "health: starting" ? "starting" as const : health as "healthy" | "unhealthy" } : {})
               }
@@ -205,6 +234,19 @@ export const make = Effect.gen(function*() {
     saveImage: (ref, tarPath) => docker(["save", "--output", tarPath, ref]).pipe(Effect.asVoid),
     createNetwork,
     removeNetwork,
+    networkSubnets: Effect.gen(function*() {
+      // A network removed between the listing and the inspection is gone from the next listing.
+      for (let attempt = 0; ; attempt++) {
+        const { stdout } = yield* docker(["network", "ls", "--no-trunc", "--quiet"])
+        const ids = stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "")
+        if (ids.length === 0) return []
+        const inspected = yield* dockerJson(NetworkInspect, ["network", "inspect", ...ids]).pipe(
+          Effect.map((nets) => nets.map((n) => ({ name: n.Name, subnets: (n.IPAM?.Config ?? []).flatMap((c) => (c.Subnet ? [c.Subnet] : [])) }))),
+          Effect.catchIf((e) => e.reason._tag === "NotFound" && attempt < 5, () => Effect.succeed(undefined))
+        )
+        if (inspected) return inspected
+      }
+    }).pipe(Effect.withSpan("Docker.networkSubnets")),
     network: (spec) =>
       Effect.acquireRelease(createNetwork(spec), (n) =>
         removeNetwork(n.name).pipe(Effect.catchCause((c) => Effect.logError(`could not remove network ${n.name}`, c)))),

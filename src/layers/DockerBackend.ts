@@ -4,8 +4,16 @@
  * A bottle is a per-bottle `--internal` network (agent + bundle, no host-side address) and a
  * per-bottle egress network (bundle only), the bundle container (fixed address on the internal
  * network) and the agent container (internal network only, no capabilities beyond what
- * provisioning needs, no IPv6, DNS pointed at the bundle). Everything carries the slug label,
- * so `inspect`, `remove` and `removeOrphans` work from the engine alone.
+ * provisioning needs, no IPv6, DNS pointed at the bundle). Everything is named
+ * `bottle-<slug>-<state root id>-…` and labelled with the slug and the state root's id
+ * (src/programs/bottleNames.ts), so `inspect`, `remove` and `removeOrphans` work from the
+ * engine alone, and only ever on this root's objects: the engine is shared by every state root
+ * on the host (other users, CI jobs, another BOTTLE_STATE_DIR).
+ *
+ * The internal network's subnet holds against the engine, not only this root's lease table:
+ * `addressesInUse` is every subnet any network on the engine has (anyone's), which the lease
+ * skips, and a create the engine refuses as overlapping (taken since) is AddressTaken, which
+ * launch answers with the next free subnet.
  *
  * Guarantees: every scoped acquisition is released (and a release logs, never fails); secrets
  * reach the bundle through docker's own environment, never its command line; the agent
@@ -22,6 +30,7 @@ import type { BottlePlan } from "../schema/BottlePlan.ts"
 import type { LaunchStep } from "../schema/LaunchProgress.ts"
 import {
   Backend,
+  BackendAddressTaken,
   BackendError,
   BackendFailed,
   BackendNotFound,
@@ -33,19 +42,19 @@ import {
   type SandboxSpec,
   type SandboxUser
 } from "../services/Backend.ts"
-import { Docker, type ContainerSpec, DockerError, LABEL_ROLE, LABEL_SLUG, type LabelledResource } from "../services/Docker.ts"
+import { Docker, type ContainerSpec, DockerError, type LabelledResource } from "../services/Docker.ts"
 import { Progress } from "../services/Progress.ts"
+import { StateStore } from "../services/StateStore.ts"
+import { bottleNames } from "../programs/bottleNames.ts"
 import * as DockerLive from "./Docker.ts"
-
-export const bundleName = (slug: string) => `bottle-${slug}-bundle`
-export const agentName = (slug: string) => `bottle-${slug}-agent`
-
-const labelsFor = (slug: string, role: string) => ({ [LABEL_SLUG]: slug, [LABEL_ROLE]: role })
+import * as StateStoreLive from "./StateStore.ts"
 
 const toBackendError = (e: DockerError): BackendError =>
   new BackendError({
     backend: "docker",
-    reason: e.reason._tag === "Unavailable"
+    reason: e.reason._tag === "SubnetOverlap"
+      ? new BackendAddressTaken({ subnet: e.reason.subnet, message: e.message })
+      : e.reason._tag === "Unavailable"
       ? new BackendUnavailable({ message: e.message })
       : e.reason._tag === "NotFound"
       ? new BackendNotFound({ what: e.reason.what })
@@ -63,8 +72,8 @@ const dockerRuntime = (plan: BottlePlan) =>
  * The bundle container: what it is told (daemons, where their state is), what it mounts, the
  * route tokens it injects. Kept together: this is the bundle protocol as docker speaks it.
  */
-const bundleContainer = (plan: BottlePlan, internalNetwork: string, spec: BundleSpec, run: BundleRunSpec = bundleRunSpec(plan, spec.stateDir, (sub, file) => fs.existsSync(path.join(spec.stateDir, sub, file)))): ContainerSpec => ({
-  name: bundleName(plan.slug),
+const bundleContainer = (root: string, plan: BottlePlan, internalNetwork: string, spec: BundleSpec, run: BundleRunSpec = bundleRunSpec(plan, spec.stateDir, (sub, file) => fs.existsSync(path.join(spec.stateDir, sub, file)))): ContainerSpec => ({
+  name: bottleNames(root, plan.slug).bundle,
   image: spec.image,
   // The egress network is joined once the bundle runs: it is only needed once the agent makes
   // a request, and the bundle then briefly has fewer routes, never more.
@@ -72,7 +81,7 @@ const bundleContainer = (plan: BottlePlan, internalNetwork: string, spec: Bundle
   // Each daemon's variables, and its own subdir of the state dir mounted (bundle protocol).
   env: run.env,
   secretEnv: spec.secretEnv,
-  labels: labelsFor(plan.slug, "bundle"),
+  labels: bottleNames(root, plan.slug).labels("bundle"),
   // The bundle runs as the host user who owns the state dir (0700), so it can read its config
   // and CA key without the dir being opened to anyone else.
   ...(process.getuid && process.getgid ? { user: `${process.getuid()}:${process.getgid()}` } : {}),
@@ -104,12 +113,13 @@ const report = (step: LaunchStep) =>
 
 const userOf = (user: SandboxUser) => (user === "root" ? "root" : "node")
 
-const statusOf = (slug: string, resources: ReadonlyArray<LabelledResource>): BottleStatus => {
+const statusOf = (root: string, slug: string, resources: ReadonlyArray<LabelledResource>): BottleStatus => {
   const mine = resources.filter((r) => r.slug === slug && r.kind === "container")
   if (mine.length === 0) return "stopped"
+  const names = bottleNames(root, slug)
   const running = (name: string) => mine.some((r) => r.name === name && r.state === "running")
-  if (!running(agentName(slug)) || !running(bundleName(slug))) return "degraded"
-  return mine.some((r) => r.name === bundleName(slug) && r.health === "unhealthy") ? "unhealthy" : "running"
+  if (!running(names.agent) || !running(names.bundle)) return "degraded"
+  return mine.some((r) => r.name === names.bundle && r.health === "unhealthy") ? "unhealthy" : "running"
 }
 
 /** Containers before networks before volumes: a network in use cannot be removed. */
@@ -118,6 +128,11 @@ const inRemovalOrder = (rs: ReadonlyArray<LabelledResource>) => [...rs].sort((a,
 
 export const make = Effect.gen(function*() {
   const docker = yield* Docker
+  const root = (yield* StateStore).root
+  const names = (slug: string) => bottleNames(root, slug)
+  const rootId = names("").rootId
+  /** This root's objects. Unlabelled ones (made before roots were labelled) are no root's. */
+  const ofRoot = (rs: ReadonlyArray<LabelledResource>) => rs.filter((r) => r.root === rootId)
   const removeResource = (r: LabelledResource) =>
     r.kind === "container" ? docker.removeContainer(r.name) : r.kind === "network" ? docker.removeNetwork(r.name) : docker.removeVolume(r.name)
 
@@ -138,18 +153,18 @@ export const make = Effect.gen(function*() {
       internal: true,
       subnet: plan.network.subnet,
       ipRange: subnetFor(plan.network.subnetIndex).ipRange,
-      labels: labelsFor(plan.slug, "internal")
+      labels: names(plan.slug).labels("internal")
     })
     // The egress network is created once the internal one exists, not beside it (the engine
     // does much of network creation one at a time, and the containers wait for the internal
     // one only); only the bundle waits for it, once it runs.
-    const egress = yield* Effect.forkScoped(docker.network({ name: rt.egressNetwork, internal: false, labels: labelsFor(plan.slug, "egress") }))
+    const egress = yield* Effect.forkScoped(docker.network({ name: rt.egressNetwork, internal: false, labels: names(plan.slug).labels("egress") }))
     return { complete: Fiber.join(egress).pipe(Effect.asVoid, Effect.mapError(toBackendError)) } satisfies BottleNetwork
   }, Effect.mapError(toBackendError))
 
   const bundle = Effect.fnUntraced(function*(plan: BottlePlan, net: BottleNetwork, spec: BundleSpec) {
     const rt = yield* dockerRuntime(plan)
-    const container = yield* docker.container(bundleContainer(plan, rt.internalNetwork, spec)).pipe(Effect.mapError(toBackendError))
+    const container = yield* docker.container(bundleContainer(root, plan, rt.internalNetwork, spec)).pipe(Effect.mapError(toBackendError))
     yield* report("bundle:ready")
     yield* Effect.all([
       net.complete.pipe(Effect.andThen(docker.connectNetwork(container.name, { name: rt.egressNetwork }).pipe(Effect.mapError(toBackendError)))),
@@ -160,11 +175,11 @@ export const make = Effect.gen(function*() {
   const sandbox = Effect.fnUntraced(function*(plan: BottlePlan, _net: BottleNetwork, spec: SandboxSpec) {
     const rt = yield* dockerRuntime(plan)
     const agent = yield* docker.container({
-      name: agentName(plan.slug),
+      name: names(plan.slug).agent,
       image: spec.image,
       networks: [{ name: rt.internalNetwork }],
       env: { ...plan.env, HOME: AGENT_HOME },
-      labels: labelsFor(plan.slug, "agent"),
+      labels: names(plan.slug).labels("agent"),
       mounts: [{ source: spec.provisionDir, target: spec.provisionTarget, readonly: true }, ...spec.mounts],
       workdir: plan.workdir,
       user: "root",
@@ -184,10 +199,11 @@ export const make = Effect.gen(function*() {
 
   const inspect = (slug?: string) =>
     docker.listLabelled(slug).pipe(
+      Effect.map(ofRoot),
       Effect.map((rs) =>
         [...new Set(rs.map((r) => r.slug))].map((s): BottleState => ({
           slug: s,
-          status: statusOf(s, rs),
+          status: statusOf(root, s, rs),
           parts: rs.filter((r) => r.slug === s && r.kind === "container").map((r) => r.name)
         }))
       ),
@@ -197,6 +213,10 @@ export const make = Effect.gen(function*() {
   return Backend.of({
     name: "docker",
     preflight: Effect.void,
+    addressesInUse: docker.networkSubnets.pipe(
+      Effect.map((nets) => nets.flatMap((n) => n.subnets)),
+      Effect.mapError(toBackendError)
+    ),
     images: Effect.fnUntraced(function*(spec) {
       const sources = spec.sources ?? { agent: agentImageSource(), bundle: bundleImageSource() }
       const progress = yield* Progress
@@ -212,24 +232,27 @@ export const make = Effect.gen(function*() {
     bundle,
     sandbox,
     exec: (plan, argv, options) =>
-      docker.exec(agentName(plan.slug), argv, { ...execOptions(plan, options.user), ...(options.stdin !== undefined ? { stdin: options.stdin } : {}) }).pipe(
+      docker.exec(names(plan.slug).agent, argv, { ...execOptions(plan, options.user), ...(options.stdin !== undefined ? { stdin: options.stdin } : {}) }).pipe(
         Effect.mapError(toBackendError)
       ),
     attach: (plan, argv, options) =>
-      docker.execInteractive(agentName(plan.slug), argv, {
+      docker.execInteractive(names(plan.slug).agent, argv, {
         tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
         ...execOptions(plan, options.user)
       }).pipe(Effect.mapError(toBackendError)),
     inspect,
     logs: Effect.fnUntraced(function*(slug, options) {
-      const name = bundleName(slug)
+      const name = names(slug).bundle
       yield* docker.containerState(name)
       yield* docker.logs(name, { follow: options.follow })
     }, Effect.mapError(toBackendError)),
     remove: Effect.fnUntraced(function*(slug) {
       const leftovers: Array<string> = []
       let holdsAddress = false
-      for (const r of inRemovalOrder(yield* docker.listLabelled(slug))) {
+      // This root's objects of the slug, and unlabelled ones a version before root labels left
+      // (their names collided across roots then, so at most one root can have them).
+      const mine = (yield* docker.listLabelled(slug)).filter((r) => r.root === rootId || r.root === undefined)
+      for (const r of inRemovalOrder(mine)) {
         yield* removeResource(r).pipe(Effect.catch((e) =>
           Effect.sync(() => {
             leftovers.push(`${r.kind} ${r.name}: ${e.message}`)
@@ -242,7 +265,7 @@ export const make = Effect.gen(function*() {
     }, Effect.mapError(toBackendError)),
     removeOrphans: Effect.fnUntraced(function*(known, options) {
       const removed: Array<string> = []
-      for (const r of inRemovalOrder((yield* docker.listLabelled()).filter((r) => !known.has(r.slug)))) {
+      for (const r of inRemovalOrder(ofRoot(yield* docker.listLabelled()).filter((r) => !known.has(r.slug)))) {
         if (!options.dryRun) yield* removeResource(r)
         removed.push(`${r.kind} ${r.name}`)
       }
@@ -251,6 +274,6 @@ export const make = Effect.gen(function*() {
   })
 })
 
-/** On a given Docker service (tests give a fake one). */
+/** On a given Docker service and state root (tests give a fake engine and a temporary root). */
 export const layerWith = Layer.effect(Backend, make)
-export const layer = layerWith.pipe(Layer.provide(DockerLive.layer))
+export const layer = layerWith.pipe(Layer.provide(Layer.mergeAll(DockerLive.layer, StateStoreLive.layer)))

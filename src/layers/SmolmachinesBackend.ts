@@ -12,6 +12,7 @@ const notBuilt = new BackendError({ backend: "smolmachines", reason: new Backend
 export const layer = Layer.succeed(Backend, Backend.of({
   name: "smolmachines",
   preflight: Effect.fail(notBuilt),
+  addressesInUse: Effect.succeed([]),
   images: () => Effect.fail(notBuilt),
   network: () => Effect.fail(notBuilt),
   bundle: () => Effect.fail(notBuilt),

@@ -1,14 +1,23 @@
 /**
  * Live StateStore on the local filesystem. Root: $BOTTLE_STATE_DIR, else
  * $XDG_STATE_HOME/bot-bottle, else ~/.local/state/bot-bottle. Bottle dirs are 0700 (they hold
- * the bottle CA key). A lease is a file created with O_EXCL: two processes racing for the
- * same index cannot both win.
+ * the bottle CA key).
+ *
+ * Leases, per pool: `leases/<pool>/<index>` holds the slug that has the index, and
+ * `leases/<pool>/by-slug/<slug>` (the owner record) the index the slug has. Both are created
+ * exclusively (a hard link of a finished temp file: it fails with EEXIST like O_EXCL, and the
+ * content is whole the moment the name appears), so two processes racing for one index cannot
+ * both win, and two racing for one slug cannot take two indices: the one whose owner record
+ * lands first wins, the others give their index back and take the winner's. Taking writes the
+ * index first, then the owner record; releasing removes them in the other order: an owner
+ * record always names an index its slug holds. An index without an owner record (a take or a
+ * release cut short, or a lease from before owner records) is adopted by its slug.
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Layer, Option, Schema } from "effect"
-import { StateCorrupt, StateError, StateExists, StateIo, StateNotFound, StateExhausted, StateStore, type Lease } from "../services/StateStore.ts"
+import { StateCorrupt, StateError, StateExists, StateIo, StateNotFound, StateExhausted, StateStore, type Lease, type LeaseOptions } from "../services/StateStore.ts"
 
 /** `$BOTTLE_STATE_DIR`, else `$XDG_STATE_HOME/bot-bottle`, else `~/.local/state/bot-bottle`. */
 export const stateRoot = (env: Record<string, string | undefined> = process.env): string =>
@@ -58,46 +67,109 @@ export const make = (root: string) => {
       )
     )
 
+  const readIfAny = (file: string): string | undefined => {
+    try {
+      return fs.readFileSync(file, "utf8").trim()
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
+      throw e
+    }
+  }
   const poolDir = (pool: string) => path.join(leasesDir, pool)
   const readLeases = (pool: string): Array<Lease> => {
     const dir = poolDir(pool)
     if (!fs.existsSync(dir)) return []
-    return fs.readdirSync(dir).filter((f) => /^\d+$/.test(f)).map((f) => ({
-      pool,
-      index: Number(f),
-      slug: fs.readFileSync(path.join(dir, f), "utf8").trim()
-    }))
+    // A lease released between the listing and the read is not there.
+    return fs.readdirSync(dir).filter((f) => /^\d+$/.test(f)).flatMap((f) => {
+      const slug = readIfAny(path.join(dir, f))
+      return slug === undefined ? [] : [{ pool, index: Number(f), slug }]
+    })
   }
   const allLeases = Effect.try({
     try: () => (fs.existsSync(leasesDir) ? fs.readdirSync(leasesDir) : []).flatMap(readLeases),
     catch: io(leasesDir)
   })
 
-  const takeLease = (pool: string, size: number, slug: string) =>
-    Effect.try({
-      try: (): Lease | undefined => {
-        const dir = poolDir(pool)
-        fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-        const mine = readLeases(pool).find((l) => l.slug === slug)
-        if (mine) return mine
-        for (let index = 0; index < size; index++) {
-          try {
-            fs.writeFileSync(path.join(dir, String(index)), slug, { flag: "wx", mode: 0o600 })
-            return { pool, index, slug }
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
-          }
+  const indexFile = (pool: string, index: number) => path.join(poolDir(pool), String(index))
+  const ownerFile = (pool: string, slug: string) => path.join(poolDir(pool), "by-slug", slug)
+
+  /** Creates `file` holding `content`; false if it exists. Never a half-written file under its name. */
+  const createExclusive = (file: string, content: string): boolean => {
+    const tmp = path.join(path.dirname(file), `.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`)
+    fs.writeFileSync(tmp, content, { flag: "wx", mode: 0o600 })
+    try {
+      fs.linkSync(tmp, file)
+      return true
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") return false
+      throw e
+    } finally {
+      fs.rmSync(tmp, { force: true })
+    }
+  }
+  const removeIfHolds = (file: string, content: string) => {
+    if (readIfAny(file) === content) fs.rmSync(file, { force: true })
+  }
+  /** Owner record first, then the index (see the header): each only if it is still this lease's. */
+  const releaseOne = (pool: string, index: number, slug: string) => {
+    removeIfHolds(ownerFile(pool, slug), String(index))
+    removeIfHolds(indexFile(pool, index), slug)
+  }
+
+  /** `created`: this call wrote the index (it did not find the slug holding one already). */
+  const takeLeaseSync = (pool: string, size: number, slug: string, avoid: ReadonlySet<number>): { lease: Lease; created: boolean } | undefined => {
+    fs.mkdirSync(path.dirname(ownerFile(pool, slug)), { recursive: true, mode: 0o700 })
+    let mine: number | undefined
+    // Each round either returns or sees another contender's step land; the bound only stops a
+    // state that something outside keeps rewriting.
+    for (let round = 0; round < 1000; round++) {
+      const owned = readIfAny(ownerFile(pool, slug))
+      if (owned !== undefined) {
+        const index = /^\d+$/.test(owned) ? Number(owned) : -1
+        if (index >= 0 && readIfAny(indexFile(pool, index)) === slug) {
+          if (!avoid.has(index)) return { lease: { pool, index, slug }, created: index === mine }
+          releaseOne(pool, index, slug)
+        } else {
+          // Names an index the slug does not hold (edited by hand, or released by a version
+          // without owner records): drop it, then adopt or take as if it were not there.
+          removeIfHolds(ownerFile(pool, slug), owned)
         }
-        return undefined
-      },
-      catch: io(poolDir(pool))
-    }).pipe(Effect.flatMap((l) => (l ? Effect.succeed(l) : Effect.fail(new StateError({ reason: new StateExhausted({ pool }) })))))
+        continue
+      }
+      // The lowest index the slug already holds (a take cut short, another contender's take in
+      // flight), else a new one.
+      const held = readLeases(pool).filter((l) => l.slug === slug && !avoid.has(l.index)).map((l) => l.index).sort((a, b) => a - b)[0]
+      let index = held
+      if (index === undefined) {
+        for (let i = 0; i < size && index === undefined; i++) {
+          if (!avoid.has(i) && createExclusive(indexFile(pool, i), slug)) index = i
+        }
+        if (index === undefined) return undefined
+        mine = index
+      }
+      if (createExclusive(ownerFile(pool, slug), String(index))) return { lease: { pool, index, slug }, created: index === mine }
+      // Another take of this slug won: give back an index written here, unless the winner took it.
+      if (index === mine && readIfAny(ownerFile(pool, slug)) !== String(index)) {
+        removeIfHolds(indexFile(pool, index), slug)
+        mine = undefined
+      }
+    }
+    throw new Error(`the lease of ${slug} in ${poolDir(pool)} keeps changing under us`)
+  }
+
+  const takeLeaseCreated = (pool: string, size: number, slug: string, options?: LeaseOptions) =>
+    Effect.try({ try: () => takeLeaseSync(pool, size, slug, options?.avoid ?? new Set()), catch: io(poolDir(pool)) }).pipe(
+      Effect.flatMap((l) => (l ? Effect.succeed(l) : Effect.fail(new StateError({ reason: new StateExhausted({ pool }) }))))
+    )
+  const takeLease = (pool: string, size: number, slug: string, options?: LeaseOptions) =>
+    takeLeaseCreated(pool, size, slug, options).pipe(Effect.map((l) => l.lease))
 
   const releaseLeases = (slug: string) =>
     Effect.try({
       try: () => {
-        for (const l of (fs.existsSync(leasesDir) ? fs.readdirSync(leasesDir) : []).flatMap(readLeases)) {
-          if (l.slug === slug) fs.rmSync(path.join(poolDir(l.pool), String(l.index)), { force: true })
+        for (const pool of fs.existsSync(leasesDir) ? fs.readdirSync(leasesDir) : []) {
+          fs.rmSync(ownerFile(pool, slug), { force: true })
+          for (const l of readLeases(pool)) if (l.slug === slug) fs.rmSync(indexFile(pool, l.index), { force: true })
         }
       },
       catch: io(leasesDir)
@@ -163,11 +235,13 @@ export const make = (root: string) => {
         catch: io(poolDir(pool))
       }).pipe(Effect.flatMap((i) => (i >= 0 ? Effect.succeed(i) : Effect.fail(new StateError({ reason: new StateExhausted({ pool }) }))))),
     takeLease,
-    lease: (pool, size, slug) =>
-      Effect.acquireRelease(takeLease(pool, size, slug), (l) =>
-        Effect.sync(() => fs.rmSync(path.join(poolDir(l.pool), String(l.index)), { force: true })).pipe(
-          Effect.catchCause((c) => Effect.logError(`could not release lease ${l.pool}/${l.index}`, c))
-        )),
+    lease: (pool, size, slug, options) =>
+      Effect.acquireRelease(takeLeaseCreated(pool, size, slug, options), ({ lease: l, created }) =>
+        created
+          ? Effect.sync(() => releaseOne(l.pool, l.index, l.slug)).pipe(
+            Effect.catchCause((c) => Effect.logError(`could not release lease ${l.pool}/${l.index}`, c))
+          )
+          : Effect.void).pipe(Effect.map((l) => l.lease)),
     releaseLeases,
     leasesOf: (slug) => allLeases.pipe(Effect.map((ls) => ls.filter((l) => l.slug === slug))),
     allLeases

@@ -8,6 +8,11 @@
  * (‖: side by side; neither needs the other. The CA is minted in the background from its
  * step on, and awaited before the bundle and the sandbox, which both need it.)
  *
+ * The lease skips subnets the backend's substrate already uses (anyone's), and the network step
+ * moves to the next free subnet when the backend finds its subnet taken since; plan.json, the
+ * bundle's address and the agent's proxy follow the subnet really obtained
+ * (src/programs/subnetLease.ts).
+ *
  * Deploy-key revocation runs even when other releases fail, and a revocation failure is an
  * error the operator sees, beside whatever failed before it. Each key is recorded in the
  * state dir (meta.json) the moment it exists and stays recorded until it is revoked, so even
@@ -21,13 +26,13 @@ import { Cause, Effect, Exit, Fiber, Redacted, Ref, Schema, Scope } from "effect
 import * as YAML from "yaml"
 import { AGENT_HOME, SKILLS_DIR } from "../providers/claude.ts"
 import { ensureBottleCa } from "../schema/BottleCa.ts"
-import { EGRESS_PORT, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 import type { LaunchStep } from "../schema/LaunchProgress.ts"
 import { Backend, type ImageSource } from "../services/Backend.ts"
 import { Progress } from "../services/Progress.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { acquireDeployKeys, keepRecord, type RevocationFailure } from "./deployKeys.ts"
+import { leaseSubnet, networkOnFreeSubnet, subnetsInUse } from "./subnetLease.ts"
 import { mountWorkspace } from "./workspace.ts"
 
 export class LaunchFailed extends Schema.TaggedClass<LaunchFailed>()("LaunchFailed", { step: Schema.String, message: Schema.String }) {}
@@ -74,16 +79,6 @@ export interface LaunchedBottle {
   readonly exitCode?: number
 }
 
-/** The plan with the subnet actually leased (it may differ from the one shown if another bottle took it since). */
-const withSubnet = (plan: BottlePlan, index: number): BottlePlan => {
-  const { subnet, bundleIp } = subnetFor(index)
-  if (index === plan.network.subnetIndex) return plan
-  const proxy = `http://${bundleIp}:${EGRESS_PORT}`
-  const env = { ...plan.env }
-  for (const k of ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"]) if (k in env) env[k] = proxy
-  return { ...plan, env, network: { ...plan.network, subnetIndex: index, subnet, bundleIp } }
-}
-
 /**
  * Shell run as root in the agent once: trust the bottle CA, place prompt and skills, own the
  * home (and a copied workspace). Paths come in as positional parameters, never spliced into
@@ -107,6 +102,10 @@ const provisionArgv = (plan: BottlePlan, skillsDir: string) =>
 
 /** Each step's failure names the step. */
 const failedAt = (step: LaunchStep) => (e: { readonly message: string }) => new LaunchError({ reason: new LaunchFailed({ step, message: e.message }) })
+
+/** The backend's failures name the step; the state's (a pool exhausted, ...) speak for themselves. */
+const backendFailedAt = (step: LaunchStep) => <E extends { readonly _tag: string; readonly message: string }>(e: E) =>
+  e._tag === "BackendError" ? failedAt(step)(e) : e
 
 const report = (step: LaunchStep) =>
   Effect.gen(function*() {
@@ -144,15 +143,14 @@ const bottleState = Effect.fnUntraced(function*(plan: BottlePlan, options: Launc
 })
 
 /**
- * Scoped: the bottle's address block (the subnet lease), and the plan with the address actually
- * leased (it may differ from the one shown if another bottle took it since), saved as plan.json.
+ * Scoped: the bottle's address block (the subnet lease, skipping subnets the backend's substrate
+ * already uses), and the plan with the address actually leased (it may differ from the one
+ * shown if another bottle took it since), saved as plan.json. `avoid` is kept for the network
+ * step, which may have to lease again (src/programs/subnetLease.ts).
  */
 const leaseBundleAddress = Effect.fnUntraced(function*(plan: BottlePlan) {
-  const state = yield* StateStore
-  const lease = yield* state.lease(SUBNET_POOL, SUBNET_POOL_SIZE, plan.slug)
-  const leased = withSubnet(plan, lease.index)
-  yield* state.writeJson(plan.slug, "plan.json", leased)
-  return leased
+  const avoid = yield* subnetsInUse
+  return { plan: yield* leaseSubnet(plan, avoid), avoid }
 })
 
 /** Mints (or reuses) the bottle CA; the agent gets the certificate only, the key stays in the bundle's dir. */
@@ -181,24 +179,35 @@ export const acquireBottle = Effect.fnUntraced(function*(
   const dirs = yield* bottleState(initialPlan, options)
 
   yield* report("lease")
-  const plan = yield* leaseBundleAddress(initialPlan)
+  const leased = yield* leaseBundleAddress(initialPlan).pipe(Effect.mapError(backendFailedAt("lease")))
 
   yield* report("ca")
   // Minted in the background (it loads the X.509 library: the CLI's start-up never pays for
   // it), uninterruptible: an interrupted launch waits for it before removing the state dir.
-  const ca = yield* Effect.forkScoped(bottleCa(plan, dirs.egressDir))
+  const ca = yield* Effect.forkScoped(bottleCa(leased.plan, dirs.egressDir))
 
   yield* report("deploy-keys")
-  const keys = yield* acquireDeployKeys(plan, options, revocationFailures).pipe(Effect.mapError(failedAt("deploy-keys")))
+  const keys = yield* acquireDeployKeys(leased.plan, options, revocationFailures).pipe(Effect.mapError(failedAt("deploy-keys")))
 
   // The images (a hash check each when nothing changed) and the network do not depend on
-  // each other.
+  // each other. The network may end up on another subnet than the one leased (taken on the
+  // substrate since): the plan from here on is the one it is on.
   yield* report("network")
   yield* report("images")
-  const [network, images] = yield* Effect.all([
-    backend.network(plan).pipe(Effect.mapError(failedAt("network"))),
-    backend.images({ env: options.env, sources: options.images }).pipe(Effect.mapError(failedAt("images")))
-  ], { concurrency: 2 })
+  //
+  // mount_cwd: the cwd, with what the host would run later laid over it read-only
+  // (./workspace.ts). Acquired here, before the bundle and the sandbox, so its release (the
+  // placeholders' removal) runs after theirs; the placeholders stay while a container of the
+  // bottle is still there (its removal failed), for `bottle stop`.
+  const anyPartLeft = backend.inspect(initialPlan.slug).pipe(Effect.map((found) => found.some((b) => b.parts.length > 0)), Effect.orElseSucceed(() => true))
+  const workspace = initialPlan.mountCwd
+    ? mountWorkspace(initialPlan, anyPartLeft).pipe(Effect.mapError((e) => new LaunchError({ reason: new LaunchFailed({ step: "workspace", message: e.message }) })))
+    : Effect.succeed([])
+  const [{ plan, network }, images, workspaceMounts] = yield* Effect.all([
+    networkOnFreeSubnet(leased.plan, leased.avoid).pipe(Effect.mapError(backendFailedAt("network"))),
+    backend.images({ env: options.env, sources: options.images }).pipe(Effect.mapError(failedAt("images"))),
+    workspace
+  ], { concurrency: 3 })
   yield* keys.saveMeta((m) => ({ ...m, agentImage: images.agent, bundleImage: images.bundle }))
   yield* Fiber.join(ca)
 
@@ -213,25 +222,13 @@ export const acquireBottle = Effect.fnUntraced(function*(
     secretEnv: Object.fromEntries([...routeTokens].map((env) => [env, Redacted.make(options.env[env] ?? "")])),
     readyTimeoutMs: options.readyTimeoutMs ?? 30_000
   })), Effect.mapError(failedAt("bundle")))
-  // mount_cwd: the cwd, with what the host would run later laid over it read-only
-  // (./workspace.ts). Its placeholders go after the sandbox, unless that is still there (its
-  // removal failed).
-  const sandboxStillThere = backend.inspect(plan.slug).pipe(Effect.map((found) => found.length > 0), Effect.orElseSucceed(() => true))
-  const workspace = plan.mountCwd
-    ? mountWorkspace(plan, sandboxStillThere).pipe(Effect.mapError((e) => new LaunchError({ reason: new LaunchFailed({ step: "workspace", message: e.message }) })))
-    : Effect.succeed([])
-  const sandbox = report("sandbox").pipe(
-    Effect.andThen(workspace),
-    Effect.flatMap((mounts) =>
-      backend.sandbox(plan, network, {
-        image: images.agent,
-        provisionDir: dirs.agentDir,
-        provisionTarget: AGENT_PROVISION_DIR,
-        mounts,
-        provision: provisionArgv(plan, SKILLS_DIR)
-      }).pipe(Effect.mapError(failedAt("sandbox")))
-    )
-  )
+  const sandbox = report("sandbox").pipe(Effect.andThen(backend.sandbox(plan, network, {
+    image: images.agent,
+    provisionDir: dirs.agentDir,
+    provisionTarget: AGENT_PROVISION_DIR,
+    mounts: workspaceMounts,
+    provision: provisionArgv(plan, SKILLS_DIR)
+  })), Effect.mapError(failedAt("sandbox")))
   yield* Effect.all([bundle, sandbox], { concurrency: 2, discard: true })
   return plan
 })

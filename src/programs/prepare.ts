@@ -18,6 +18,7 @@ import { ManifestError, type ManifestProblem } from "../schema/ManifestError.ts"
 import type { RouteRole } from "../schema/Route.ts"
 import { findSecretLines } from "../schema/SecretPatterns.ts"
 import { StateStore } from "../services/StateStore.ts"
+import { bottleNames } from "./bottleNames.ts"
 import { type LoadedManifest, yamlProblem } from "./loadManifest.ts"
 import { mountRefusal } from "./workspace.ts"
 
@@ -185,6 +186,7 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
   const state = yield* StateStore
   const subnetIndex = yield* state.peekLease(SUBNET_POOL, SUBNET_POOL_SIZE, slug)
   const { subnet, bundleIp } = subnetFor(subnetIndex)
+  const names = bottleNames(state.root, slug)
 
   const supervise = bottle.supervise ?? false
   const upstreams = bottle.git?.upstreams ?? []
@@ -221,7 +223,7 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
     promptPath: PROMPT_PATH,
     skills,
     network: { subnetIndex, subnet, bundleIp },
-    runtime: runtimeFor[backend](slug),
+    runtime: runtimeFor[backend](names.base),
     egress: { routes, tokens: tokenEnvs.map((env) => ({ env, present: !!input.env[env] })) },
     git: { upstreams },
     supervise,

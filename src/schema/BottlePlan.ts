@@ -28,10 +28,13 @@ export const SmolmachinesRuntime = Schema.Struct({
 export const BackendRuntime = Schema.Union([DockerRuntime, SmolmachinesRuntime])
 export type BackendRuntime = typeof BackendRuntime.Type
 
-/** Each backend's runtime part for a new bottle: a row per backend, no `if`s on names. */
-export const runtimeFor: { readonly [B in Backend]: (slug: string) => Extract<BackendRuntime, { readonly backend: B }> } = {
-  docker: (slug) => ({ backend: "docker", internalNetwork: `bottle-${slug}-int`, egressNetwork: `bottle-${slug}-ext` }),
-  smolmachines: (slug) => ({ backend: "smolmachines", bundleNetwork: `bottle-${slug}-net`, machine: `bottle-${slug}-agent` })
+/**
+ * Each backend's runtime part for a new bottle: a row per backend, no `if`s on names. `base` is
+ * what the bottle's names start with, `bottle-<slug>-<state root id>` (src/programs/bottleNames.ts).
+ */
+export const runtimeFor: { readonly [B in Backend]: (base: string) => Extract<BackendRuntime, { readonly backend: B }> } = {
+  docker: (base) => ({ backend: "docker", internalNetwork: `${base}-int`, egressNetwork: `${base}-ext` }),
+  smolmachines: (base) => ({ backend: "smolmachines", bundleNetwork: `${base}-net`, machine: `${base}-agent` })
 }
 
 const planFields = {

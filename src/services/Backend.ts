@@ -7,6 +7,9 @@
  * Guarantees every layer must keep:
  * - scoped acquisitions (`network`, `bundle`, `sandbox`) release what they made when the scope
  *   closes, and their release logs its own failure and never fails;
+ * - the bottle's objects are the state root's own: names and labels carry its id (one engine or
+ *   host serves several roots), and `inspect`, `remove` and `removeOrphans` never see or touch
+ *   another root's objects;
  * - the sandbox's only reachable peer is the bundle: whatever `network` makes, the agent side
  *   of it has no route out but the bundle's address (`plan.network.bundleIp`);
  * - the bundle gets secrets only through `BundleSpec.secretEnv`, never on a command line, and
@@ -21,16 +24,19 @@ export class BackendUnavailable extends Schema.TaggedClass<BackendUnavailable>()
 export class BackendNotFound extends Schema.TaggedClass<BackendNotFound>()("NotFound", { what: Schema.String }) {}
 export class BackendFailed extends Schema.TaggedClass<BackendFailed>()("Failed", { message: Schema.String }) {}
 export class BackendNotBuilt extends Schema.TaggedClass<BackendNotBuilt>()("BackendNotBuilt", { backend: Schema.String }) {}
+/** The plan's subnet is taken on the substrate (by anyone, e.g. since `addressesInUse` was asked). */
+export class BackendAddressTaken extends Schema.TaggedClass<BackendAddressTaken>()("AddressTaken", { subnet: Schema.String, message: Schema.String }) {}
 
 export class BackendError extends Schema.TaggedError<BackendError>()("BackendError", {
   backend: Schema.String,
-  reason: Schema.Union([BackendUnavailable, BackendNotFound, BackendFailed, BackendNotBuilt])
+  reason: Schema.Union([BackendUnavailable, BackendNotFound, BackendFailed, BackendNotBuilt, BackendAddressTaken])
 }) {
   override get message(): string {
     const r = this.reason
     switch (r._tag) {
       case "Unavailable":
       case "Failed":
+      case "AddressTaken":
         return r.message
       case "NotFound":
         return `${this.backend}: ${r.what} not found`
@@ -122,7 +128,16 @@ export class Backend extends Context.Service<Backend, {
   readonly preflight: Effect.Effect<void, BackendError>
   /** The agent and bundle images, built or fetched as needed. */
   readonly images: (spec: ImagesSpec) => Effect.Effect<BottleImages, BackendError>
-  /** Scoped: the bottle's network resources. Returns once the sandbox can be created on them. */
+  /**
+   * The IPv4 subnets (CIDR) the substrate already has networks on, anyone's: a subnet lease
+   * skips them. A backend whose bottles share no address space with anything returns none.
+   */
+  readonly addressesInUse: Effect.Effect<ReadonlyArray<string>, BackendError>
+  /**
+   * Scoped: the bottle's network resources on `plan.network.subnet`. Returns once the sandbox
+   * can be created on them. Fails with AddressTaken, leaving nothing behind, when the substrate
+   * already has that subnet (launch then leases another and asks again).
+   */
   readonly network: (plan: BottlePlan) => Effect.Effect<BottleNetwork, BackendError, Scope.Scope>
   /** Scoped: the sidecar bundle, started and reporting ready (fails naming an unhealthy daemon). */
   readonly bundle: (plan: BottlePlan, network: BottleNetwork, spec: BundleSpec) => Effect.Effect<void, BackendError, Scope.Scope>

@@ -7,6 +7,8 @@ import { Context, Effect, Redacted, Schema, Scope } from "effect"
 
 export const LABEL_SLUG = "bot-bottle.slug"
 export const LABEL_ROLE = "bot-bottle.role"
+/** The short id of the state root (`bottleNames.stateRootId`) a bottle belongs to. */
+export const LABEL_ROOT = "bot-bottle.root"
 
 export class DockerCommandFailed extends Schema.TaggedClass<DockerCommandFailed>()("CommandFailed", {
   argv: Schema.Array(Schema.String),
@@ -16,9 +18,15 @@ export class DockerCommandFailed extends Schema.TaggedClass<DockerCommandFailed>
 export class DockerNotFound extends Schema.TaggedClass<DockerNotFound>()("NotFound", { what: Schema.String }) {}
 export class DockerUnavailable extends Schema.TaggedClass<DockerUnavailable>()("Unavailable", { message: Schema.String }) {}
 export class DockerDecodeFailed extends Schema.TaggedClass<DockerDecodeFailed>()("DecodeFailed", { message: Schema.String }) {}
+/** A network could not be created: its subnet overlaps one the engine already has (anyone's). */
+export class DockerSubnetOverlap extends Schema.TaggedClass<DockerSubnetOverlap>()("SubnetOverlap", {
+  network: Schema.String,
+  subnet: Schema.String,
+  stderr: Schema.String
+}) {}
 
 export class DockerError extends Schema.TaggedError<DockerError>()("DockerError", {
-  reason: Schema.Union([DockerCommandFailed, DockerNotFound, DockerUnavailable, DockerDecodeFailed])
+  reason: Schema.Union([DockerCommandFailed, DockerNotFound, DockerUnavailable, DockerDecodeFailed, DockerSubnetOverlap])
 }) {
   override get message(): string {
     const r = this.reason
@@ -31,6 +39,8 @@ export class DockerError extends Schema.TaggedError<DockerError>()("DockerError"
         return `the Docker engine is not reachable: ${r.message}`
       case "DecodeFailed":
         return `docker printed output we could not decode: ${r.message}`
+      case "SubnetOverlap":
+        return `docker could not create network ${r.network}: subnet ${r.subnet} overlaps a network the engine already has`
     }
   }
 }
@@ -48,6 +58,11 @@ export interface NetworkSpec {
 export interface Network {
   readonly id: string
   readonly name: string
+}
+
+export interface NetworkSubnets {
+  readonly name: string
+  readonly subnets: ReadonlyArray<string>
 }
 
 export interface NetworkAttachment {
@@ -107,6 +122,8 @@ export interface LabelledResource {
   readonly id: string
   readonly name: string
   readonly slug: string
+  /** The state root id label; absent on objects made before roots were labelled. */
+  readonly root?: string
   readonly state?: string
   /** From the image's health check, when it has one. */
   readonly health?: "starting" | "healthy" | "unhealthy"
@@ -131,8 +148,11 @@ export class Docker extends Context.Service<Docker, {
   readonly imageRefs: (repo: string) => Effect.Effect<ReadonlyArray<string>, DockerError>
   readonly removeImage: (ref: string) => Effect.Effect<void, DockerError>
   readonly saveImage: (ref: string, tarPath: string) => Effect.Effect<void, DockerError>
+  /** Fails with reason SubnetOverlap when `spec.subnet` overlaps a network the engine has. */
   readonly createNetwork: (spec: NetworkSpec) => Effect.Effect<Network, DockerError>
   readonly removeNetwork: (nameOrId: string) => Effect.Effect<void, DockerError>
+  /** Every network the engine has (anyone's, not only ours), with its IPAM subnets. */
+  readonly networkSubnets: Effect.Effect<ReadonlyArray<NetworkSubnets>, DockerError>
   /** Scoped network: created now, removed when the scope closes. */
   readonly network: (spec: NetworkSpec) => Effect.Effect<Network, DockerError, Scope.Scope>
   /** create + connect extra networks + start. */

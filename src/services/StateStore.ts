@@ -2,7 +2,8 @@
  * Per-bottle state on the host: one directory per bottle (plan, daemon configs, CA, audit
  * log, metadata of what was acquired), and leases for per-bottle addresses. Leases are the
  * reason concurrent bottles never collide: allocation is an atomic create of a lease file,
- * not a hash of the name.
+ * not a hash of the name. A slug holds at most one index per pool, even when several
+ * launches of it take their lease at once: they all get the same one.
  */
 import { Context, Effect, type Option, Schema, Scope } from "effect"
 
@@ -25,7 +26,7 @@ export class StateError extends Schema.TaggedError<StateError>()("StateError", {
       case "Exists":
         return `bottle ${r.slug} already exists: \`bottle resume ${r.slug}\`, or \`bottle stop ${r.slug} --purge\` first (or pick another --name)`
       case "Exhausted":
-        return `no free ${r.pool} left: stop or clean up other bottles (\`bottle cleanup\`)`
+        return `no free ${r.pool} left: stop or clean up other bottles (\`bottle cleanup\`)${r.pool === "subnet" ? "; subnets other networks on the Docker engine use (anyone's: \`docker network ls\`) are not free either" : ""}`
       case "Corrupt":
         return `state file ${r.path} is unreadable: ${r.message}`
     }
@@ -37,6 +38,14 @@ export interface Lease {
   readonly pool: string
   readonly index: number
   readonly slug: string
+}
+
+export interface LeaseOptions {
+  /**
+   * Indices not to hand out (e.g. subnets the engine already has). A slug holding one of them
+   * gives it up and gets another.
+   */
+  readonly avoid?: ReadonlySet<number>
 }
 
 export class StateStore extends Context.Service<StateStore, {
@@ -60,9 +69,12 @@ export class StateStore extends Context.Service<StateStore, {
   /** The index this slug holds in `pool`, or the lowest free one (read-only: for plans). */
   readonly peekLease: (pool: string, size: number, slug: string) => Effect.Effect<number, StateError>
   /** Takes (or re-takes, idempotently) an index in `pool` for `slug`. */
-  readonly takeLease: (pool: string, size: number, slug: string) => Effect.Effect<Lease, StateError>
-  /** Scoped: taken now, released when the scope closes. */
-  readonly lease: (pool: string, size: number, slug: string) => Effect.Effect<Lease, StateError, Scope.Scope>
+  readonly takeLease: (pool: string, size: number, slug: string, options?: LeaseOptions) => Effect.Effect<Lease, StateError>
+  /**
+   * Scoped: taken now, released when the scope closes, if this call took it. A lease the slug
+   * already held (another launch of it is running, or a crashed one left it) is left alone.
+   */
+  readonly lease: (pool: string, size: number, slug: string, options?: LeaseOptions) => Effect.Effect<Lease, StateError, Scope.Scope>
   readonly releaseLeases: (slug: string) => Effect.Effect<void, StateError>
   readonly leasesOf: (slug: string) => Effect.Effect<ReadonlyArray<Lease>, StateError>
   readonly allLeases: Effect.Effect<ReadonlyArray<Lease>, StateError>

@@ -7,7 +7,8 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { BIN, ensureBuilt, labelled, tempDir, waitFor } from "./support.ts"
+import { bottleNames } from "../../src/programs/bottleNames.ts"
+import { BIN, ensureBuilt, labelled, subnetLeaseHolders, tempDir, waitFor } from "./support.ts"
 
 const manifest = `
 agents:
@@ -127,13 +128,13 @@ describe("bottle start, attached to a terminal", () => {
     expect(fs.readFileSync(exitFile, "utf8").trim()).toBe("EXIT=7")
     expect(labelled(slug)).toEqual([])
     expect(fs.existsSync(path.join(stateDir, "bottles", slug, "plan.json")), "state kept for logs and resume").toBe(true)
-    expect(fs.readdirSync(path.join(stateDir, "leases", "subnet")).map((f) => fs.readFileSync(path.join(stateDir, "leases", "subnet", f), "utf8"))).not.toContain(slug)
+    expect(subnetLeaseHolders(stateDir)).not.toContain(slug)
   }, 600_000)
 
   it("Ctrl-C in the terminal ends the agent's command and tears everything down", async () => {
     const slug = `int-${crypto.randomBytes(3).toString("hex")}`
     const { session, exitFile } = startAttached("sleeper", slug)
-    await waitFor(() => spawnSync("docker", ["top", `bottle-${slug}-agent`], { encoding: "utf8" }).stdout.includes("sleep 1000"), 300_000, "the agent's command to run")
+    await waitFor(() => spawnSync("docker", ["top", bottleNames(stateDir, slug).agent], { encoding: "utf8" }).stdout.includes("sleep 1000"), 300_000, "the agent's command to run")
     tmux("send-keys", "-t", session, "C-c")
     await waitFor(() => fs.existsSync(exitFile), 60_000, "the CLI to exit")
     expect(fs.readFileSync(exitFile, "utf8").trim()).toMatch(/^EXIT=(130|2)$/)

@@ -9,7 +9,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { issueServerCert, makeTestCa } from "../egress/support/pki.ts"
-import { baseEnv, cli, cliSpawn, docker, ensureBuilt, labelled, tempDir, waitFor } from "./support.ts"
+import { bottleNames, stateRootId } from "../../src/programs/bottleNames.ts"
+import { baseEnv, cli, cliSpawn, docker, ensureBuilt, labelled, subnetLeaseHolders, tempDir, waitFor } from "./support.ts"
 
 const UPSTREAM_HOST = "api.upstream-test.dev"
 const OTHER_HOST = "other.upstream-test.dev"
@@ -78,7 +79,7 @@ beforeAll(async () => {
 
   // The routed upstream lives on the bottle's egress network, reachable by the bundle only.
   upstream = `bb-e2e-upstream-${slug}`
-  const run = docker(["run", "-d", "--name", upstream, "--label", "bot-bottle.e2e=1", "--network", `bottle-${slug}-ext`, "--network-alias", UPSTREAM_HOST, "--network-alias", OTHER_HOST,
+  const run = docker(["run", "-d", "--name", upstream, "--label", "bot-bottle.e2e=1", "--network", bottleNames(stateDir, slug).egressNetwork, "--network-alias", UPSTREAM_HOST, "--network-alias", OTHER_HOST,
     "-v", `${pki}:/srv:ro`, "node:22-bookworm-slim", "node", "/srv/server.mjs"])
   expect(run.code, run.stderr).toBe(0)
   await waitFor(() => docker(["logs", upstream]).stdout.includes("upstream listening"), 30_000, "upstream")
@@ -130,7 +131,7 @@ describe("docker backend: a running bottle", () => {
 
   it("gets nothing usable from public DNS (while names on its own network resolve)", () => {
     // Positive control: the engine's resolver answers for the bottle's own network.
-    expect(inAgent(`getent hosts bottle-${slug}-bundle`).stdout).toMatch(/^10\.213\.\d+\.2\s/)
+    expect(inAgent(`getent hosts ${bottleNames(stateDir, slug).bundle}`).stdout).toMatch(/^10\.213\.\d+\.2\s/)
     const r = inAgent("timeout 8 getent hosts example.com; echo rc=$?")
     expect(r.stdout).not.toMatch(/\d+\.\d+\.\d+\.\d+\s+example\.com/)
     expect(r.stdout).toMatch(/rc=[1-9]/)
@@ -159,11 +160,12 @@ describe("docker backend: a running bottle", () => {
       const plan = JSON.parse(fs.readFileSync(path.join(stateDir, "bottles", other, "plan.json"), "utf8")) as { network: { bundleIp: string } }
       const mine = JSON.parse(fs.readFileSync(path.join(stateDir, "bottles", slug, "plan.json"), "utf8")) as { network: { bundleIp: string } }
       expect(plan.network.bundleIp).not.toBe(mine.network.bundleIp)
-      const otherAgentIp = docker(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", `bottle-${other}-agent`]).stdout.trim()
+      const otherAgent = bottleNames(stateDir, other).agent
+      const otherAgentIp = docker(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", otherAgent]).stdout.trim()
       expect(otherAgentIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/)
       // A listener in the other agent, which answers there (positive control)...
-      docker(["exec", "-d", `bottle-${other}-agent`, "node", "-e", "require('http').createServer((q, s) => s.end('other-agent')).listen(8080)"])
-      await waitFor(() => docker(["exec", `bottle-${other}-agent`, "curl", "-sS", "--noproxy", "*", `http://${otherAgentIp}:8080/`]).stdout === "other-agent", 10_000, "the listener")
+      docker(["exec", "-d", otherAgent, "node", "-e", "require('http').createServer((q, s) => s.end('other-agent')).listen(8080)"])
+      await waitFor(() => docker(["exec", otherAgent, "curl", "-sS", "--noproxy", "*", `http://${otherAgentIp}:8080/`]).stdout === "other-agent", 10_000, "the listener")
       // ...but not from this bottle; nor does the other sidecar, which is listening.
       for (const target of [`${plan.network.bundleIp}:3128`, `${otherAgentIp}:8080`]) {
         const r = inAgent(`curl --noproxy '*' -sS -m 3 http://${target}/ ; echo rc=$?`)
@@ -280,7 +282,7 @@ describe("docker backend: a running bottle", () => {
   })
   it("starts the sidecar's daemons from V8's compile cache, whatever uid the bundle runs as", () => {
     // The cache is keyed by V8 flags and uid; a miss costs ~70 ms on every start, silently.
-    const image = docker(["inspect", "--format", "{{.Config.Image}}", `bottle-${slug}-bundle`]).stdout.trim()
+    const image = docker(["inspect", "--format", "{{.Config.Image}}", bottleNames(stateDir, slug).bundle]).stdout.trim()
     const r = docker([
       "run", "--rm", "--user", "4242:4242", "--label", "bot-bottle.e2e=1",
       "--env", "BOTTLE_DAEMONS=egress", "--env", "BOTTLE_EGRESS_DIR=/tmp/w", "--env", "BOTTLE_EGRESS_LISTEN=127.0.0.1:3128",
@@ -302,7 +304,7 @@ describe("docker backend: stop", () => {
     const r = cli(["stop", slug], { cwd, env })
     expect(r.code, r.stderr).toBe(0)
     expect(labelled(slug)).toEqual([])
-    expect(fs.readdirSync(path.join(stateDir, "leases", "subnet"))).toEqual([])
+    expect(subnetLeaseHolders(stateDir)).toEqual([])
     // The state stays: the audit log can still be read, and the plan shows as stopped.
     const audit = cli(["logs", slug, "--egress"], { cwd, env })
     expect(audit.code, audit.stderr).toBe(0)
@@ -324,7 +326,7 @@ describe("docker backend: resume, a crashed sidecar, cleanup", () => {
   })
 
   it("a crashed egress daemon is not restarted: the bottle turns unhealthy and the agent is cut off", async () => {
-    const bundle = `bottle-${slug}-bundle`
+    const bundle = bottleNames(stateDir, slug).bundle
     const kill = docker(["exec", bundle, "sh", "-c", "for p in /proc/[0-9]*; do if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q 'egress-daemon[.]mjs'; then kill ${p#/proc/}; fi; done"])
     expect(kill.code, kill.stderr).toBe(0)
     await waitFor(() => docker(["logs", bundle]).stdout.includes("bottle-bundle: unhealthy: daemon egress exited"), 10_000, "crash report")
@@ -341,7 +343,7 @@ describe("docker backend: resume, a crashed sidecar, cleanup", () => {
 
   it("`bottle cleanup` removes what is labelled as ours but belongs to no bottle", () => {
     const ghost = `ghost-${crypto.randomBytes(3).toString("hex")}`
-    expect(docker(["network", "create", "--label", `bot-bottle.slug=${ghost}`, `bottle-${ghost}-int`]).code).toBe(0)
+    expect(docker(["network", "create", "--label", `bot-bottle.slug=${ghost}`, "--label", `bot-bottle.root=${stateRootId(stateDir)}`, `bottle-${ghost}-int`]).code).toBe(0)
     const dry = cli(["cleanup", "--dry-run"], { cwd, env })
     expect(dry.stdout).toContain(`would remove network bottle-${ghost}-int`)
     expect(labelled(ghost).length).toBe(1)
@@ -372,8 +374,7 @@ describe("docker backend: SIGINT during launch leaves nothing behind", () => {
       expect(code, child.output()).not.toBe(0)
       expect(labelled(s)).toEqual([])
       expect(fs.existsSync(path.join(stateDir, "bottles", s)), "state dir removed").toBe(false)
-      const leases = fs.readdirSync(path.join(stateDir, "leases", "subnet")).map((f) => fs.readFileSync(path.join(stateDir, "leases", "subnet", f), "utf8"))
-      expect(leases).not.toContain(s)
+      expect(subnetLeaseHolders(stateDir)).not.toContain(s)
     })
   }
 })

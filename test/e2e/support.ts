@@ -49,6 +49,13 @@ export const labelled = (slug: string): Array<string> => {
   ].filter((l) => l.trim() !== "")
 }
 
+/** Slugs holding a subnet lease in a state root (the index files; owner records sit in by-slug/). */
+export const subnetLeaseHolders = (stateDir: string): Array<string> => {
+  const dir = path.join(stateDir, "leases", "subnet")
+  if (!fs.existsSync(dir)) return []
+  return fs.readdirSync(dir).filter((f) => /^\d+$/.test(f)).map((f) => fs.readFileSync(path.join(dir, f), "utf8"))
+}
+
 export const tempDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 
 /** Waits until `pred()` is true, polling; throws after `ms`. */

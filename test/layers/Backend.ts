@@ -4,11 +4,15 @@
  * exactly that step; the sandbox's provisioning has its own gate. A release can be told to
  * fail; it then really fails (it dies, harsher than a live layer, which logs and never fails),
  * to prove that a broken release cannot skip the ones behind it. The specs the bundle and the
- * sandbox were given are kept for inspection. Methods a test did not stub die loudly.
+ * sandbox were given are kept for inspection. Its substrate has the subnets `addressesInUse`
+ * (none unless told); a network on a subnet in `takenMeanwhile` (taken since the look) is
+ * refused with AddressTaken, recorded as `refused network <slug> <subnet>`. Methods a test did
+ * not stub die loudly.
  */
 import { Effect, Layer } from "effect"
 import {
   Backend,
+  BackendAddressTaken,
   BackendError,
   BackendFailed,
   type BottleState,
@@ -26,6 +30,10 @@ export interface FakeBackendOptions {
   /** Receives the spec of every bundle and sandbox started (to check what each was given). */
   readonly bundles?: Array<BundleSpec>
   readonly sandboxes?: Array<SandboxSpec>
+  /** Subnets the substrate already has networks on (anyone's). */
+  readonly addressesInUse?: ReadonlyArray<string>
+  /** Subnets taken on the substrate after the look: a network on one of them is refused (AddressTaken). */
+  readonly takenMeanwhile?: ReadonlyArray<string>
   /** Overrides, for the methods launch does not use (inspect, remove, ...). Unset: they die. */
   readonly stub?: Partial<Backend["Service"]>
 }
@@ -47,7 +55,14 @@ export const layerTest = (options: FakeBackendOptions = {}) =>
       name: "fake",
       preflight: Effect.void,
       images: () => Effect.succeed({ agent: "fake/agent:1", bundle: "fake/bundle:1" }),
-      network: (plan) => scoped("network", plan.slug).pipe(Effect.as({ complete: Effect.void })),
+      addressesInUse: Effect.succeed(options.addressesInUse ?? []),
+      network: (plan) =>
+        options.takenMeanwhile?.includes(plan.network.subnet)
+          ? rec.record(`refused network ${plan.slug} ${plan.network.subnet}`).pipe(Effect.andThen(Effect.fail(new BackendError({
+            backend: "fake",
+            reason: new BackendAddressTaken({ subnet: plan.network.subnet, message: `${plan.network.subnet} is taken` })
+          }))))
+          : scoped("network", plan.slug).pipe(Effect.as({ complete: Effect.void })),
       bundle: (plan, _network, spec) =>
         Effect.sync(() => options.bundles?.push(spec)).pipe(
           Effect.andThen(scoped("bundle", plan.slug)),

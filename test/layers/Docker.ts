@@ -1,5 +1,8 @@
 /**
  * Fake Docker for program tests: scoped constructors record acquire/release in the Recorder.
+ * The engine's networks are `engineNetworks` (none unless told) plus those created here; a
+ * network whose subnet overlaps one of them is refused the way the live layer reports it
+ * (SubnetOverlap), so subnet leasing can be tested against a crowded engine.
  * Removal can be told to fail; a scoped container's release then really fails (it dies,
  * harsher than the live layer, which logs and never fails), to prove that a broken release
  * cannot skip the ones behind it. The engine can be told to be unreachable. Methods a test did
@@ -10,6 +13,7 @@ import {
   Docker,
   DockerCommandFailed,
   DockerError,
+  DockerSubnetOverlap,
   DockerUnavailable,
   type ContainerSpec,
   type LabelledResource,
@@ -28,6 +32,13 @@ export interface FakeDockerOptions {
   readonly labelled?: ReadonlyArray<LabelledResource> | "unavailable"
   /** Receives the spec of every container started (to check what a container was given). */
   readonly started?: Array<ContainerSpec>
+  /** Networks the engine already has (anyone's), by name and subnets. */
+  readonly engineNetworks?: ReadonlyArray<{ readonly name: string; readonly subnets: ReadonlyArray<string> }>
+  /**
+   * Subnets someone else takes on the engine between `networkSubnets` and `createNetwork`
+   * (a race): invisible to the listing, refused with SubnetOverlap on create.
+   */
+  readonly takenMeanwhile?: ReadonlyArray<string>
 }
 
 const unreachable = new DockerError({ reason: new DockerUnavailable({ message: "Cannot connect to the Docker daemon at unix:///fake.sock" }) })
@@ -37,10 +48,24 @@ const unexpected = (name: string) => () => Effect.die(new Error(`fake Docker: un
 export const layerTest = (options: FakeDockerOptions = {}) =>
   Layer.effect(Docker, Effect.gen(function*() {
     const rec = yield* Recorder
-    const createNetwork = (spec: NetworkSpec) => rec.record(`acquire network ${spec.name}`).pipe(Effect.as({ id: spec.name, name: spec.name }))
+    const networks = new Map<string, ReadonlyArray<string>>((options.engineNetworks ?? []).map((n) => [n.name, n.subnets]))
+    // Exact-match overlap is enough here: the fake's subnets are all /24s of the pool.
+    const createNetwork = (spec: NetworkSpec) => {
+      const subnet = spec.subnet
+      if (subnet && ([...networks.values()].some((s) => s.includes(subnet)) || options.takenMeanwhile?.includes(subnet))) {
+        return rec.record(`refused network ${spec.name} ${subnet}`).pipe(
+          Effect.andThen(Effect.fail(new DockerError({ reason: new DockerSubnetOverlap({ network: spec.name, subnet, stderr: "Pool overlaps with other one on this address space" }) })))
+        )
+      }
+      return Effect.sync(() => networks.set(spec.name, subnet ? [subnet] : [])).pipe(
+        Effect.andThen(rec.record(`acquire network ${spec.name}`)),
+        Effect.as({ id: spec.name, name: spec.name })
+      )
+    }
     const failure = (argv: ReadonlyArray<string>) => new DockerError({ reason: new DockerCommandFailed({ argv: [...argv], exitCode: 1, stderr: "boom" }) })
     const removeNetwork = (name: string) =>
-      rec.record(`release network ${name}`).pipe(
+      Effect.sync(() => networks.delete(name)).pipe(
+        Effect.andThen(rec.record(`release network ${name}`)),
         Effect.andThen(options.failRemove?.some((suffix) => name.endsWith(suffix)) ? Effect.fail(failure(["docker", "network", "rm", name])) : Effect.void)
       )
     const runContainer = (spec: ContainerSpec) =>
@@ -67,6 +92,7 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
       removeImage: unexpected("removeImage"),
       createNetwork,
       removeNetwork,
+      networkSubnets: Effect.sync(() => [...networks].map(([name, subnets]) => ({ name, subnets }))),
       // The gate sits before acquireRelease: an acquisition itself is uninterruptible, so an
       // interrupt lands between steps (or waits for the step in progress to finish).
       network: (spec) =>

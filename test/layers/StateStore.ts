@@ -22,9 +22,9 @@ export const layerRecorded = (root = fs.mkdtempSync(path.join(os.tmpdir(), "bb-s
           Effect.tap(() => rec.record(`acquire state-dir ${slug}`)),
           Effect.tap(() => Effect.addFinalizer((exit) => rec.record(exit._tag === "Success" ? `keep state-dir ${slug}` : `release state-dir ${slug}`)))
         ),
-      lease: (pool, size, slug) =>
+      lease: (pool, size, slug, options) =>
         rec.gate(`lease ${pool}`).pipe(
-          Effect.andThen(real.lease(pool, size, slug)),
+          Effect.andThen(real.lease(pool, size, slug, options)),
           Effect.tap((l) => rec.record(`acquire lease ${pool}#${l.index}`)),
           Effect.tap((l) => Effect.addFinalizer(() => rec.record(`release lease ${pool}#${l.index}`)))
         )

@@ -1,0 +1,63 @@
+/**
+ * The names and labels of a bottle's engine objects. One engine is shared by every state root
+ * on the host (two users, a CI runner's jobs, BOTTLE_STATE_DIR set differently), and each root
+ * picks its slugs on its own: so every name carries a short stable id of the state root beside
+ * the slug, and every object is labelled with both. Two roots can then run bottles of the same
+ * slug side by side, and `ls`/`stop`/`cleanup` of one root never see or touch another's.
+ *
+ * The id is a hash of the root's canonical path (symlinks resolved up to the part that exists),
+ * so every spelling of one root agrees on it, and it does not change once the root is created.
+ */
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { LABEL_ROLE, LABEL_ROOT, LABEL_SLUG } from "../services/Docker.ts"
+
+/** The root with symlinks resolved in its longest existing prefix (the rest cannot hold any yet). */
+const canonical = (root: string): string => {
+  const abs = path.resolve(root)
+  const rest: Array<string> = []
+  let dir = abs
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync(dir), ...rest)
+    } catch {
+      const parent = path.dirname(dir)
+      if (parent === dir) return abs
+      rest.unshift(path.basename(dir))
+      dir = parent
+    }
+  }
+}
+
+/** 8 hex digits: a handful of roots share an engine, and a collision would only share names. */
+export const stateRootId = (root: string): string =>
+  createHash("sha256").update(canonical(root)).digest("hex").slice(0, 8)
+
+export type BottleRole = "agent" | "bundle" | "internal" | "egress"
+
+export interface BottleNames {
+  readonly rootId: string
+  /** `bottle-<slug>-<root id>`: what every name of the bottle starts with. */
+  readonly base: string
+  readonly agent: string
+  readonly bundle: string
+  readonly internalNetwork: string
+  readonly egressNetwork: string
+  readonly labels: (role: BottleRole) => Record<string, string>
+}
+
+/** Everything the engine knows a bottle by: `bottle-<slug>-<root id>-<role>`, labelled slug, root, role. */
+export const bottleNames = (root: string, slug: string): BottleNames => {
+  const rootId = stateRootId(root)
+  const base = `bottle-${slug}-${rootId}`
+  return {
+    rootId,
+    base,
+    agent: `${base}-agent`,
+    bundle: `${base}-bundle`,
+    internalNetwork: `${base}-int`,
+    egressNetwork: `${base}-ext`,
+    labels: (role) => ({ [LABEL_SLUG]: slug, [LABEL_ROOT]: rootId, [LABEL_ROLE]: role })
+  }
+}

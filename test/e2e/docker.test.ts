@@ -9,7 +9,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { issueServerCert, makeTestCa } from "../egress/support/pki.ts"
-import { baseEnv, cli, cliSpawn, docker, ensureBuilt, labelled, tempDir, waitFor } from "./support.ts"
+import { baseEnv, cli, cliSpawn, docker, ensureBuilt, hostService, labelled, tempDir, waitFor } from "./support.ts"
 
 const UPSTREAM_HOST = "api.upstream-test.dev"
 const OTHER_HOST = "other.upstream-test.dev"
@@ -35,7 +35,7 @@ let cwd = ""
 let stateDir = ""
 let env: NodeJS.ProcessEnv = {}
 let upstream = ""
-let hostServer: net.Server | undefined
+let hostServer: { readonly port: number; readonly close: () => void } | undefined
 let hostPort = 0
 
 /** Runs a shell snippet in the agent as its user (or root), through `bottle exec`. */
@@ -83,10 +83,10 @@ beforeAll(async () => {
   expect(run.code, run.stderr).toBe(0)
   await waitFor(() => docker(["logs", upstream]).stdout.includes("upstream listening"), 30_000, "upstream")
 
-  // A host service the agent must not reach, on every host address.
-  hostServer = net.createServer((s) => s.end("host-secret\n"))
-  await new Promise<void>((r) => hostServer!.listen(0, "0.0.0.0", () => r()))
-  hostPort = (hostServer.address() as net.AddressInfo).port
+  // A host service the agent must not reach, on every host address (in its own process, so it
+  // answers while a probe runs; see hostService).
+  hostServer = await hostService("host-secret\n", "0.0.0.0")
+  hostPort = hostServer.port
 }, 900_000)
 
 afterAll(() => {
@@ -309,7 +309,7 @@ describe("docker backend: isolation probes, each with a positive control", () =>
   const listener = `bb-e2e-probe-target-${slug}`
   const PROBE_LABEL = "bot-bottle.e2e-probe=1"
   let agentImage = ""
-  let v6Server: net.Server | undefined
+  let v6Server: { readonly port: number; readonly close: () => void } | undefined
   let v6Port = 0
 
   /** Runs `script` in a throwaway container of the agent's image (same curl, same node), outside the bottle. */
@@ -344,9 +344,8 @@ describe("docker backend: isolation probes, each with a positive control", () =>
     const connect = docker(["network", "connect", "--ip", LINK_LOCAL.ip, LINK_LOCAL.net, listener])
     expect(connect.code, connect.stderr).toBe(0)
     await waitFor(() => docker(["logs", listener]).stdout.includes("probe target listening"), 30_000, "the probe target")
-    v6Server = net.createServer((s) => s.end("host-v6-secret\n"))
-    await new Promise<void>((r) => v6Server!.listen(0, "::", () => r()))
-    v6Port = (v6Server.address() as net.AddressInfo).port
+    v6Server = await hostService("host-v6-secret\n", "::")
+    v6Port = v6Server.port
   }, 300_000)
 
   afterAll(() => {

@@ -4,7 +4,6 @@
  */
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -182,14 +181,14 @@ describe("docker backend: a running bottle", () => {
   it("has no IPv6 at all (link-local addresses could reach host services on ::)", async () => {
     expect(inAgent("cat /proc/sys/net/ipv6/conf/all/disable_ipv6").stdout.trim()).toBe("1")
     expect(inAgent("ip -6 addr show | grep -c inet6; true").stdout.trim()).toBe("0")
-    const v6 = net.createServer((s) => s.end("host-v6-secret\n"))
-    await new Promise<void>((r) => v6.listen(0, "::", () => r()))
-    const port = (v6.address() as net.AddressInfo).port
+    // In its own process (see hostService); the positive control is in the probes block below.
+    const v6 = await hostService("host-v6-secret\n", "::")
+    const port = v6.port
     try {
       const targets = Object.entries(os.networkInterfaces()).flatMap(([name, list]) =>
         (list ?? []).filter((a) => a.family === "IPv6").map((a) => (a.address.startsWith("fe80") ? `${a.address}%eth0` : a.address)).map((a) => [name, a] as const))
       for (const [, addr] of targets) {
-        const r = inAgent(`node -e "const s=require('net').connect({host:'${addr}',port:${port}});s.on('data',d=>{console.log('REACHED',String(d));process.exit(1)});s.on('error',e=>{console.log('blocked',e.code);process.exit(0)});setTimeout(()=>{console.log('blocked TIMEOUT');process.exit(0)},3000)"`)
+        const r = inAgent(`node -e "const s=require('net').connect({host:'${addr}',port:${port}});s.on('connect',()=>{console.log('REACHED');process.exit(1)});s.on('error',e=>{console.log('blocked',e.code);process.exit(0)});setTimeout(()=>{console.log('blocked TIMEOUT');process.exit(0)},3000)"`)
         expect(r.stdout, `reached the host at ${addr}`).toMatch(/^blocked/)
       }
     } finally {

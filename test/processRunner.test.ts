@@ -19,8 +19,10 @@ const sh = (script: string) => ["sh", "-c", script]
 const pidsOf = (marker: string): ReadonlyArray<number> => {
   try {
     return execFileSync("pgrep", ["-f", marker], { encoding: "utf8" }).split("\n").filter(Boolean).map(Number)
-  } catch {
-    return [] // pgrep exits 1 when nothing matches
+  } catch (e) {
+    // pgrep exits 1 when nothing matches; anything else (pgrep missing: ENOENT) is no answer.
+    if ((e as { status?: unknown }).status === 1) return []
+    throw new Error(`pgrep -f ${JSON.stringify(marker)} failed (is pgrep installed? Debian: procps): ${e instanceof Error ? e.message : String(e)}`)
   }
 }
 const isAlive = (pid: number) => {

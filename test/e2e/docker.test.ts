@@ -4,13 +4,12 @@
  */
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { issueServerCert, makeTestCa } from "../egress/support/pki.ts"
 import { bottleNames, stateRootId } from "../../src/programs/bottleNames.ts"
-import { baseEnv, cli, cliSpawn, docker, ensureBuilt, labelled, subnetLeaseHolders, tempDir, waitFor } from "./support.ts"
+import { baseEnv, cli, cliSpawn, docker, ensureBuilt, hostService, labelled, subnetLeaseHolders, tempDir, waitFor } from "./support.ts"
 
 const UPSTREAM_HOST = "api.upstream-test.dev"
 const OTHER_HOST = "other.upstream-test.dev"
@@ -36,7 +35,7 @@ let cwd = ""
 let stateDir = ""
 let env: NodeJS.ProcessEnv = {}
 let upstream = ""
-let hostServer: net.Server | undefined
+let hostServer: { readonly port: number; readonly close: () => void } | undefined
 let hostPort = 0
 
 /** Runs a shell snippet in the agent as its user (or root), through `bottle exec`. */
@@ -84,10 +83,10 @@ beforeAll(async () => {
   expect(run.code, run.stderr).toBe(0)
   await waitFor(() => docker(["logs", upstream]).stdout.includes("upstream listening"), 30_000, "upstream")
 
-  // A host service the agent must not reach, on every host address.
-  hostServer = net.createServer((s) => s.end("host-secret\n"))
-  await new Promise<void>((r) => hostServer!.listen(0, "0.0.0.0", () => r()))
-  hostPort = (hostServer.address() as net.AddressInfo).port
+  // A host service the agent must not reach, on every host address (in its own process, so it
+  // answers while a probe runs; see hostService).
+  hostServer = await hostService("host-secret\n", "0.0.0.0")
+  hostPort = hostServer.port
 }, 900_000)
 
 afterAll(() => {
@@ -184,14 +183,14 @@ describe("docker backend: a running bottle", () => {
   it("has no IPv6 at all (link-local addresses could reach host services on ::)", async () => {
     expect(inAgent("cat /proc/sys/net/ipv6/conf/all/disable_ipv6").stdout.trim()).toBe("1")
     expect(inAgent("ip -6 addr show | grep -c inet6; true").stdout.trim()).toBe("0")
-    const v6 = net.createServer((s) => s.end("host-v6-secret\n"))
-    await new Promise<void>((r) => v6.listen(0, "::", () => r()))
-    const port = (v6.address() as net.AddressInfo).port
+    // In its own process (see hostService); the positive control is in the probes block below.
+    const v6 = await hostService("host-v6-secret\n", "::")
+    const port = v6.port
     try {
       const targets = Object.entries(os.networkInterfaces()).flatMap(([name, list]) =>
         (list ?? []).filter((a) => a.family === "IPv6").map((a) => (a.address.startsWith("fe80") ? `${a.address}%eth0` : a.address)).map((a) => [name, a] as const))
       for (const [, addr] of targets) {
-        const r = inAgent(`node -e "const s=require('net').connect({host:'${addr}',port:${port}});s.on('data',d=>{console.log('REACHED',String(d));process.exit(1)});s.on('error',e=>{console.log('blocked',e.code);process.exit(0)});setTimeout(()=>{console.log('blocked TIMEOUT');process.exit(0)},3000)"`)
+        const r = inAgent(`node -e "const s=require('net').connect({host:'${addr}',port:${port}});s.on('connect',()=>{console.log('REACHED');process.exit(1)});s.on('error',e=>{console.log('blocked',e.code);process.exit(0)});setTimeout(()=>{console.log('blocked TIMEOUT');process.exit(0)},3000)"`)
         expect(r.stdout, `reached the host at ${addr}`).toMatch(/^blocked/)
       }
     } finally {
@@ -295,6 +294,97 @@ describe("docker backend: a running bottle", () => {
     const verdicts = out.split("\n").filter((l) => /cache for file:\/\/\/opt\/bot-bottle\/dist\/\S+ (was|is)/.test(l))
     expect(verdicts.some((l) => l.includes("egress-daemon.mjs was accepted")), out).toBe(true)
     expect(verdicts.filter((l) => !l.includes("was accepted")), out).toEqual([])
+  })
+})
+
+describe("docker backend: isolation probes, each with a positive control", () => {
+  // Stand-in targets on the project's own networks (no traffic leaves the engine): a listener
+  // at a public-range address (TEST-NET-3, with an IPv6 address beside it) and one at a
+  // link-local address (a stand-in for the cloud metadata service: 169.254.169.254 itself is
+  // not used, since a network on its range would shadow a cloud host's own metadata route).
+  // Each probe runs twice, the same command: from a throwaway container outside the bottle on
+  // the target's network (the positive control: it must succeed) and from the agent (it must
+  // fail). A pass then means refused, not unreachable from everywhere.
+  const PUBLIC = { net: `bb-e2e-probe-pub-${slug}`, subnet: "203.0.113.0/24", v6subnet: "fd00:bb7e::/64", ip: "203.0.113.10", ip6: "fd00:bb7e::10", gw: "203.0.113.1", gw6: "fd00:bb7e::1" }
+  const LINK_LOCAL = { net: `bb-e2e-probe-ll-${slug}`, subnet: "169.254.77.0/24", ip: "169.254.77.10" }
+  const listener = `bb-e2e-probe-target-${slug}`
+  const PROBE_LABEL = "bot-bottle.e2e-probe=1"
+  let agentImage = ""
+  let v6Server: { readonly port: number; readonly close: () => void } | undefined
+  let v6Port = 0
+
+  /** Runs `script` in a throwaway container of the agent's image (same curl, same node), outside the bottle. */
+  const outside = (network: string, script: string) =>
+    docker(["run", "--rm", "--label", "bot-bottle.e2e=1", "--label", PROBE_LABEL, "--network", network, "--entrypoint", "sh", agentImage, "-c", script])
+  const curlProbe = (host: string, port: number, urlPath = "/") =>
+    `curl --noproxy '*' -gsS -m 4 http://${host.includes(":") ? `[${host}]` : host}:${port}${urlPath} ; echo rc=$?`
+  const connectProbe = (host: string, port: number) =>
+    `node -e "const s=require('net').connect({host:'${host}',port:${port}});s.on('connect',()=>{console.log('CONNECTED');process.exit(0)});s.on('error',e=>{console.log('blocked',e.code);process.exit(0)});setTimeout(()=>{console.log('blocked TIMEOUT');process.exit(0)},4000)"`
+  /** Both sides of one probe: reached from outside, refused from the agent. */
+  const expectRefusedOnlyInBottle = (network: string, script: string, reached: RegExp, what: string) => {
+    const control = outside(network, script)
+    expect(control.stdout, `positive control for ${what}: ${control.stderr}`).toMatch(reached)
+    const fromAgent = inAgent(script)
+    expect(fromAgent.stdout, `the agent reached ${what}`).not.toMatch(reached)
+    return fromAgent.stdout
+  }
+
+  beforeAll(async () => {
+    agentImage = docker(["inspect", "--format", "{{.Config.Image}}", `bottle-${slug}-agent`]).stdout.trim()
+    expect(agentImage).not.toBe("")
+    // Leftovers of an earlier, killed run would hold the subnets.
+    for (const c of docker(["ps", "-aq", "--filter", `label=${PROBE_LABEL}`]).stdout.split("\n").filter(Boolean)) docker(["rm", "-f", c])
+    for (const n of docker(["network", "ls", "-q", "--filter", `label=${PROBE_LABEL}`]).stdout.split("\n").filter(Boolean)) docker(["network", "rm", n])
+    const pub = docker(["network", "create", "--label", "bot-bottle.e2e=1", "--label", PROBE_LABEL, "--subnet", PUBLIC.subnet, "--gateway", PUBLIC.gw, "--ipv6", "--subnet", PUBLIC.v6subnet, "--gateway", PUBLIC.gw6, PUBLIC.net])
+    expect(pub.code, pub.stderr).toBe(0)
+    const ll = docker(["network", "create", "--label", "bot-bottle.e2e=1", "--label", PROBE_LABEL, "--subnet", LINK_LOCAL.subnet, LINK_LOCAL.net])
+    expect(ll.code, ll.stderr).toBe(0)
+    const run = docker(["run", "-d", "--name", listener, "--label", "bot-bottle.e2e=1", "--label", PROBE_LABEL, "--network", PUBLIC.net, "--ip", PUBLIC.ip, "--ip6", PUBLIC.ip6,
+      "node:22-bookworm-slim", "node", "-e", "for (const p of [80, 443]) require('http').createServer((q, s) => s.end('probe-target\\n')).listen(p, '::'); console.log('probe target listening')"])
+    expect(run.code, run.stderr).toBe(0)
+    const connect = docker(["network", "connect", "--ip", LINK_LOCAL.ip, LINK_LOCAL.net, listener])
+    expect(connect.code, connect.stderr).toBe(0)
+    await waitFor(() => docker(["logs", listener]).stdout.includes("probe target listening"), 30_000, "the probe target")
+    v6Server = await hostService("host-v6-secret\n", "::")
+    v6Port = v6Server.port
+  }, 300_000)
+
+  afterAll(() => {
+    v6Server?.close()
+    docker(["rm", "-f", listener])
+    docker(["network", "rm", PUBLIC.net, LINK_LOCAL.net])
+  })
+
+  it("a public address: reached from outside the bottle, refused from the agent (curl and a raw connect)", () => {
+    const curl = expectRefusedOnlyInBottle(PUBLIC.net, curlProbe(PUBLIC.ip, 80), /probe-target/, `http://${PUBLIC.ip}/`)
+    expect(curl).toMatch(/rc=(7|28)/)
+    const raw = expectRefusedOnlyInBottle(PUBLIC.net, connectProbe(PUBLIC.ip, 443), /^CONNECTED/, `${PUBLIC.ip}:443`)
+    expect(raw).toMatch(/^blocked/)
+    // Through the agent's proxy an address is never routed.
+    expect(inAgent(`curl -sS -m 5 -o /dev/null -w '%{http_code}' http://${PUBLIC.ip}/`).stdout).toBe("403")
+  })
+
+  it("a host service: reached from a container outside the bottle at the host's bridge address, refused from the agent", () => {
+    const r = expectRefusedOnlyInBottle(PUBLIC.net, curlProbe(PUBLIC.gw, hostPort), /host-secret/, `the host service at ${PUBLIC.gw}:${hostPort}`)
+    expect(r).toMatch(/rc=[1-9]/)
+  })
+
+  it("a link-local address (metadata stand-in): reached from outside the bottle, refused from the agent, directly or through the proxy", () => {
+    const direct = expectRefusedOnlyInBottle(LINK_LOCAL.net, curlProbe(LINK_LOCAL.ip, 80, "/latest/meta-data/"), /probe-target/, `http://${LINK_LOCAL.ip}/`)
+    expect(direct).toMatch(/rc=[1-9]/)
+    expect(inAgent(`curl -sS -m 5 -o /dev/null -w '%{http_code}' http://${LINK_LOCAL.ip}/latest/meta-data/`).stdout).toBe("403")
+  })
+
+  it("IPv6: a container and the host's own IPv6 address reached from outside the bottle, refused from the agent", () => {
+    expectRefusedOnlyInBottle(PUBLIC.net, connectProbe(PUBLIC.ip6, 80), /^CONNECTED/, `[${PUBLIC.ip6}]:80`)
+    expectRefusedOnlyInBottle(PUBLIC.net, curlProbe(PUBLIC.gw6, v6Port), /host-v6-secret/, `the host's [${PUBLIC.gw6}]:${v6Port}`)
+    // Every IPv6 address the host has (never an empty list: the probe network gave it one).
+    const targets = Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === "IPv6" && !a.internal).map((a) => a.address))
+    expect(targets).toContain(PUBLIC.gw6)
+    for (const addr of targets) {
+      const r = inAgent(connectProbe(addr.startsWith("fe80") ? `${addr}%eth0` : addr, v6Port))
+      expect(r.stdout, `reached the host at ${addr}`).toMatch(/^blocked/)
+    }
   })
 })
 

@@ -73,3 +73,24 @@ export const baseEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => {
   for (const k of ["PATH", "HOME", "BOTTLE_EXTRA_CA_CERTS", "DOCKER_HOST", "TMPDIR"]) if (process.env[k]) env[k] = process.env[k]
   return { ...env, ...extra }
 }
+
+/**
+ * An HTTP service on the host answering `text` to every request, in a process of its own. The
+ * tests' docker and CLI calls are synchronous and block this process's event loop: a listener
+ * here would accept a probe's connection but never answer it, so a probe "not reaching" it
+ * would prove nothing.
+ */
+export const hostService = async (text: string, host: string): Promise<{ readonly port: number; readonly close: () => void }> => {
+  const script = `const s = require("http").createServer((q, r) => r.end(${JSON.stringify(text)})).listen(0, ${JSON.stringify(host)}, () => console.log(s.address().port))`
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] })
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = ""
+    child.stdout!.on("data", (c: Buffer) => {
+      out += c.toString()
+      const m = /^(\d+)\n/.exec(out)
+      if (m) resolve(Number(m[1]))
+    })
+    child.once("exit", (code) => reject(new Error(`the host service on ${host} exited (${code}) before listening`)))
+  })
+  return { port, close: () => void child.kill() }
+}

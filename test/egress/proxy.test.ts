@@ -232,6 +232,9 @@ describe("egress proxy", () => {
       const pem = yield* request(h, OTHER, { path: "/upload", method: "POST", body: "-----BEGIN OPENSSH PRIVATE KEY-----\nabc" })
       assert.strictEqual(pem.status, 403)
 
+      // Every request above was refused: none reached the upstream whole (the loop below
+      // would otherwise pass vacuously).
+      assert.lengthOf(h.upstream.received, 0, "a refused request reached the upstream")
       for (const r of h.upstream.received) {
         assert.notInclude(r.body + r.url + r.rawHeaders.join(" "), REAL_TOKEN)
         assert.notInclude(r.body, "AKIAIOSFODNN7EXAMPLE")

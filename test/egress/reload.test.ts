@@ -4,7 +4,7 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Logger } from "effect"
 import { readAudit } from "../../bundle/egress/audit.ts"
 import { allowHost, denyHost, loadRoutes } from "../../src/schema/RoutesFile.ts"
 import { connectTunnel, proxiedRequest } from "./support/client.ts"
@@ -28,8 +28,13 @@ const waitFor = <A>(probe: Effect.Effect<A>, ok: (a: A) => boolean, what: string
   })
 
 describe("egress live reload and audit", () => {
-  it.live("a routes file replaced by rename takes effect without restart; an invalid one is ignored", () =>
-    Effect.gen(function*() {
+  it.live("a routes file replaced by rename takes effect without restart; an invalid one is ignored", () => {
+    // The daemon's log lines, to know when it has read (and refused) the invalid file.
+    const logged: Array<string> = []
+    const recorder = Logger.make(({ message }) => {
+      logged.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+    })
+    return Effect.gen(function*() {
       const h = yield* harness({ routes })
       const probe = Effect.promise(() => connectTunnel(h.proxyPort, `${OTHER}:${h.upstreamPort}`)).pipe(
         Effect.map((t) => ("socket" in t ? (t.socket.destroy(), 200) : t.status))
@@ -44,9 +49,10 @@ describe("egress live reload and audit", () => {
       // Invalid file: previous routes stay.
       yield* Effect.promise(() => fs.writeFile(tmp, "routes:\n  - host: 10.0.0.1\n"))
       yield* Effect.promise(() => fs.rename(tmp, h.routesFile))
-      yield* Effect.sleep("400 millis")
+      yield* waitFor(Effect.sync(() => logged.some((l) => l.includes("keeping previous routes"))), (seen) => seen, "the invalid file refused")
       assert.strictEqual(yield* probe, 200)
-    }))
+    }).pipe(Effect.provide(Logger.layer([recorder], { mergeWithExisting: true })))
+  })
 
   it.live("allow and deny edit the routes file atomically and the daemon follows", () =>
     Effect.gen(function*() {

@@ -330,7 +330,7 @@ describe("docker backend: isolation probes, each with a positive control", () =>
   }
 
   beforeAll(async () => {
-    agentImage = docker(["inspect", "--format", "{{.Config.Image}}", `bottle-${slug}-agent`]).stdout.trim()
+    agentImage = docker(["inspect", "--format", "{{.Config.Image}}", bottleNames(stateDir, slug).agent]).stdout.trim()
     expect(agentImage).not.toBe("")
     // Leftovers of an earlier, killed run would hold the subnets.
     for (const c of docker(["ps", "-aq", "--filter", `label=${PROBE_LABEL}`]).stdout.split("\n").filter(Boolean)) docker(["rm", "-f", c])

@@ -391,3 +391,41 @@ bottles:
       assert.isTrue(validate(doc({ provider: "github", repo: "acme/app", token_env: "GH_TOKEN" })), "github defaults its API")
     }))
 })
+
+// A release that breaks AND a revocation that fails: the broken release must not end the launch
+// before the revocation failures are read ("DEPLOY KEY REVOCATION FAILED" still names the key, and
+// a failed first launch still leaves it recorded for `bottle stop`).
+describe("launch: a broken release and a failed revocation together", () => {
+  it.effect("attach: the revocation failure is still reported first, and the broken releases stay in the cause", () =>
+    Effect.gen(function*() {
+      const plan = yield* makePlan
+      const exit = yield* Effect.exit(launch(plan, opts("attach")))
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        const first = exit.cause.reasons.find(Cause.isFailReason)?.error
+        assert.include(first?.message, "DEPLOY KEY REVOCATION FAILED", Cause.pretty(exit.cause))
+        assert.include(first?.message, "acme/app key 100")
+        const defects = exit.cause.reasons.filter(Cause.isDieReason).map((r) => String(r.defect))
+        assert.isTrue(defects.some((d) => d.includes(`sandbox ${plan.slug}`)), defects.join(" | "))
+      }
+      const events = yield* Ref.get((yield* Recorder).events)
+      assert.include(events, "release deploy-key acme/app#100")
+      // After an attached session the state dir stays; the key that is still alive stays recorded.
+      assert.deepStrictEqual(yield* recordedKeys(plan.slug), ["acme/app#100"])
+    }).pipe(Effect.provide(layers({ failRelease: ["sandbox", "bundle"] }, { failRevoke: true }))))
+
+  it.effect("a failed first launch: the revocation failure names the launch's failure, and the key is re-recorded", () =>
+    Effect.gen(function*() {
+      const plan = yield* makePlan
+      const exit = yield* Effect.exit(launch(plan, opts("detach")))
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        const first = exit.cause.reasons.find(Cause.isFailReason)?.error
+        assert.include(first?.message, "DEPLOY KEY REVOCATION FAILED", Cause.pretty(exit.cause))
+        assert.include(first?.message, "acme/app key 100")
+        assert.include(first?.message, "the sidecar bundle is unhealthy")
+      }
+      // The failed first launch removed its state dir; the key still alive is recorded again.
+      assert.deepStrictEqual(yield* recordedKeys(plan.slug), ["acme/app#100"])
+    }).pipe(Effect.provide(layers({ bundleFailure: UNHEALTHY_FAILURE, failRelease: ["sandbox", "bundle"] }, { failRevoke: true }))))
+})

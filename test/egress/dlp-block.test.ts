@@ -7,21 +7,9 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
 import { proxiedRequest, streamedUpload } from "./support/client.ts"
-import { builtDaemon, type DaemonProcess, startDaemon } from "./support/daemon.ts"
-import { API, OTHER, REAL_TOKEN } from "./support/harness.ts"
+import { builtDaemon, daemonRoutes as routes, type DaemonProcess, startDaemon } from "./support/daemon.ts"
+import { OTHER, REAL_TOKEN } from "./support/harness.ts"
 
-const routes = (port: number) => `routes:
-  - host: ${API}
-    ports: [${port}]
-    allow_private_ips: true
-    auth: { scheme: Bearer, token_env: API_TOKEN }
-  - host: ${OTHER}
-    ports: [${port}]
-    allow_private_ips: true
-  - host: "*.fresh.example.test"
-    ports: [${port}]
-    allow_private_ips: true
-`
 
 beforeAll(() => void builtDaemon(), 180_000)
 

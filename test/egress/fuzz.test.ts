@@ -13,7 +13,7 @@ import * as http2 from "node:http2"
 import * as net from "node:net"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { connectTunnel, proxiedRequest, rawOverTunnel, streamedUpload, tlsOverTunnel } from "./support/client.ts"
-import { builtDaemon, type DaemonProcess, startDaemon } from "./support/daemon.ts"
+import { builtDaemon, daemonRoutes as routes, type DaemonProcess, startDaemon } from "./support/daemon.ts"
 import { API, EVIL, OTHER, REAL_TOKEN } from "./support/harness.ts"
 
 const ACTIONS = Number(process.env["EGRESS_FUZZ_ACTIONS"] ?? 600)
@@ -22,18 +22,6 @@ const MAX_CONNECTIONS = 48
 /** The daemon's resident memory after the run must stay under this (its heap limit is 64 MB of old space). */
 const RSS_LIMIT = 200e6
 
-const routes = (port: number) => `routes:
-  - host: ${API}
-    ports: [${port}]
-    allow_private_ips: true
-    auth: { scheme: Bearer, token_env: API_TOKEN }
-  - host: ${OTHER}
-    ports: [${port}]
-    allow_private_ips: true
-  - host: "*.fresh.example.test"
-    ports: [${port}]
-    allow_private_ips: true
-`
 
 const seed = Number(process.env["EGRESS_FUZZ_SEED"] ?? Math.floor(Math.random() * 2 ** 31))
 

@@ -12,7 +12,7 @@ import * as path from "node:path"
 import { EGRESS_ENV, EGRESS_NODE_FLAGS } from "../../../bundle/egress/node-flags.ts"
 import { prepareCli } from "../../support/cli.ts"
 import { startFakeDns } from "./dns.ts"
-import { HOSTS, OTHER_TOKEN, REAL_TOKEN } from "./harness.ts"
+import { API, HOSTS, OTHER, OTHER_TOKEN, REAL_TOKEN } from "./harness.ts"
 import { issueServerCert, makeTestCa } from "./pki.ts"
 import { startUpstream, type Upstream } from "./upstream.ts"
 
@@ -133,3 +133,20 @@ export const startDaemon = async (options: DaemonOptions): Promise<DaemonProcess
     }
   }
 }
+
+/**
+ * Routes the daemon tests run with: API (credential injected), OTHER (no credential) and any
+ * name under fresh.example.test (not resolved before its first request), all on `port`.
+ */
+export const daemonRoutes = (port: number) => `routes:
+  - host: ${API}
+    ports: [${port}]
+    allow_private_ips: true
+    auth: { scheme: Bearer, token_env: API_TOKEN }
+  - host: ${OTHER}
+    ports: [${port}]
+    allow_private_ips: true
+  - host: "*.fresh.example.test"
+    ports: [${port}]
+    allow_private_ips: true
+`

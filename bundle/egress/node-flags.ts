@@ -11,7 +11,7 @@
  * pins it to one), and V8's background GC threads only take turns with the main thread on it.
  * Streaming a body, every 16 KB TLS record arrives in an ArrayBuffer of its own; with
  * concurrent marking V8 ran a full mark-compact every ~10 MB streamed (~45 per 512 MB, each
- * marking the whole ~20 MB heap), single-threaded about a fifth as many: ~40% less proxy
+ * marking the whole ~20 MB heap), single-threaded about a fifth as many: ~35–40% less proxy
  * CPU per streamed MB (`PROFILE_KIND=stream npm run bench:egress-profile`).
  *
  * A 1 MB young generation: the stream's ArrayBuffers die young, and a small young generation

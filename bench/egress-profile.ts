@@ -4,10 +4,15 @@
  * per request (µs) and, with `PROFILE_HEAP=1`, the bytes it allocates per request (V8's
  * sampling heap profiler, collected objects included). CPU time and allocation per request vary
  * far less than requests/s on a shared machine, so they are what to compare between builds.
+ * With `PROFILE_KIND=stream` it streams the bench's large download instead (credential route,
+ * response redaction active) and prints MB/s, the proxy's CPU time per MB and its peak RSS.
  * A script, not a test; loopback only.
  *
  *   PROFILE_ENTRY=path/to/egress-daemon.mjs   the build to measure (default: dist/, as built)
- *   PROFILE_RUNS=3 PROFILE_MS=5000 PROFILE_WARMUP_MS=3000
+ *   PROFILE_KIND=rps|stream    (default rps)
+ *   PROFILE_RUNS=3 PROFILE_MS=5000 PROFILE_WARMUP_MS=3000   PROFILE_MB=256 (stream size)
+ *   PROFILE_NODE_FLAGS="..."   extra V8 flags for the proxy, after the shipped ones
+ *   PROFILE_LOG=FILE     the proxy's stdout and stderr (e.g. with PROFILE_NODE_FLAGS=--trace-gc)
  *   PROFILE_CPU=DIR      also write a V8 CPU profile (.cpuprofile) of the measured runs to DIR
  *   PROFILE_HEAP=1       measure allocation (writes DIR/heap.json when PROFILE_CPU names DIR)
  *
@@ -33,6 +38,9 @@ const WARMUP_MS = Number(env["PROFILE_WARMUP_MS"] ?? 3000)
 const CPU_DIR = env["PROFILE_CPU"]
 const HEAP = env["PROFILE_HEAP"] === "1"
 const entry = env["PROFILE_ENTRY"] ?? path.join(repo, "dist", "egress-daemon.mjs")
+const KIND = env["PROFILE_KIND"] === "stream" ? "stream" : "rps"
+const MB = Number(env["PROFILE_MB"] ?? 256)
+const extraFlags = (env["PROFILE_NODE_FLAGS"] ?? "").split(" ").filter((f) => f.length > 0)
 
 const pinned = spawnSync("taskset", ["-c", "0", "true"]).status === 0 && os.cpus().length >= 2
 const onCore = (core: number, cmd: string, args: Array<string>): [string, Array<string>] => (pinned ? ["taskset", ["-c", String(core), cmd, ...args]] : [cmd, args])
@@ -77,6 +85,9 @@ const cpuMs = (pid: number): number => {
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
+/** Peak resident set (VmHWM) of a process, in MB. */
+const peakRssMb = (pid: number): number => Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024
+
 const main = async () => {
   if (!fs.existsSync(entry)) throw new Error(`${entry} does not exist: run npm run build first`)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "egress-profile-"))
@@ -95,7 +106,7 @@ const main = async () => {
   const outDir = CPU_DIR ?? dir
   if (profiling) fs.mkdirSync(outDir, { recursive: true })
   const proxy = await spawnReady(
-    ...onCore(1, process.execPath, [...EGRESS_NODE_FLAGS, ...(profiling ? ["-r", preload(outDir)] : []), entry]),
+    ...onCore(1, process.execPath, [...EGRESS_NODE_FLAGS, ...extraFlags, ...(profiling ? ["-r", preload(outDir)] : []), entry]),
     (line) => {
       const m = /egress: listening on [^ ]+:(\d+)/.exec(line)
       return m ? Number(m[1]) : undefined
@@ -112,20 +123,30 @@ const main = async () => {
     }
   )
   const ca = fs.readFileSync(path.join(stateDir, "ca.pem"), "utf8")
-  const load = (warmupMs: number, durationMs: number) =>
-    new Promise<{ rps: number; requests: number }>((resolve, reject) => {
+  const log = env["PROFILE_LOG"]
+  if (log !== undefined) {
+    const out = fs.createWriteStream(log)
+    proxy.child.stdout!.pipe(out)
+    proxy.child.stderr!.pipe(out)
+  }
+  const client = <A>(input: object) =>
+    new Promise<A>((resolve, reject) => {
       const [cmd, args] = onCore(0, process.execPath, [
         path.join(here, "egress", "load.ts"),
-        JSON.stringify({ kind: "rps", host: HOST, port: upstream.ready.port, path: "/small", ca, proxyPort: proxy.ready, connections: 8, warmupMs, durationMs })
+        JSON.stringify({ host: HOST, port: upstream.ready.port, ca, proxyPort: proxy.ready, ...input })
       ])
       const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] })
       let out = ""
       child.stdout.on("data", (d) => (out += d))
-      child.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as { rps: number; requests: number }) : reject(new Error(`load client exited ${code}`))))
+      child.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as A) : reject(new Error(`load client exited ${code}`))))
     })
+  const load = (warmupMs: number, durationMs: number) =>
+    client<{ rps: number; requests: number }>({ kind: "rps", path: "/small", connections: 8, warmupMs, durationMs })
+  const stream = (mb: number) => client<{ bytes: number; mbps: number }>({ kind: "stream", path: `/big?mb=${mb}` })
 
-  process.stderr.write(`egress-profile: ${entry}; ${pinned ? "proxy on core 1, upstream + load on core 0" : "not pinned"}; warm-up ${WARMUP_MS} ms\n`)
-  await load(WARMUP_MS, 1000)
+  process.stderr.write(`egress-profile: ${entry} ${extraFlags.join(" ")}; ${KIND}; ${pinned ? "proxy on core 1, upstream + load on core 0" : "not pinned"}; warm-up ${WARMUP_MS} ms\n`)
+  if (KIND === "rps") await load(WARMUP_MS, 1000)
+  else await stream(16)
   if (profiling) {
     const started = new Promise<void>((resolve) => readline.createInterface({ input: proxy.child.stdout! }).on("line", (l) => l === "profile: started" && resolve()))
     proxy.child.kill("SIGUSR2")
@@ -134,16 +155,24 @@ const main = async () => {
   let requests = 0
   for (let i = 1; i <= RUNS; i++) {
     const c0 = cpuMs(proxy.child.pid!)
+    if (KIND === "stream") {
+      const r = await stream(MB)
+      const used = cpuMs(proxy.child.pid!) - c0
+      const mb = r.bytes / 1024 / 1024
+      requests += 1
+      process.stdout.write(`run ${i}: ${r.mbps.toFixed(0)} MB/s, ${(used / mb).toFixed(2)} ms of proxy CPU per MB (${mb.toFixed(0)} MB), peak RSS ${peakRssMb(proxy.child.pid!).toFixed(0)} MB\n`)
+      continue
+    }
     const r = await load(0, MS)
     const used = cpuMs(proxy.child.pid!) - c0
     requests += r.requests
-    process.stdout.write(`run ${i}: ${r.rps.toFixed(0)} requests/s, ${((1000 * used) / r.requests).toFixed(0)} µs of proxy CPU per request (${r.requests} requests)\n`)
+    process.stdout.write(`run ${i}: ${r.rps.toFixed(0)} requests/s, ${((1000 * used) / r.requests).toFixed(0)} µs of proxy CPU per request (${r.requests} requests), peak RSS ${peakRssMb(proxy.child.pid!).toFixed(0)} MB\n`)
   }
   if (profiling) {
     const exited = new Promise((resolve) => proxy.child.once("exit", resolve))
     proxy.child.kill("SIGTERM")
     await exited
-    if (HEAP) process.stdout.write(`allocated: ${(sampledBytes(path.join(outDir, "heap.json")) / requests / 1024).toFixed(1)} KB per request (sampled)\n`)
+    if (HEAP) process.stdout.write(`allocated: ${(sampledBytes(path.join(outDir, "heap.json")) / requests / 1024).toFixed(1)} KB per ${KIND === "stream" ? "stream" : "request"} (sampled)\n`)
     if (CPU_DIR !== undefined) process.stdout.write(`CPU profile: ${path.join(outDir, "egress.cpuprofile")}\n`)
   }
   killChildren()

@@ -211,13 +211,16 @@ export class BodyScanner {
   }
 }
 
+/** The held tail when nothing is held (shared, never written to). */
+const EMPTY: Buffer = Buffer.alloc(0)
+
 /**
  * Streaming redaction of held tokens in a response body. Replaces each occurrence with `*`
  * of the same length (so Content-Length stays right) and holds back only a tail that is a
  * proper prefix of some token.
  */
 export class Redactor {
-  private held: Buffer = Buffer.alloc(0)
+  private held: Buffer = EMPTY
   private readonly needles: ReadonlyArray<Buffer>
   private readonly maxLen: number
   redactions = 0
@@ -234,7 +237,10 @@ export class Redactor {
   push(chunk: Buffer): Buffer {
     let all = this.held.length === 0 ? chunk : Buffer.concat([this.held, chunk])
     let copied = false
-    for (const n of this.needles) {
+    // Per chunk of a stream: no iterator, and no allocation unless a token is found or held.
+    const needles = this.needles
+    for (let k = 0; k < needles.length; k++) {
+      const n = needles[k]!
       let at = all.indexOf(n)
       while (at !== -1) {
         if (!copied) {
@@ -247,23 +253,26 @@ export class Redactor {
       }
     }
     const cut = this.partialTail(all)
-    this.held = cut === all.length ? Buffer.alloc(0) : Buffer.from(all.subarray(cut))
+    this.held = cut === all.length ? EMPTY : Buffer.from(all.subarray(cut))
     return cut === all.length ? all : all.subarray(0, cut)
   }
 
   end(): Buffer {
     const rest = this.held
-    this.held = Buffer.alloc(0)
+    this.held = EMPTY
     return rest
   }
 
   /** Index where a suffix that could still grow into a token starts (or length: none). */
   private partialTail(buf: Buffer): number {
+    const needles = this.needles
     const from = Math.max(0, buf.length - this.maxLen + 1)
     for (let i = from; i < buf.length; i++) {
-      for (const n of this.needles) {
-        const len = buf.length - i
-        if (len < n.length && buf[i] === n[0] && buf.compare(n, 0, len, i, buf.length) === 0) return i
+      const len = buf.length - i
+      const b = buf[i]
+      for (let k = 0; k < needles.length; k++) {
+        const n = needles[k]!
+        if (len < n.length && b === n[0] && buf.compare(n, 0, len, i, buf.length) === 0) return i
       }
     }
     return buf.length

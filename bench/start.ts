@@ -12,6 +12,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
 import * as DockerLive from "../src/layers/Docker.ts"
+import { bottleNames } from "../src/programs/bottleNames.ts"
 import { agentImageSource, bundleImageSource, ensureImage } from "../src/programs/images.ts"
 
 const root = path.resolve(import.meta.dirname, "..")
@@ -47,7 +48,7 @@ for (let i = 0; i < runs; i++) {
   const name = `bench-${i}`
   bottle.push(time(() => {
     sh(process.execPath, [bin, "start", "claude", "--yes", "--detach", "--name", name])
-    sh("docker", ["exec", `bottle-${name}-agent`, "true"])
+    sh("docker", ["exec", bottleNames(state, name).agent, "true"])
   }))
   sh(process.execPath, [bin, "stop", name, "--purge"])
 

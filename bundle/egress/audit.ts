@@ -14,31 +14,10 @@
  * disk is reported once on stderr and never fails traffic.
  */
 import * as fs from "node:fs"
-import * as fsp from "node:fs/promises"
-import { Effect, Schema } from "effect"
+import type { AuditEntry } from "../../src/schema/AuditLog.ts"
+import { errorMessage } from "./errors.ts"
 import { auditLogIn } from "./paths.ts"
-import { EgressError, errorMessage } from "./errors.ts"
 
-export const AuditDecision = Schema.Literals(["allow", "deny", "dlp-block", "error"])
-export type AuditDecision = typeof AuditDecision.Type
-
-export const AuditEntry = Schema.Struct({
-  time: Schema.String,
-  bottle: Schema.String,
-  method: Schema.String,
-  host: Schema.String,
-  path: Schema.String,
-  status: Schema.Number,
-  bytes_in: Schema.Number,
-  bytes_out: Schema.Number,
-  duration_ms: Schema.Number,
-  decision: AuditDecision,
-  rule: Schema.String,
-  reason: Schema.optionalKey(Schema.String),
-  /** How many refusals the line stands for (rate-limited refusals, see admission.ts); 1 when absent. */
-  count: Schema.optionalKey(Schema.Number)
-})
-export type AuditEntry = typeof AuditEntry.Type
 
 /** How long an `allow`/`error` line may wait to be written with others. */
 export const FLUSH_MS = 20
@@ -148,39 +127,3 @@ export class AuditLog {
     return Promise.resolve()
   }
 }
-
-const decodeEntry = Schema.decodeUnknownOption(Schema.fromJsonString(AuditEntry))
-
-/**
- * Reads the audit log, oldest first (rotated files, then the live one). Lines that are not
- * audit entries (a torn last line) are skipped.
- */
-export const readAudit = Effect.fn("readAudit")(function*(stateDir: string): Effect.fn.Return<ReadonlyArray<AuditEntry>, EgressError> {
-  const file = auditLogIn(stateDir)
-  const files = yield* Effect.tryPromise({
-    try: async () => {
-      const names = await fsp.readdir(stateDir)
-      const rotated = names
-        .map((n) => /^audit\.log\.(\d+)$/.exec(n))
-        .filter((m): m is RegExpExecArray => m !== null)
-        .map((m) => Number(m[1]))
-        .sort((a, b) => b - a)
-        .map((i) => `${file}.${i}`)
-      return names.includes("audit.log") ? [...rotated, file] : rotated
-    },
-    catch: (cause) => new EgressError({ reason: { _tag: "AuditUnreadable", path: file, message: errorMessage(cause) } })
-  })
-  const out: Array<AuditEntry> = []
-  for (const f of files) {
-    const text = yield* Effect.tryPromise({
-      try: () => fsp.readFile(f, "utf8"),
-      catch: (cause) => new EgressError({ reason: { _tag: "AuditUnreadable", path: f, message: errorMessage(cause) } })
-    })
-    for (const line of text.split("\n")) {
-      if (line.length === 0) continue
-      const entry = decodeEntry(line)
-      if (entry._tag === "Some") out.push(entry.value)
-    }
-  }
-  return out
-})

@@ -9,10 +9,9 @@ export const RoutesUnreadable = Schema.TaggedStruct("RoutesUnreadable", { file: 
 export const RoutesInvalid = Schema.TaggedStruct("RoutesInvalid", { file: Schema.String, problems: Schema.Array(Schema.String) })
 export const MissingToken = Schema.TaggedStruct("MissingToken", { env: Schema.String, host: Schema.String })
 export const ListenFailed = Schema.TaggedStruct("ListenFailed", { host: Schema.String, port: Schema.Number, message: Schema.String })
-export const AuditUnreadable = Schema.TaggedStruct("AuditUnreadable", { path: Schema.String, message: Schema.String })
 export const BadArgument = Schema.TaggedStruct("BadArgument", { message: Schema.String })
 
-export const EgressErrorReason = Schema.Union([CaFailed, RoutesUnreadable, RoutesInvalid, MissingToken, ListenFailed, AuditUnreadable, BadArgument])
+export const EgressErrorReason = Schema.Union([CaFailed, RoutesUnreadable, RoutesInvalid, MissingToken, ListenFailed, BadArgument])
 export type EgressErrorReason = typeof EgressErrorReason.Type
 
 export class EgressError extends Schema.TaggedError<EgressError>()("EgressError", {
@@ -31,8 +30,6 @@ export class EgressError extends Schema.TaggedError<EgressError>()("EgressError"
         return `route ${r.host} needs the token in $${r.env}, which is not set in the egress daemon's environment`
       case "ListenFailed":
         return `egress cannot listen on ${r.host}:${r.port}: ${r.message}`
-      case "AuditUnreadable":
-        return `cannot read egress audit log ${r.path}: ${r.message}`
       case "BadArgument":
         return r.message
     }

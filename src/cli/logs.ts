@@ -1,7 +1,7 @@
 /** `bottle logs <bottle>`: the sidecar bundle's daemon log; `--egress` for the egress audit log. */
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import { readAudit } from "../../bundle/egress/audit.ts"
+import { readAudit } from "../schema/AuditLog.ts"
 import { DAEMONS, hostDirOf } from "../schema/BundleProtocol.ts"
 import { Backend } from "../services/Backend.ts"
 import { StateStore } from "../services/StateStore.ts"

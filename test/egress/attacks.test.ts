@@ -11,7 +11,7 @@ import * as zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import WebSocket from "ws"
-import { readAudit } from "../../bundle/egress/audit.ts"
+import { readAudit } from "../../src/schema/AuditLog.ts"
 import { connectTunnel, h2OverTunnel, proxiedRequest, rawOverTunnel, rawToProxy, tlsOverTunnel } from "./support/client.ts"
 import { API, EVIL, harness, OTHER, OTHER_TOKEN, REAL_TOKEN } from "./support/harness.ts"
 

@@ -9,7 +9,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { AuditLog, FLUSH_MS, type AuditEntry } from "../../bundle/egress/audit.ts"
+import { AuditLog, FLUSH_MS } from "../../bundle/egress/audit.ts"
+import type { AuditEntry } from "../../src/schema/AuditLog.ts"
 
 const entry = (i: number): AuditEntry => ({
   time: new Date(0).toISOString(),

@@ -10,7 +10,7 @@ import * as http2 from "node:http2"
 import type * as tls from "node:tls"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { readAudit } from "../../bundle/egress/audit.ts"
+import { readAudit } from "../../src/schema/AuditLog.ts"
 import { connectTunnel, tlsOverTunnel } from "./support/client.ts"
 import { API, harness, OTHER, OTHER_TOKEN } from "./support/harness.ts"
 

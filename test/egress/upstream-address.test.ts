@@ -11,7 +11,7 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import WebSocket from "ws"
-import { readAudit } from "../../bundle/egress/audit.ts"
+import { readAudit } from "../../src/schema/AuditLog.ts"
 import { connectTunnel, proxiedRequest, tlsOverTunnel } from "./support/client.ts"
 import { API, harness, OTHER } from "./support/harness.ts"
 

@@ -173,6 +173,11 @@ describe("grants module", () => {
       assert.deepStrictEqual(yield* pendingGrants(routes({})), [{ token_env: "GITHUB_TOKEN", host: "api.github.com", unrestricted: true }])
       assert.deepStrictEqual(yield* pendingGrants(routes({ paths: ["/repos/me/x/"] })), [])
       assert.deepStrictEqual(yield* pendingGrants(routes({ methods: ["GET"] })), [])
+      // "Anything", spelled out, is no limit: a prefix of every path, or every method.
+      const unrestricted = [{ token_env: "GITHUB_TOKEN", host: "api.github.com", unrestricted: true as const }]
+      assert.deepStrictEqual(yield* pendingGrants(routes({ paths: ["/"] })), unrestricted)
+      assert.deepStrictEqual(yield* pendingGrants(routes({ paths: ["/repos/", "/"], methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] })), unrestricted)
+      assert.deepStrictEqual(yield* pendingGrants(routes({ paths: ["/"], methods: ["GET", "HEAD"] })), [])
       // A grant for the host (as for a host away from home) is not one for unrestricted use.
       yield* approveGrants([{ token_env: "GITHUB_TOKEN", host: "api.github.com" }], "/m/bottle.yaml")
       assert.strictEqual((yield* pendingGrants(routes({}))).length, 1)

@@ -147,6 +147,17 @@ describe("launch", () => {
     }).pipe(Effect.provide(dockerLayers({ started })))
   })
 
+  it.effect("docker backend: both containers are bounded whatever the manifest says (a fork bomb stops at the agent's process limit)", () => {
+    const started: Array<ContainerSpec> = []
+    return Effect.gen(function*() {
+      const plan = yield* makePlan
+      yield* launch(plan, opts("detach"))
+      const argsOf = (suffix: string) => (started.find((s) => s.name.endsWith(suffix))?.extraArgs ?? []).join(" ")
+      assert.include(argsOf("-agent"), "--pids-limit 4096")
+      assert.include(argsOf("-bundle"), "--pids-limit 256 --memory 512m")
+    }).pipe(Effect.provide(dockerLayers({ started })))
+  })
+
   it.effect("reports its steps as data, in the design's order, each as it begins", () => {
     const reported: Array<ProgressEvent> = []
     return Effect.gen(function*() {

@@ -86,8 +86,20 @@ const bundleContainer = (root: string, plan: BottlePlan, internalNetwork: string
   // and CA key without the dir being opened to anyone else.
   ...(process.getuid && process.getgid ? { user: `${process.getuid()}:${process.getgid()}` } : {}),
   mounts: run.mounts,
-  extraArgs: ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+  extraArgs: ["--cap-drop", "ALL", "--security-opt", "no-new-privileges", ...BUNDLE_LIMITS]
 })
+
+/**
+ * What the agent can take of the host, whatever the manifest says: a fork bomb stops at the
+ * agent's process limit instead of exhausting the host and every other bottle. (Memory and
+ * CPUs for the agent are the manifest's `resources`; the engine's default is none.)
+ */
+export const AGENT_PIDS_LIMIT = 4096
+/**
+ * The bundle's own bounds: its daemons are small (egress sheds load past its 64 MB heap, peak
+ * RSS ~150 MB), so a runaway is cut off here instead of taking the host with it.
+ */
+export const BUNDLE_LIMITS: ReadonlyArray<string> = ["--pids-limit", "256", "--memory", "512m"]
 
 /** The agent container's isolation flags, beside the internal network it is alone on with the bundle. */
 const agentIsolation = (plan: BottlePlan) => [
@@ -103,7 +115,8 @@ const agentIsolation = (plan: BottlePlan) => [
   "--sysctl", "net.ipv6.conf.default.disable_ipv6=1",
   "--cap-drop", "ALL",
   "--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER", "--cap-add", "SETUID", "--cap-add", "SETGID",
-  "--security-opt", "no-new-privileges"
+  "--security-opt", "no-new-privileges",
+  "--pids-limit", String(AGENT_PIDS_LIMIT)
 ]
 
 const report = (step: LaunchStep) =>

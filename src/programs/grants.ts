@@ -16,7 +16,7 @@
  * with `paths` or `methods` needs none.
  */
 import { Effect, Option, Schema } from "effect"
-import { hostMatches } from "../schema/Route.ts"
+import { hostMatches, HttpMethod } from "../schema/Route.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 import { StateCorrupt, StateError, StateStore } from "../services/StateStore.ts"
 
@@ -56,9 +56,15 @@ export const GRANTS_FILE = "grants.json"
 
 const sameGrant = (a: Grant, b: Grant) => a.token_env === b.token_env && a.host === b.host && (a.unrestricted ?? false) === (b.unrestricted ?? false)
 
-/** A credential route that limits neither paths nor methods. */
-export const isUnrestricted = (r: { readonly auth?: unknown; readonly paths?: unknown; readonly methods?: unknown }): boolean =>
-  r.auth !== undefined && r.paths === undefined && r.methods === undefined
+/**
+ * A credential route that in effect limits neither paths nor methods: none listed, or a list
+ * that lets everything through (`paths: ["/"]` is a prefix of every path; `methods` naming all
+ * seven), so a manifest cannot dodge the grant by spelling "anything" out.
+ */
+export const isUnrestricted = (r: { readonly auth?: unknown; readonly paths?: ReadonlyArray<string>; readonly methods?: ReadonlyArray<string> }): boolean =>
+  r.auth !== undefined &&
+  (r.paths === undefined || r.paths.includes("/")) &&
+  (r.methods === undefined || HttpMethod.literals.every((m) => r.methods!.includes(m)))
 
 /** Is `host` (a route's host, possibly `*.suffix`) inside the token's known home? */
 const atHome = (g: Grant): boolean => {

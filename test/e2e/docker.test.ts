@@ -212,6 +212,12 @@ describe("docker backend: a running bottle", () => {
     expect(r.stdout).not.toMatch(/\/docker\.sock\n/)
   })
 
+  it("cannot fork the host to death: the engine holds it to its process limit", () => {
+    // cgroup v2 (one hierarchy) or v1 (the pids controller's own).
+    const r = inAgent("cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max")
+    expect(r.stdout.trim()).toBe("4096")
+  })
+
   it("reaches a routed host through HTTPS_PROXY, with the real token injected on the wire", () => {
     const r = inAgent(`curl -sS -m 10 https://${UPSTREAM_HOST}/v1/hello -H 'Authorization: Bearer egress-placeholder'`)
     expect(r.stdout, r.stderr).toBe("hello from upstream\n")

@@ -38,6 +38,17 @@ describe("workspace layout", () => {
     assert.sameMembers(readonlyTargets(cwd), expected.map((n) => `/workspace/${n}`))
     assert.sameMembers([...placeholders], expected.map((n) => path.join(cwd, n)))
     for (const m of mounts.slice(1)) assert.strictEqual(m.source, path.join(cwd, path.basename(m.target)))
+    // Editors and AI tools that run what their project config names, with no trust prompt.
+    for (const n of [".helix", ".gemini", ".codex", ".cursor", ".kiro", ".roo", ".opencode", "opencode.json", ".mcp.json", ".claude"]) assert.include(readonlyTargets(cwd), `/workspace/${n}`)
+  })
+
+  it("mise.local.toml and the other trusted-by-path files are guarded when they exist, and only then", () => {
+    const cwd = tmp("bb-ws-")
+    assert.notInclude(readonlyTargets(cwd), "/workspace/mise.local.toml")
+    fs.writeFileSync(path.join(cwd, "mise.local.toml"), "[tasks]\n")
+    fs.writeFileSync(path.join(cwd, ".dir-locals.el"), "()\n")
+    assert.includeMembers(readonlyTargets(cwd), ["/workspace/mise.local.toml", "/workspace/.dir-locals.el"])
+    assert.notInclude(layoutOf(cwd).placeholders, path.join(cwd, "mise.local.toml"))
   })
 
   it("an existing repository: .git mounted whole from the host, no HEAD guard, no placeholder for what exists", () => {
@@ -135,6 +146,63 @@ describe("workspace layout", () => {
     assert.notInclude(placeholders, path.join(cwd, "vendor", "dep", ".git"))
   })
 
+  it("every directory above a nested guarded path is bound onto itself read-write before its read-only mount (so it cannot be renamed away)", () => {
+    const sub = tmp("bb-ws-sub-")
+    git(sub, "init", "-q", ".")
+    git(sub, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x")
+    const head = spawnSync("git", ["rev-parse", "HEAD"], { cwd: sub, encoding: "utf8" }).stdout.trim()
+    const cwd = tmp("bb-ws-")
+    git(cwd, "init", "-q", ".")
+    // Two submodules sharing a parent (not checked out), and a clone two levels down.
+    git(cwd, "update-index", "--add", "--cacheinfo", `160000,${head},libs/a`)
+    git(cwd, "update-index", "--add", "--cacheinfo", `160000,${head},libs/b`)
+    fs.mkdirSync(path.join(cwd, "vendor", "dep"), { recursive: true })
+    git(path.join(cwd, "vendor", "dep"), "init", "-q", ".")
+    const { mounts, placeholders } = layoutOf(cwd)
+    const at = (target: string, readonly: boolean) => {
+      const i = mounts.findIndex((m) => m.target === target && m.readonly === readonly)
+      assert.isAtLeast(i, 0, `${target} ${readonly ? "ro" : "rw"} in ${JSON.stringify(mounts)}`)
+      assert.strictEqual(mounts[i]!.source, path.join(cwd, ...target.split("/").slice(2)))
+      return i
+    }
+    assert.isBelow(at("/workspace/libs", false), at("/workspace/libs/a", false))
+    assert.isBelow(at("/workspace/libs/a", false), at("/workspace/libs/a/.git", true))
+    assert.isBelow(at("/workspace/libs", false), at("/workspace/libs/b", false))
+    assert.isBelow(at("/workspace/libs/b", false), at("/workspace/libs/b/.git", true))
+    assert.isBelow(at("/workspace/vendor", false), at("/workspace/vendor/dep", false))
+    assert.isBelow(at("/workspace/vendor/dep", false), at("/workspace/vendor/dep/.git", true))
+    // Each bound once (Docker refuses a duplicate mount point); the cwd itself is not rebound.
+    const targets = mounts.map((m) => m.target)
+    assert.strictEqual(new Set(targets).size, targets.length)
+    // The missing ones are placeholders, each after its parent (removed innermost first).
+    assert.deepStrictEqual(placeholders.filter((p) => p.includes("libs")), ["libs", "libs/a", "libs/a/.git", "libs/b", "libs/b/.git"].map((p) => path.join(cwd, p)))
+  })
+
+  it("a .git file's git dir below the top: the directories above it are pinned too, nothing inside it is rebound writable", () => {
+    const cwd = tmp("bb-ws-")
+    fs.mkdirSync(path.join(cwd, "meta"))
+    git(cwd, "init", "-q", "--separate-git-dir=meta/repo.git", ".")
+    const { mounts } = layoutOf(cwd)
+    const i = mounts.findIndex((m) => m.target === "/workspace/meta" && !m.readonly)
+    const j = mounts.findIndex((m) => m.target === "/workspace/meta/repo.git" && m.readonly)
+    assert.isTrue(i > 0 && j > i, JSON.stringify(mounts))
+    assert.isFalse(mounts.some((m) => !m.readonly && m.target.startsWith("/workspace/meta/repo.git")))
+  })
+
+  it("refuses a nested guarded path below a symbolic link, naming the link", () => {
+    const sub = tmp("bb-ws-sub-")
+    git(sub, "init", "-q", ".")
+    git(sub, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x")
+    const head = spawnSync("git", ["rev-parse", "HEAD"], { cwd: sub, encoding: "utf8" }).stdout.trim()
+    const cwd = tmp("bb-ws-")
+    git(cwd, "init", "-q", ".")
+    git(cwd, "update-index", "--add", "--cacheinfo", `160000,${head},lnk/mod`)
+    fs.mkdirSync(path.join(cwd, "real", "mod"), { recursive: true })
+    fs.symlinkSync("real", path.join(cwd, "lnk"))
+    const r = workspaceLayout(inspectWorkspace(cwd), "/workspace")
+    assert.isTrue("refusal" in r && r.refusal.path === path.join(cwd, "lnk") && r.refusal.message.includes("symbolic link"), JSON.stringify(r))
+  })
+
   it("refuses a guarded name that is a symbolic link (a bind mount would follow it), naming it", () => {
     const cwd = tmp("bb-ws-")
     fs.writeFileSync(path.join(cwd, "real.yaml"), "agents: {}\n")
@@ -161,6 +229,11 @@ describe("workspace layout", () => {
     assert.deepStrictEqual(removePlaceholders([empty, filled, path.join(cwd, "gone")]), [filled])
     assert.isFalse(fs.existsSync(empty))
     assert.isTrue(fs.existsSync(path.join(filled, "settings.json")))
+    // Nested placeholders go innermost first, in whatever order they were recorded.
+    const nested = ["libs", "libs/a", "libs/a/.git"].map((p) => path.join(cwd, p))
+    fs.mkdirSync(nested[2]!, { recursive: true })
+    assert.deepStrictEqual(removePlaceholders([nested[1]!, nested[0]!, nested[2]!]), [])
+    assert.isFalse(fs.existsSync(nested[0]!))
   })
 
   it.effect("stop removes a placeholder only once no other bottle of the state root records it", () =>

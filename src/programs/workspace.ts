@@ -20,14 +20,18 @@
  *
  * Nested, guarded the same way: each submodule's `<path>/.git` (gitlinks in the index) and
  * every `.git` already below the top (bounded walk), the git dir a `.git` file or `commondir`
- * names inside the cwd, and the top-level entry holding a `core.hooksPath` inside it.
+ * names inside the cwd, and the top-level entry holding a `core.hooksPath` inside it. Every
+ * directory between the top and a nested guarded path is bound onto itself read-write, so it
+ * is a mount point too: it cannot be renamed away with the read-only mount inside it (a
+ * directory *holding* a mount point can be renamed), while what is in it stays editable.
  *
- * Refused: a guarded name that is a symbolic link; a cwd on a case-insensitive filesystem
+ * Refused: a guarded name that is a symbolic link, or one below a symbolic link; a cwd on a case-insensitive filesystem
  * (`.GIT` would reach the real `.git` past its mount). Not defended (see README, "Mounted
- * workspace"): *new* nested paths (`sub/.git` outside a submodule, `sub/.envrc`, a bare
- * repository planted in a subdirectory); files that are the project's own
+ * workspace"): *new* nested paths (`sub/.git` outside a submodule — host git at the top runs
+ * its config once `git add -A` records it —, `sub/.envrc`, a bare repository planted in a
+ * subdirectory); nested `.git` entries past the walk's limit; files that are the project's own
  * code or data (package.json scripts, Makefile, `.env`, `.tool-versions`, CLAUDE.md ...), which
- * run only when you run the project's tooling yourself.
+ * run when you run the project's tooling yourself.
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -51,7 +55,15 @@ export const GUARDED: ReadonlyArray<{ readonly name: string; readonly why: strin
   { name: ".mcp.json", why: "Claude Code and other MCP clients on the host: servers are commands" },
   { name: ".nvim.lua", why: "Neovim exrc" },
   { name: ".nvimrc", why: "Neovim/Vim exrc" },
-  { name: ".exrc", why: "Vim exrc" }
+  { name: ".exrc", why: "Vim exrc" },
+  { name: ".helix", why: "Helix: languages.toml names language servers it starts, with no trust prompt" },
+  { name: ".gemini", why: "Gemini CLI: project settings name MCP servers (commands)" },
+  { name: ".codex", why: "Codex CLI: project config names MCP servers (commands)" },
+  { name: ".cursor", why: "Cursor: mcp.json servers are commands" },
+  { name: ".kiro", why: "Kiro: settings/mcp.json servers are commands, hooks" },
+  { name: ".roo", why: "Roo Code: mcp.json servers are commands" },
+  { name: ".opencode", why: "opencode: project config, plugins and MCP servers (commands)" },
+  { name: "opencode.json", why: "opencode: MCP servers are commands" }
 ]
 
 /**
@@ -67,7 +79,7 @@ export const HOOK_MANAGERS: ReadonlyArray<{ readonly signature: RegExp; readonly
 ]
 
 /** Guarded when they exist (tools that trust a file by its path: an edit would run unasked). */
-export const GUARDED_IF_PRESENT: ReadonlyArray<string> = [".husky", "mise.toml", ".mise.toml", ".mise", ".dir-locals.el", ".helix"]
+export const GUARDED_IF_PRESENT: ReadonlyArray<string> = [".husky", "mise.toml", ".mise.toml", "mise.local.toml", ".mise.local.toml", ".mise", ".dir-locals.el"]
 
 export class WorkspaceError extends Schema.TaggedError<WorkspaceError>()("WorkspaceError", {
   path: Schema.String,
@@ -96,6 +108,8 @@ export interface WorkspaceFacts {
    * lists, outermost first, the directories to create for one that does not exist.
    */
   readonly nestedGit: ReadonlyArray<{ readonly rel: string; readonly kind: Kind | undefined; readonly missing: ReadonlyArray<string> }>
+  /** Kind of each directory between root and a nested guarded path (relative; absent: missing). */
+  readonly ancestorKinds: Readonly<Record<string, Kind>>
 }
 
 /** At most this many directories are looked at for nested `.git` entries (node_modules trees are large). */
@@ -263,6 +277,12 @@ export const gitlinksOf = (index: Buffer, hashSize: 20 | 32 = 20): ReadonlyArray
   return out
 }
 
+/** The directories strictly between the root and `rel` (relative, outermost first): `a/b/c` → `a`, `a/b`. */
+const ancestorsOf = (rel: string): Array<string> => {
+  const parts = rel.split(path.sep)
+  return parts.slice(1).map((_, i) => parts.slice(0, i + 1).join(path.sep))
+}
+
 /** Reads what `workspaceLayout` needs from the host. Reads only; follows no link it guards. */
 export const inspectWorkspace = (cwd: string): WorkspaceFacts => {
   const root = fs.realpathSync(cwd)
@@ -347,8 +367,18 @@ export const inspectWorkspace = (cwd: string): WorkspaceFacts => {
       } else if (e.isDirectory()) queue.push(path.join(dir, e.name))
     }
   }
-  return { root, kinds, gitRepoAtRoot, gitMetadataInside: [...metadata].sort(), hooksPathInside, hooksText, nestedGit: [...nested.values()] }
+  const ancestorKinds: Record<string, Kind> = {}
+  for (const rel of [...nested.keys(), ...metadata]) {
+    for (const a of ancestorsOf(rel)) {
+      const k = kindOf(path.join(root, a))
+      if (k) ancestorKinds[a] = k
+    }
+  }
+  return { root, kinds, gitRepoAtRoot, gitMetadataInside: [...metadata].sort(), hooksPathInside, hooksText, nestedGit: [...nested.values()], ancestorKinds }
 }
+
+const symlinkRefusal = (source: string) =>
+  new WorkspaceError({ path: source, message: `${source} is a symbolic link: mount_cwd cannot lay a read-only mount over a link (or below one) without following it, so the agent could replace it; replace the link with what it points to, or use copy_cwd` })
 
 /**
  * Pure: the mounts for a mounted workspace, and the placeholders to create for guarded names
@@ -375,29 +405,40 @@ export const workspaceLayout = (facts: WorkspaceFacts, workdir: string): { reado
   for (const [name, when] of guarded) {
     const kind = facts.kinds[name]
     const source = path.join(facts.root, name)
-    if (kind === "symlink") {
-      return { refusal: new WorkspaceError({ path: source, message: `${source} is a symbolic link: mount_cwd cannot lay a read-only mount over a link without following it, so the agent could replace it; replace the link with what it points to, or use copy_cwd` }) }
-    }
+    if (kind === "symlink") return { refusal: symlinkRefusal(source) }
     if (kind === undefined && when === "if-present") continue
     // An empty directory (another bottle's placeholder on this directory, or one a crash left)
     // is shared as one: recorded, and removed by the last bottle that records it.
     if (kind === undefined || (kind === "empty-dir" && when === "always")) placeholders.push(source)
     mounts.push({ source, target: path.posix.join(workdir, name), readonly: true })
   }
-  for (const n of facts.nestedGit) {
-    const top = n.rel.split(path.sep)[0]!
-    if (guarded.has(top)) continue
-    const source = path.join(facts.root, n.rel)
-    if (n.kind === "symlink") {
-      return { refusal: new WorkspaceError({ path: source, message: `${source} is a symbolic link: mount_cwd cannot lay a read-only mount over a link without following it, so the agent could replace it; replace the link with what it points to, or use copy_cwd` }) }
+  // Nested guarded paths (below a top-level name not guarded already); one inside another is
+  // covered by the outer one's read-only mount.
+  const nested = new Map<string, WorkspaceFacts["nestedGit"][number] | undefined>()
+  for (const n of facts.nestedGit) nested.set(n.rel, n)
+  for (const rel of facts.gitMetadataInside) if (!nested.has(rel)) nested.set(rel, undefined)
+  for (const rel of nested.keys()) if (guarded.has(rel.split(path.sep)[0]!)) nested.delete(rel)
+  const rels = [...nested.keys()]
+  const coveredBy = (rel: string) => rels.some((o) => o !== rel && rel.startsWith(o + path.sep))
+  const selfBound = new Set<string>()
+  const target = (rel: string) => path.posix.join(workdir, ...rel.split(path.sep))
+  for (const [rel, n] of nested) {
+    if (coveredBy(rel)) continue
+    const source = path.join(facts.root, rel)
+    // Linux refuses to rename or remove a mount point (EBUSY) but not a directory holding one:
+    // `mv libs libs2` would carry the read-only `libs/mod/.git` away and leave `libs/mod/.git`
+    // free to plant. So each directory above it is bound onto itself read-write (its contents
+    // stay editable), before the read-only mount, which pins it in place.
+    for (const a of ancestorsOf(rel)) {
+      const abs = path.join(facts.root, a)
+      if (facts.ancestorKinds[a] === "symlink") return { refusal: symlinkRefusal(abs) }
+      if (selfBound.has(a)) continue
+      selfBound.add(a)
+      mounts.push({ source: abs, target: target(a), readonly: false })
     }
-    if (n.kind === undefined || n.kind === "empty-dir") placeholders.push(...n.missing.map((m) => path.join(facts.root, m)), ...(n.kind === "empty-dir" ? [source] : []))
-    mounts.push({ source, target: path.posix.join(workdir, ...n.rel.split(path.sep)), readonly: true })
-  }
-  for (const rel of facts.gitMetadataInside) {
-    const top = rel.split(path.sep)[0]!
-    if (guarded.has(top)) continue
-    mounts.push({ source: path.join(facts.root, rel), target: path.posix.join(workdir, ...rel.split(path.sep)), readonly: true })
+    if (n?.kind === "symlink") return { refusal: symlinkRefusal(source) }
+    if (n !== undefined && (n.kind === undefined || n.kind === "empty-dir")) placeholders.push(...n.missing.map((m) => path.join(facts.root, m)), ...(n.kind === "empty-dir" ? [source] : []))
+    mounts.push({ source, target: target(rel), readonly: true })
   }
   return { layout: { mounts, placeholders: [...new Set(placeholders)] } }
 }
@@ -426,8 +467,10 @@ export const WORKSPACE_RECORD = "workspace.json"
  */
 export const removePlaceholders = (placeholders: ReadonlyArray<string>): ReadonlyArray<string> => {
   const left: Array<string> = []
-  // Innermost first: a nested placeholder's own missing parents were recorded before it.
-  for (const p of [...placeholders].reverse()) {
+  // Innermost first (deepest path first), so a placeholder made for a missing parent is empty
+  // again by the time its turn comes.
+  const depth = (p: string) => p.split(path.sep).length
+  for (const p of [...placeholders].reverse().sort((a, b) => depth(b) - depth(a))) {
     try {
       fs.rmdirSync(p)
     } catch (e) {

@@ -2,7 +2,8 @@
  * mount_cwd against a hostile agent, from inside real bottles: as the agent's user, with its
  * own tools (sh, git), it tries to plant what the host later runs — a new `.git` with an
  * fsmonitor and a hook, a swapped `.git`, a `.git` file pointing elsewhere, a bare repository
- * at the root, a `bottle.yaml` beside a manifest that lives in a parent directory, `.envrc`,
+ * at the root, the directory above a guarded nested `.git` or git dir renamed away and a new one
+ * planted, a `bottle.yaml` beside a manifest that lives in a parent directory, `.envrc`,
  * `.vscode/tasks.json`, `.idea/`. Each must fail; the host tree must be as it was (once the
  * bottle is stopped, no placeholder is left either); host git run in the directory afterwards
  * must run nothing the agent wrote. Positive control: ordinary files are edited in place and
@@ -170,13 +171,16 @@ attempt gitfile sh -c 'rm -rf .git; printf "gitdir: /workspace/evil\\n" > .git'
 attempt submodule sh -c 'mkdir -p libs/mod && git init -q libs/mod && git -C libs/mod config core.fsmonitor "touch ${mark}; false;"'
 attempt nested-config sh -c 'git -C vendor/dep config core.fsmonitor "touch ${mark}; false;"'
 attempt nested-swap sh -c 'mv vendor/dep/.git vendor/dep/old-git || rm -rf vendor/dep/.git; git init -q vendor/dep && git -C vendor/dep config core.fsmonitor "touch ${mark}; false;"'
+attempt mv-parent sh -c 'mv libs libs2 && mkdir -p libs/mod/.git/objects libs/mod/.git/refs/heads && echo "ref: refs/heads/master" > libs/mod/.git/HEAD && printf "[core]\\n\\trepositoryformatversion=0\\n\\tfsmonitor=\\"touch ${mark}; false #\\"\\n" > libs/mod/.git/config'
+attempt mv-module sh -c 'mv libs/mod libs/mod2 && mkdir -p libs/mod && git init -q libs/mod && git -C libs/mod config core.fsmonitor "touch ${mark}; false;"'
+attempt nested-mv-parent sh -c 'mv vendor vendor2 && mkdir vendor && git init -q vendor/dep && git -C vendor/dep config core.fsmonitor "touch ${mark}; false;"'
 attempt manifest sh -c 'echo "# agent" >> bottle.yaml'
 attempt manifest-mv sh -c 'mv bottle.yaml b.yaml'
 attempt edit sh -c 'echo "agent" >> README.md'
 `)
     expect(run.code, run.stderr).toBe(0)
     expect(run.outcomes["edit"]).toBe("ok")
-    for (const a of ["mv-git", "swap-git", "config", "hook", "module", "head", "gitfile", "submodule", "nested-config", "nested-swap", "manifest", "manifest-mv"]) expect(run.outcomes[a], `${a} in:\n${run.stdout}`).toBe("refused")
+    for (const a of ["mv-git", "swap-git", "config", "hook", "module", "head", "gitfile", "submodule", "nested-config", "nested-swap", "mv-parent", "mv-module", "nested-mv-parent", "manifest", "manifest-mv"]) expect(run.outcomes[a], `${a} in:\n${run.stdout}`).toBe("refused")
     // The agent can still read the history.
     const log = inAgent(slug, cwd, "cd /workspace && git -c safe.directory='*' log --format=%s")
     expect(log.stdout.trim()).toBe("init")
@@ -209,12 +213,13 @@ attempt edit sh -c 'echo "agent" >> README.md'
 attempt config sh -c 'git config core.fsmonitor "touch ${mark}; false;"'
 attempt meta-config sh -c 'printf "[core]\\n\\tfsmonitor = touch ${mark}; false;\\n" >> meta/repo/config'
 attempt meta-mv sh -c 'mv meta/repo meta/old && mkdir meta/repo'
+attempt meta-mv-parent sh -c 'mv meta meta2 && mkdir -p meta/repo/objects meta/repo/refs/heads && echo "ref: refs/heads/master" > meta/repo/HEAD && printf "[core]\\n\\trepositoryformatversion=0\\n\\tfsmonitor=\\"touch ${mark}; false #\\"\\n" > meta/repo/config'
 attempt gitfile sh -c 'printf "gitdir: /tmp/x\\n" > .git'
 attempt edit sh -c 'echo new > notes.txt'
 `)
     expect(run.code, run.stderr).toBe(0)
     expect(run.outcomes["edit"]).toBe("ok")
-    for (const a of ["config", "meta-config", "meta-mv", "gitfile"]) expect(run.outcomes[a], `${a} in:\n${run.stdout}`).toBe("refused")
+    for (const a of ["config", "meta-config", "meta-mv", "meta-mv-parent", "gitfile"]) expect(run.outcomes[a], `${a} in:\n${run.stdout}`).toBe("refused")
 
     stop(slug, cwd)
     const after = snapshot(cwd)

@@ -182,7 +182,7 @@ const forwardHeaders = (raw: RawHeaders, auth: CompiledRoute["auth"]): RawHeader
 }
 
 /** Held tokens as strings, with their same-length masks, for header and message redaction. */
-interface Masks {
+export interface Masks {
   readonly values: ReadonlyArray<string>
   readonly buffers: ReadonlyArray<Buffer>
 }
@@ -313,8 +313,53 @@ const redactHead = (m: Masks, headers: unknown, reason?: Cell): void => {
   }
 }
 
+/**
+ * redactHead's fast path: true when no held token can be in any of its four readings, so the
+ * head is left as it is without building its per-piece bookkeeping (objects and closures per
+ * header, on every response of a credential route). Exact, not a heuristic: readings 3 and 4
+ * only exist when a header name repeats or a value is a list, and then it answers false (the
+ * full pass decides); otherwise it looks for every token in readings 1 and 2, built from the
+ * same pieces as redactHead takes them (string or number names and values; a value counts in
+ * reading 2 only under a string name).
+ */
+export const headClean = (m: Masks, headers: unknown, reason: string | undefined): boolean => {
+  let all = reason ?? ""
+  let values = ""
+  let names: Array<string> | undefined
+  // One header: false when it needs the full pass (a list value, a name seen before).
+  const add = (name: unknown, value: unknown): boolean => {
+    if (Array.isArray(value)) return false
+    if (typeof name === "string") {
+      const lower = name.toLowerCase()
+      if (names === undefined) names = [lower]
+      else if (names.includes(lower)) return false
+      else names.push(lower)
+    }
+    if (typeof name === "string" || typeof name === "number") all += name
+    if (typeof value === "string" || typeof value === "number") {
+      all += value
+      if (typeof name === "string") values += value
+    }
+    return true
+  }
+  if (Array.isArray(headers)) {
+    if (Array.isArray(headers[0])) {
+      for (const pair of headers as Array<[unknown, unknown]>) if (!add(pair[0], pair[1])) return false
+    } else {
+      for (let i = 0; i + 1 < headers.length; i += 2) if (!add(headers[i], headers[i + 1])) return false
+    }
+  } else if (headers && typeof headers === "object") {
+    const o = headers as Record<string, unknown>
+    for (const k of Object.keys(o)) if (!add(k, o[k])) return false
+  }
+  for (const needle of m.values) if (all.includes(needle) || values.includes(needle)) return false
+  return true
+}
+
 /** Redacts, in place, a header argument of writeHead/addTrailers/informational responses (see redactHead). */
-const redactHeaders = (m: Masks, headers: unknown): void => redactHead(m, headers)
+export const redactHeaders = (m: Masks, headers: unknown): void => {
+  if (!headClean(m, headers, undefined)) redactHead(m, headers)
+}
 
 /** A content-encoding header's value if it is anything but identity. */
 const encodingOf = (k: unknown, v: unknown): string | undefined => {
@@ -545,7 +590,7 @@ function guardedWriteHead(this: GuardedResponse, ...args: Array<unknown>): unkno
       return g.writeHead.call(this, 502, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), ...(g.h2 ? {} : { connection: "close" }) })
     }
   }
-  if (g.masks.values.length > 0) {
+  if (g.masks.values.length > 0 && !headClean(g.masks, headers, typeof args[1] === "string" ? args[1] : undefined)) {
     // The reason phrase is the upstream's too, read with the headers after it.
     const reason: Cell | undefined = typeof args[1] === "string" ? { text: args[1], mask: undefined, name: undefined, set: (t) => (args[1] = t) } : undefined
     redactHead(g.masks, headers, reason)

@@ -183,7 +183,7 @@ const forwardHeaders = (raw: RawHeaders, auth: CompiledRoute["auth"]): RawHeader
 }
 
 /** Held tokens as strings, with their same-length masks, for header and message redaction. */
-interface Masks {
+export interface Masks {
   readonly values: ReadonlyArray<string>
   readonly buffers: ReadonlyArray<Buffer>
 }
@@ -194,7 +194,7 @@ const masksFor = (policy: Policy): Masks => {
 }
 
 /** One piece of a response head the agent reads: a header name, a value, the reason phrase. */
-interface Cell {
+export interface Cell {
   text: string
   mask: Uint8Array | undefined
   readonly name: string | undefined
@@ -249,7 +249,7 @@ const cookieValueOf = (v: string): readonly [number, number] => {
  * Not caught: pieces spread over headers of different names that are not adjacent, or put
  * back in another order (see docs/egress.md, Known gaps).
  */
-const redactHead = (m: Masks, headers: unknown, reason?: Cell): void => {
+export const redactHead = (m: Masks, headers: unknown, reason?: Cell): void => {
   const cells: Array<Cell> = reason ? [reason] : []
   const cell = (text: unknown, name: string | undefined, set: (t: string) => void): void => {
     if (typeof text === "string") cells.push({ text, mask: undefined, name, set })
@@ -314,8 +314,74 @@ const redactHead = (m: Masks, headers: unknown, reason?: Cell): void => {
   }
 }
 
+/**
+ * Could a match of `needle` start in `text[0, end)` and run on past `end`: is some suffix of
+ * it a proper prefix of the needle? (No allocation: compares character codes.)
+ */
+const endsWithPrefixOf = (text: string, end: number, needle: string): boolean => {
+  const last = text.charCodeAt(end - 1)
+  // j + 1 = the prefix length tried, 1 ≤ j + 1 ≤ min(end, needle.length - 1).
+  for (let j = Math.min(end, needle.length - 1) - 1; j >= 0; j--) {
+    if (needle.charCodeAt(j) !== last) continue
+    let k = 0
+    while (k < j && text.charCodeAt(end - 1 - j + k) === needle.charCodeAt(k)) k++
+    if (k === j) return true
+  }
+  return false
+}
+
+/** One piece of a head (see pieceClean) as redactHead takes it: a string, or a number as its text. */
+const pieceClean = (m: Masks, piece: unknown, cookie: boolean): boolean => {
+  const text = typeof piece === "string" ? piece : typeof piece === "number" ? String(piece) : undefined
+  if (text === undefined) return true
+  // Reading 4's slice of a Set-Cookie value ends at its first `;` (cookieValueOf).
+  const semi = cookie ? text.indexOf(";") : -1
+  for (const n of m.values) {
+    if (text.includes(n) || endsWithPrefixOf(text, text.length, n)) return false
+    if (semi !== -1 && endsWithPrefixOf(text, semi, n)) return false
+  }
+  return true
+}
+
+const isSetCookie = (name: unknown): boolean => typeof name === "string" && name.length === 10 && name.toLowerCase() === "set-cookie"
+
+/** A header's name and value(s), each through pieceClean. */
+const headerClean = (m: Masks, name: unknown, value: unknown): boolean => {
+  if (!pieceClean(m, name, false)) return false
+  const cookie = isSetCookie(name)
+  if (!Array.isArray(value)) return pieceClean(m, value, cookie)
+  for (const v of value) if (!pieceClean(m, v, cookie)) return false
+  return true
+}
+
+/**
+ * redactHead's fast path: true only when no held token can be in any of its four readings, so
+ * the head is left as it is without building its per-piece bookkeeping (objects and closures
+ * per header, on every response of a credential route). Exact, not a heuristic: every reading
+ * is pieces (names, values, the reason phrase, Set-Cookie cookie values) joined, so a match in
+ * one lies inside one piece or starts in a piece that ends with a proper prefix of the token;
+ * it answers false when any piece holds a token or ends (its cookie value ends) with the start
+ * of one, and the full pass decides. Allocates nothing for string pieces.
+ */
+export const headClean = (m: Masks, headers: unknown, reason: string | undefined): boolean => {
+  if (reason !== undefined && !pieceClean(m, reason, false)) return false
+  if (Array.isArray(headers)) {
+    if (Array.isArray(headers[0])) {
+      for (const pair of headers as Array<[unknown, unknown]>) if (!headerClean(m, pair[0], pair[1])) return false
+    } else {
+      for (let i = 0; i + 1 < headers.length; i += 2) if (!headerClean(m, headers[i], headers[i + 1])) return false
+    }
+  } else if (headers && typeof headers === "object") {
+    const o = headers as Record<string, unknown>
+    for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k) && !headerClean(m, k, o[k])) return false
+  }
+  return true
+}
+
 /** Redacts, in place, a header argument of writeHead/addTrailers/informational responses (see redactHead). */
-const redactHeaders = (m: Masks, headers: unknown): void => redactHead(m, headers)
+export const redactHeaders = (m: Masks, headers: unknown): void => {
+  if (!headClean(m, headers, undefined)) redactHead(m, headers)
+}
 
 /** A content-encoding header's value if it is anything but identity. */
 const encodingOf = (k: unknown, v: unknown): string | undefined => {
@@ -546,7 +612,7 @@ function guardedWriteHead(this: GuardedResponse, ...args: Array<unknown>): unkno
       return g.writeHead.call(this, 502, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), ...(g.h2 ? {} : { connection: "close" }) })
     }
   }
-  if (g.masks.values.length > 0) {
+  if (g.masks.values.length > 0 && !headClean(g.masks, headers, typeof args[1] === "string" ? args[1] : undefined)) {
     // The reason phrase is the upstream's too, read with the headers after it.
     const reason: Cell | undefined = typeof args[1] === "string" ? { text: args[1], mask: undefined, name: undefined, set: (t) => (args[1] = t) } : undefined
     redactHead(g.masks, headers, reason)

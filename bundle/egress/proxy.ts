@@ -1331,15 +1331,60 @@ export const startProxy = async (options: ProxyOptions, initial: Policy): Promis
   // Half-closed, stalled or garbage connections (e.g. a TLS hello that never completes inside
   // a tunnel) must not hold a socket forever.
   const idleMs = limits.idleTimeoutMs
+  const http2 = inner._http2Server
+  if (!http2) throw new Error("mockttp internals changed: no HTTP/2 sub-server")
+  // Sockets an HTTP/2 session drives, and the ones beneath them (the TLS socket, the tunnel's
+  // TCP socket). The session reads and writes its socket's handle natively: its traffic never
+  // passes through these JS sockets, so their idle timers would fire mid-stream and cut a busy
+  // session (a streamed response cleanly ended, its tail lost). Their timers are disarmed, and
+  // the session's own timer, refreshed by every read and write of its streams, decides instead.
+  const underSession = new WeakSet<net.Socket>()
+  let arriving: Array<net.Socket> = []
+  // Prepended: runs before Node creates the session and before the listener below (which
+  // httpolyglot also feeds this sub-server's connections to).
+  http2.prependListener("connection", (socket: unknown) => {
+    arriving = []
+    for (let s: unknown = socket; s instanceof net.Socket; s = getParentSocket(s)) {
+      underSession.add(s)
+      s.setTimeout(0)
+      arriving.push(s)
+    }
+  })
+  // Emitted synchronously by Node's connection listener, right after the one above.
+  http2.on("session", (session: { setTimeout: (ms: number, cb: () => void) => void; destroy: () => void }) => {
+    const chain = arriving
+    arriving = []
+    session.setTimeout(idleMs, () => {
+      session.destroy()
+      for (const s of chain) s.destroy() // innermost first
+    })
+  })
+  // A timer cuts a connection whole, innermost socket first: the TLS socket inside a tunnel owns
+  // the tunnel's handle, so destroying only the tunnel's socket leaves both never 'close'd
+  // (held open in every server's connection list until shutdown, which then trips on them).
+  const layered = new WeakMap<net.Socket, Array<net.Socket>>()
+  const armed = new WeakSet<net.Socket>()
+  const cut = (socket: net.Socket): void => {
+    for (const s of layered.get(socket) ?? []) cut(s)
+    socket.destroy()
+  }
+  // httpolyglot feeds this listener every socket of a connection: the TCP one, then (from its
+  // sub-servers) the TLS one inside it.
   inner.prependListener("connection", (socket: net.Socket) => {
-    if (socket instanceof net.Socket) socket.setTimeout(idleMs, () => socket.destroy())
+    if (!(socket instanceof net.Socket)) return
+    const parent = getParentSocket(socket)
+    if (parent instanceof net.Socket) {
+      const on = layered.get(parent) ?? []
+      if (!on.includes(socket)) layered.set(parent, [...on, socket])
+    }
+    if (underSession.has(socket) || armed.has(socket)) return
+    armed.add(socket)
+    socket.setTimeout(idleMs, () => cut(socket))
   })
 
   // What the agent may hold (admission.ts): connections past the cap get a 503 before anything
   // reads them; a connection must reach an HTTP parser within the headers timeout; requests in
   // flight are counted (past the cap, or with the heap high, the decision is a 503).
-  const http2 = inner._http2Server
-  if (!http2) throw new Error("mockttp internals changed: no HTTP/2 sub-server")
   gateConnections(inner, admission, { parsers: [http1, http2], setupMs: headersTimeout, parentOf: (s) => getParentSocket(s as net.Socket) as object | undefined })
   // Node's HTTP/2 server allows 2^32-1 concurrent streams per session by default.
   http2.updateSettings({ maxConcurrentStreams: MAX_STREAMS_PER_SESSION })

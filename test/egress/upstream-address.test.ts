@@ -153,8 +153,6 @@ ${allowPrivate ? "    allow_private_ips: true\n" : ""}`
   - host: ${API}
     ports: [${port}]
 ${allowPrivate ? "    allow_private_ips: true\n" : ""}`
-      // (Under the harness's 1.5 s idle timeout: an HTTP/2 stream lasting longer loses its end,
-      // reload or not.)
       const h = yield* harness({ routes: (port) => routes(port, true), sseIntervalMs: 250 })
       const target = `${API}:${h.upstreamPort}`
       const tunnel = yield* Effect.promise(() => connectTunnel(h.proxyPort, target))

@@ -26,6 +26,7 @@ export interface HarnessOptions {
   readonly routes: (port: number) => string
   readonly env?: Record<string, string>
   readonly sseIntervalMs?: number
+  readonly sseEvents?: number
   readonly auditMaxBytes?: number
   /** More DNS answers (name → IPv4 address); every name in HOSTS answers 127.0.0.1. */
   readonly dns?: Record<string, string>
@@ -37,7 +38,12 @@ export const harness = Effect.fn("harness")(function*(options: HarnessOptions) {
   const root = yield* Effect.promise(() => makeTestCa())
   const cert = yield* Effect.promise(() => issueServerCert(root, HOSTS))
   const upstream = yield* Effect.acquireRelease(
-    Effect.promise(() => startUpstream(cert, options.sseIntervalMs !== undefined ? { sseIntervalMs: options.sseIntervalMs } : {})),
+    Effect.promise(() =>
+      startUpstream(cert, {
+        ...(options.sseIntervalMs !== undefined ? { sseIntervalMs: options.sseIntervalMs } : {}),
+        ...(options.sseEvents !== undefined ? { sseEvents: options.sseEvents } : {})
+      })
+    ),
     (u) => Effect.promise(() => u.close())
   )
   const dns = yield* Effect.acquireRelease(

@@ -14,8 +14,8 @@
  * - a connection must reach an HTTP parser within the headers timeout of its start and of
  *   each CONNECT on it (`gateConnections`), so nothing before the parsers' own timers (protocol
  *   sniffing, a trickled TLS hello, the handshake) can hold it open;
- * - when the heap still holds more than SHED_HEAP_FRACTION of the daemon's heap limit after a
- *   full collection, new connections and requests are refused the same way until a
+ * - when the heap still holds more than SHED_HEAP_FRACTION of the daemon's heap limit after
+ *   SHED_AFTER_COLLECTIONS full collections in a row, new connections and requests are refused the same way until a
  *   collection brings it back under: the daemon sheds load instead of running out of heap;
  * - a request the HTTP/1 parser rejects (malformed framing, oversized headers: the engine
  *   answers 400 or 431) and a connection closed by a timeout before its request was complete
@@ -30,8 +30,19 @@ import { constants as perf, PerformanceObserver } from "node:perf_hooks"
 import * as v8 from "node:v8"
 import type { AuditLog } from "./audit.ts"
 
-/** The share of the heap limit that, still live after a full collection, turns shedding on. */
+/** The share of the heap limit that, still live after full collections, turns shedding on. */
 export const SHED_HEAP_FRACTION = 0.75
+/** How many full collections in a row must leave the heap above the mark before shedding. */
+export const SHED_AFTER_COLLECTIONS = 2
+/**
+ * After a full collection that left the heap `above` the mark or not: shedding starts on the
+ * SHED_AFTER_COLLECTIONS-th collection in a row above it, and ends on the first below it.
+ */
+export const heapVerdict = (was: { readonly high: boolean; readonly streak: number }, above: boolean): { readonly high: boolean; readonly streak: number } => {
+  const streak = above ? was.streak + 1 : 0
+  return { high: was.high ? above : streak >= SHED_AFTER_COLLECTIONS, streak }
+}
+
 /** Refused connections that may be closing at once, beyond the cap, before new ones are dropped unanswered. */
 const REFUSAL_SLACK = 256
 /** How long a refused connection may take to read its 503 before it is cut. */
@@ -56,6 +67,7 @@ export class Admission {
   connections = 0
   requests = 0
   private heapHigh = false
+  private aboveStreak = 0
   private readonly pending = new Map<string, { kind: RefusalKind; status: number; count: number; reason: string; timer: NodeJS.Timeout }>()
   private readonly gc: PerformanceObserver
 
@@ -69,7 +81,12 @@ export class Admission {
     this.gc = new PerformanceObserver((list) => {
       const entries = list.getEntries() as Array<{ detail?: { kind?: number } }>
       if (!entries.some((e) => e.detail?.kind === perf.NODE_PERFORMANCE_GC_MAJOR)) return
-      const high = v8.getHeapStatistics().used_heap_size > limit * SHED_HEAP_FRACTION
+      // One reading above the mark can be a busy moment (the observer runs after the collection,
+      // and ordinary load promotes short-lived objects with the small young generation): shedding
+      // needs two full collections in a row above it, and one below ends it.
+      const above = v8.getHeapStatistics().used_heap_size > limit * SHED_HEAP_FRACTION
+      const { high, streak } = heapVerdict({ high: this.heapHigh, streak: this.aboveStreak }, above)
+      this.aboveStreak = streak
       if (high !== this.heapHigh) this.log(high ? `egress: heap above ${SHED_HEAP_FRACTION * 100}% of its limit after a full collection: refusing new work` : "egress: heap back under its mark: accepting new work")
       this.heapHigh = high
     })

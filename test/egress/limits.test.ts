@@ -8,7 +8,7 @@ import * as http2 from "node:http2"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
-import { connectTunnel, proxiedRequest, tlsOverTunnel } from "./support/client.ts"
+import { connectTunnel, proxiedRequest, rawConnection, tlsOverTunnel } from "./support/client.ts"
 import { builtDaemon, type DaemonProcess, startDaemon } from "./support/daemon.ts"
 import { heapVerdict } from "../../bundle/egress/admission.ts"
 import { API, OTHER } from "./support/harness.ts"
@@ -53,26 +53,6 @@ const h2Get = (session: http2.ClientHttp2Session, path: string) =>
     req.on("end", () => resolve(status))
     req.on("error", reject)
     req.end()
-  })
-
-/** A raw TCP connection: what it read until the daemon closed it (or `waitMs` passed). */
-const rawConnection = (port: number, opts: { send?: string; waitMs?: number } = {}) =>
-  new Promise<{ reply: string; closed: boolean }>((resolve) => {
-    const s = net.connect(port, "127.0.0.1")
-    let reply = ""
-    let done = false
-    const finish = (closed: boolean) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      s.destroy()
-      resolve({ reply, closed })
-    }
-    s.on("data", (c: Buffer) => (reply += c.toString("latin1")))
-    s.on("connect", () => opts.send && s.write(opts.send))
-    s.on("close", () => finish(true))
-    s.on("error", () => finish(true))
-    const timer = setTimeout(() => finish(false), opts.waitMs ?? 5000)
   })
 
 /** Sends `bytes` one at a time every `everyMs`; resolves with how many went out before the daemon closed the connection (or all of them). */

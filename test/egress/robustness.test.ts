@@ -6,7 +6,7 @@ import * as net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import WebSocket from "ws"
-import { connectTunnel, proxiedRequest, tlsOverTunnel } from "./support/client.ts"
+import { connectTunnel, proxiedRequest, rawConnection, tlsOverTunnel } from "./support/client.ts"
 import { API, EVIL, harness, REAL_TOKEN } from "./support/harness.ts"
 
 const routes = (port: number) => `routes:
@@ -22,28 +22,7 @@ const routes = (port: number) => `routes:
 
 /** Sends raw bytes, returns what came back before the proxy closed (or the timeout). */
 const raw = (port: number, bytes: string | Buffer, opts: { halfClose?: boolean; waitMs?: number } = {}) =>
-  Effect.promise(
-    () =>
-      new Promise<{ reply: string; closed: boolean }>((resolve) => {
-        const s = net.connect(port, "127.0.0.1")
-        let reply = ""
-        let done = false
-        const finish = (closed: boolean) => {
-          if (done) return
-          done = true
-          s.destroy()
-          resolve({ reply, closed })
-        }
-        s.on("data", (c) => (reply += c.toString("latin1")))
-        s.on("close", () => finish(true))
-        s.on("error", () => finish(true))
-        s.on("connect", () => {
-          s.write(bytes)
-          if (opts.halfClose) s.end()
-        })
-        setTimeout(() => finish(false), opts.waitMs ?? 3000)
-      })
-  )
+  Effect.promise(() => rawConnection(port, { send: bytes, ...(opts.halfClose ? { halfClose: true } : {}), waitMs: opts.waitMs ?? 3000 }))
 
 const stillServes = (h: { proxyPort: number; bottleCa: string; upstreamPort: number }) =>
   Effect.gen(function*() {

@@ -28,6 +28,23 @@ const auditLine = (stateDir: string, match: (e: { host: string; path: string; de
     return undefined
   })
 
+/**
+ * Replaces the routes file atomically and waits until the reload has applied: a fresh
+ * connection to API is refused for its (private) address.
+ */
+const reloadUntilRefused = (h: { readonly routesFile: string; readonly proxyPort: number; readonly bottleCa: string; readonly upstreamPort: number }, text: string) =>
+  Effect.gen(function*() {
+    const tmp = path.join(path.dirname(h.routesFile), ".routes.tmp")
+    yield* Effect.promise(() => fs.writeFile(tmp, text))
+    yield* Effect.promise(() => fs.rename(tmp, h.routesFile))
+    let fresh = 0
+    for (let i = 0; i < 100 && fresh !== 502; i++) {
+      fresh = (yield* Effect.promise(() => proxiedRequest({ proxyPort: h.proxyPort, ca: h.bottleCa, host: API, port: h.upstreamPort, path: "/v1/probe" }))).status
+      if (fresh !== 502) yield* Effect.sleep("20 millis")
+    }
+    assert.strictEqual(fresh, 502, "reload applied")
+  })
+
 const wsOpen = (proxyPort: number, ca: string, host: string, port: number) =>
   Effect.promise(async () => {
     const tunnel = await connectTunnel(proxyPort, `${host}:${port}`)
@@ -129,16 +146,7 @@ ${allowPrivate ? "    allow_private_ips: true\n" : ""}`
         }
         assert.strictEqual((yield* get("/v1/before")).status, 200)
 
-        const tmp = path.join(path.dirname(h.routesFile), ".routes.tmp")
-        yield* Effect.promise(() => fs.writeFile(tmp, routes(h.upstreamPort, false)))
-        yield* Effect.promise(() => fs.rename(tmp, h.routesFile))
-        // The reload has applied once a fresh connection is refused for the address.
-        let fresh = 0
-        for (let i = 0; i < 100 && fresh !== 502; i++) {
-          fresh = (yield* Effect.promise(() => proxiedRequest({ proxyPort: h.proxyPort, ca: h.bottleCa, host: API, port: h.upstreamPort, path: "/v1/probe" }))).status
-          if (fresh !== 502) yield* Effect.sleep("20 millis")
-        }
-        assert.strictEqual(fresh, 502, "reload applied")
+        yield* reloadUntilRefused(h, routes(h.upstreamPort, false))
 
         const after = yield* get("/v1/after")
         assert.isTrue(after.reused, "the second request rode the same downstream connection")
@@ -174,15 +182,7 @@ ${allowPrivate ? "    allow_private_ips: true\n" : ""}`
       })
       while (events === 0) yield* Effect.sleep("10 millis")
 
-      const tmp = path.join(path.dirname(h.routesFile), ".routes.tmp")
-      yield* Effect.promise(() => fs.writeFile(tmp, routes(h.upstreamPort, false)))
-      yield* Effect.promise(() => fs.rename(tmp, h.routesFile))
-      let fresh = 0
-      for (let i = 0; i < 100 && fresh !== 502; i++) {
-        fresh = (yield* Effect.promise(() => proxiedRequest({ proxyPort: h.proxyPort, ca: h.bottleCa, host: API, port: h.upstreamPort, path: "/v1/probe" }))).status
-        if (fresh !== 502) yield* Effect.sleep("20 millis")
-      }
-      assert.strictEqual(fresh, 502, "reload applied")
+      yield* reloadUntilRefused(h, routes(h.upstreamPort, false))
       // A new request on the same session: refused (a new, checked upstream connection)...
       const after = yield* Effect.promise(() =>
         new Promise<number>((resolve, reject) => {

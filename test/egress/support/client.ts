@@ -219,3 +219,29 @@ const writeAll = (stream: NodeJS.WritableStream & { destroyed?: boolean }, chunk
   }
   next()
 }
+
+/**
+ * A raw TCP connection to the proxy: sends `send` (if any; `halfClose` then ends our side) and
+ * returns what it read until the proxy closed the connection (`closed`) or `waitMs` passed.
+ */
+export const rawConnection = (port: number, opts: { send?: string | Buffer; halfClose?: boolean; waitMs?: number } = {}) =>
+  new Promise<{ reply: string; closed: boolean }>((resolve) => {
+    const s = net.connect(port, "127.0.0.1")
+    let reply = ""
+    let done = false
+    const finish = (closed: boolean) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      s.destroy()
+      resolve({ reply, closed })
+    }
+    s.on("data", (c: Buffer) => (reply += c.toString("latin1")))
+    s.on("connect", () => {
+      if (opts.send !== undefined) s.write(opts.send)
+      if (opts.halfClose) s.end()
+    })
+    s.on("close", () => finish(true))
+    s.on("error", () => finish(true))
+    const timer = setTimeout(() => finish(false), opts.waitMs ?? 5000)
+  })

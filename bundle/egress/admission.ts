@@ -87,15 +87,10 @@ export class Admission {
       const above = v8.getHeapStatistics().used_heap_size > limit * SHED_HEAP_FRACTION
       const { high, streak } = heapVerdict({ high: this.heapHigh, streak: this.aboveStreak }, above)
       this.aboveStreak = streak
-      if (high !== this.heapHigh) this.log(high ? `egress: heap above ${SHED_HEAP_FRACTION * 100}% of its limit after a full collection: refusing new work` : "egress: heap back under its mark: accepting new work")
+      if (high !== this.heapHigh) this.log(high ? `egress: heap above ${SHED_HEAP_FRACTION * 100}% of its limit after full collections: refusing new work` : "egress: heap back under its mark: accepting new work")
       this.heapHigh = high
     })
     this.gc.observe({ entryTypes: ["gc"] })
-  }
-
-  /** True while the heap is above its mark (new work is refused). */
-  get overloaded(): boolean {
-    return this.heapHigh
   }
 
   /**

@@ -121,11 +121,21 @@ const decodeEscapes = (source: string, marks: Array<number> | undefined): string
   return from === 0 ? source : out + source.slice(from)
 }
 
-/** Does some needle hold a space (only then can decoding `+` reveal one)? */
-const spaceIn = (tokens: ReadonlyArray<HeldToken>): boolean => tokens.some((t) => t.value.includes(" "))
-
-/** How far from a decoded character a match that uses it can reach (needles; credential shapes). */
-const reachOf = (tokens: ReadonlyArray<HeldToken>): number => Math.max(256, ...tokens.map((t) => t.value.length))
+/**
+ * What the decoding scan needs to know of a needle set, worked out once per set (a policy's
+ * needles live as long as the policy): does some needle hold a space (only then can decoding
+ * `+` reveal one), and how far from a decoded character a match that uses it can reach
+ * (needles; credential shapes).
+ */
+const needleFacts = new WeakMap<ReadonlyArray<HeldToken>, { readonly space: boolean; readonly reach: number }>()
+const factsOf = (tokens: ReadonlyArray<HeldToken>) => {
+  let facts = needleFacts.get(tokens)
+  if (facts === undefined) {
+    facts = { space: tokens.some((t) => t.value.includes(" ")), reach: Math.max(256, ...tokens.map((t) => t.value.length)) }
+    needleFacts.set(tokens, facts)
+  }
+  return facts
+}
 
 /**
  * Text as sent and, when it holds an escape that could hide a needle, percent-decoded
@@ -133,7 +143,7 @@ const reachOf = (tokens: ReadonlyArray<HeldToken>): number => Math.max(256, ...t
  * found only after decoding uses a decoded character: when escapes are sparse (binary data
  * has a few by chance), only the stretches around them are scanned again.
  */
-export const scanDecoded = (text: string, tokens: ReadonlyArray<HeldToken>, allowedEnv: string | undefined, plus = spaceIn(tokens)): Finding | undefined => {
+export const scanDecoded = (text: string, tokens: ReadonlyArray<HeldToken>, allowedEnv: string | undefined, plus = factsOf(tokens).space): Finding | undefined => {
   const found = scanText(text, tokens, allowedEnv)
   if (found) return found
   const pluses = plus && text.includes("+")
@@ -145,7 +155,7 @@ export const scanDecoded = (text: string, tokens: ReadonlyArray<HeldToken>, allo
   const marks: Array<number> = []
   const decoded = decodeEscapes(text, marks)
   if (marks.length === 0) return undefined
-  const reach = reachOf(tokens)
+  const reach = factsOf(tokens).reach
   if (marks.length * 2 * reach >= decoded.length) return scanText(decoded, tokens, allowedEnv)
   // Merged stretches [mark - reach, mark + reach) around each decoded character.
   let lo = Math.max(0, marks[0]! - reach)
@@ -188,7 +198,7 @@ export class BodyScanner {
     this.tokens = tokens
     this.allowedEnv = allowedEnv
     this.keep = window - 1
-    this.plus = spaceIn(tokens)
+    this.plus = factsOf(tokens).space
   }
 
   push(chunk: Buffer): Buffer | Finding {

@@ -75,7 +75,7 @@ export interface RequestFacts {
 
 export type Decision =
   | { readonly _tag: "Allow"; readonly route: CompiledRoute; readonly rule: string }
-  | { readonly _tag: "Deny"; readonly rule: string; readonly reason: string; readonly dlp: boolean }
+  | { readonly _tag: "Deny"; readonly rule: string; readonly reason: string; readonly dlp: boolean; /** Refused for load (admission.ts): 503, not 403. */ readonly busy?: true }
 
 export const DEFAULT_PORTS: ReadonlyArray<number> = [443]
 

@@ -451,7 +451,7 @@ class Generation {
     let d = this.decisions.get(req)
     if (d === undefined) {
       const busy = this.shed?.()
-      d = busy ? { _tag: "Deny", rule: busy.rule, reason: busy.reason, dlp: false } : decide(this.policy, factsOf(req))
+      d = busy ? { _tag: "Deny", rule: busy.rule, reason: busy.reason, dlp: false, busy: true } : decide(this.policy, factsOf(req))
       this.decisions.set(req, d)
     }
     return d
@@ -482,8 +482,8 @@ class LocalRulePart {
 /** Why a request reaching a deny step is refused (a host no route names has no decision of its own). */
 const refusalOf = (d: ReturnType<Generation["decision"]>) =>
   d._tag === "Deny"
-    ? { rule: d.rule, reason: d.reason, dlp: d.dlp }
-    : { rule: "default-deny", reason: "no rule", dlp: false }
+    ? { rule: d.rule, reason: d.reason, dlp: d.dlp, busy: d.busy === true }
+    : { rule: "default-deny", reason: "no rule", dlp: false, busy: false }
 
 class RouteMatcher extends LocalRulePart {
   readonly type = "bottle-route"
@@ -849,9 +849,6 @@ class GuardStep extends LocalRulePart {
   }
 }
 
-/** Refusals for load (admission.ts): answered 503, not 403. */
-const BUSY_RULES: ReadonlySet<string> = new Set(["request-limit", "overloaded"])
-
 /** The fallback: answers 403 (503 when refused for load) with a body naming the refusing rule; never reads the body. */
 class DenyStep extends LocalRulePart {
   static readonly isFinal = true
@@ -869,9 +866,9 @@ class DenyStep extends LocalRulePart {
   }
   async handle(req: OngoingRequest, res: OngoingResponse): Promise<void> {
     const started = performance.now()
-    const { rule, reason, dlp } = refusalOf(this.gen.decision(req))
+    const { rule, reason, dlp, busy } = refusalOf(this.gen.decision(req))
     const body = denialBody(rule, reason)
-    const status = BUSY_RULES.has(rule) ? 503 : 403
+    const status = busy ? 503 : 403
     // Audited first: a refusal is on disk before the agent sees it (audit.ts).
     this.ctx.audit.write(
       auditEntry(this.ctx, req, started, { status, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: dlp ? "dlp-block" : "deny", rule, reason })
@@ -1023,9 +1020,8 @@ class WsDenyStep extends LocalRulePart {
   }
   async handle(req: OngoingRequest, socket: net.Socket): Promise<void> {
     const started = performance.now()
-    const { rule, reason, dlp } = refusalOf(this.gen.decision(req))
+    const { rule, reason, dlp, busy } = refusalOf(this.gen.decision(req))
     const body = denialBody(rule, reason)
-    const busy = BUSY_RULES.has(rule)
     this.ctx.audit.write(
       auditEntry(this.ctx, req, started, { status: busy ? 503 : 403, bytesIn: 0, bytesOut: Buffer.byteLength(body), decision: dlp ? "dlp-block" : "deny", rule, reason })
     )

@@ -2,7 +2,7 @@
 import { Effect } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Backend } from "../services/Backend.ts"
-import { bottleArg, onBackendOf, savedPlan } from "./bottleArg.ts"
+import { bottleArg, onBackend, savedPlan } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
 
 export const exec = Command.make(
@@ -21,7 +21,7 @@ export const exec = Command.make(
         return yield* new CliFailure({ message: `bottle ${bottle} is not running (\`bottle resume ${bottle} --detach\` brings it back)` })
       }
       return yield* backend.attach(plan, command, { user: root ? "root" : "agent" })
-    }).pipe(onBackendOf(bottle))
+    }).pipe(onBackend(plan.backend))
     if (code !== 0) process.exitCode = code
   })
 ).pipe(Command.withDescription("Run a command inside a running bottle's agent sandbox"))

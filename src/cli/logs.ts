@@ -5,7 +5,7 @@ import { readAudit } from "../schema/AuditLog.ts"
 import { DAEMONS, hostDirOf } from "../schema/BundleProtocol.ts"
 import { Backend } from "../services/Backend.ts"
 import { StateStore } from "../services/StateStore.ts"
-import { bottleArg, onBackendOf, savedPlan } from "./bottleArg.ts"
+import { bottleArg, onBackend, savedPlan } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
 
 export const logs = Command.make(
@@ -16,7 +16,7 @@ export const logs = Command.make(
     follow: Flag.Boolean("follow").pipe(Flag.withAlias("f"), Flag.withDescription("Keep printing new lines"), Flag.withDefault(false))
   },
   Effect.fn(function*({ bottle, egress, follow }) {
-    yield* savedPlan(bottle)
+    const plan = yield* savedPlan(bottle)
     if (egress) {
       const state = yield* StateStore
       const entries = yield* readAudit(hostDirOf(state.bottleDir(bottle), DAEMONS.egress))
@@ -24,7 +24,7 @@ export const logs = Command.make(
       return
     }
     yield* Backend.use((backend) => backend.logs(bottle, { follow })).pipe(
-      onBackendOf(bottle),
+      onBackend(plan.backend),
       Effect.catchIf((e) => e._tag === "BackendError" && e.reason._tag === "NotFound", () =>
         Effect.fail(new CliFailure({ message: `bottle ${bottle} has no sidecar running (its log went with it); the egress audit log is kept: \`bottle logs ${bottle} --egress\`` })))
     )

@@ -19,7 +19,3 @@ export class Backends extends LayerMap.Service<Backends>()("bot-bottle/Backends"
 
 /** Every backend name, for programs that ask each backend (cleanup). */
 export const backendNames = Object.keys(backendLayers) as ReadonlyArray<BackendName>
-
-/** A Backends table over other layers (tests). */
-export const layerFrom = (layers: { readonly [B in BackendName]: Layer.Layer<Backend> }) =>
-  Layer.effect(Backends, LayerMap.fromRecord(layers)) as Layer.Layer<Backends>

@@ -25,9 +25,8 @@ import { Effect, Fiber, Layer } from "effect"
 import { agentImageSource, baseImageIds, bundleImageSource, ensureImage } from "../programs/images.ts"
 import { AGENT_HOME } from "../providers/claude.ts"
 import { subnetFor } from "../schema/Bundle.ts"
-import { type BundleRunSpec, bundleRunSpec, READY_LINE, UNHEALTHY_LINE } from "../schema/BundleProtocol.ts"
+import { BUNDLE_LOG_PREFIX, type BundleRunSpec, bundleRunSpec, READY_LINE, UNHEALTHY_LINE } from "../schema/BundleProtocol.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
-import type { LaunchStep } from "../schema/LaunchProgress.ts"
 import {
   Backend,
   BackendAddressTaken,
@@ -43,9 +42,9 @@ import {
   type SandboxUser
 } from "../services/Backend.ts"
 import { Docker, type ContainerSpec, DockerError, type LabelledResource } from "../services/Docker.ts"
-import { Progress } from "../services/Progress.ts"
+import { Progress, reportStep } from "../services/Progress.ts"
 import { StateStore } from "../services/StateStore.ts"
-import { bottleNames } from "../programs/bottleNames.ts"
+import { type BottleNames, namesIn, stateRootId } from "../programs/bottleNames.ts"
 import * as DockerLive from "./Docker.ts"
 import * as StateStoreLive from "./StateStore.ts"
 
@@ -72,8 +71,8 @@ const dockerRuntime = (plan: BottlePlan) =>
  * The bundle container: what it is told (daemons, where their state is), what it mounts, the
  * route tokens it injects. Kept together: this is the bundle protocol as docker speaks it.
  */
-const bundleContainer = (root: string, plan: BottlePlan, internalNetwork: string, spec: BundleSpec, run: BundleRunSpec = bundleRunSpec(plan, spec.stateDir, (sub, file) => fs.existsSync(path.join(spec.stateDir, sub, file)))): ContainerSpec => ({
-  name: bottleNames(root, plan.slug).bundle,
+const bundleContainer = (names: BottleNames, plan: BottlePlan, internalNetwork: string, spec: BundleSpec, run: BundleRunSpec = bundleRunSpec(plan, spec.stateDir, (sub, file) => fs.existsSync(path.join(spec.stateDir, sub, file)))): ContainerSpec => ({
+  name: names.bundle,
   image: spec.image,
   // The egress network is joined once the bundle runs: it is only needed once the agent makes
   // a request, and the bundle then briefly has fewer routes, never more.
@@ -81,7 +80,7 @@ const bundleContainer = (root: string, plan: BottlePlan, internalNetwork: string
   // Each daemon's variables, and its own subdir of the state dir mounted (bundle protocol).
   env: run.env,
   secretEnv: spec.secretEnv,
-  labels: bottleNames(root, plan.slug).labels("bundle"),
+  labels: names.labels("bundle"),
   // The bundle runs as the host user who owns the state dir (0700), so it can read its config
   // and CA key without the dir being opened to anyone else.
   ...(process.getuid && process.getgid ? { user: `${process.getuid()}:${process.getgid()}` } : {}),
@@ -119,17 +118,11 @@ const agentIsolation = (plan: BottlePlan) => [
   "--pids-limit", String(AGENT_PIDS_LIMIT)
 ]
 
-const report = (step: LaunchStep) =>
-  Effect.gen(function*() {
-    yield* (yield* Progress).report({ _tag: "Step", step })
-  })
-
 const userOf = (user: SandboxUser) => (user === "root" ? "root" : "node")
 
-const statusOf = (root: string, slug: string, resources: ReadonlyArray<LabelledResource>): BottleStatus => {
+const statusOf = (names: BottleNames, slug: string, resources: ReadonlyArray<LabelledResource>): BottleStatus => {
   const mine = resources.filter((r) => r.slug === slug && r.kind === "container")
   if (mine.length === 0) return "stopped"
-  const names = bottleNames(root, slug)
   const running = (name: string) => mine.some((r) => r.name === name && r.state === "running")
   if (!running(names.agent) || !running(names.bundle)) return "degraded"
   return mine.some((r) => r.name === names.bundle && r.health === "unhealthy") ? "unhealthy" : "running"
@@ -142,8 +135,9 @@ const inRemovalOrder = (rs: ReadonlyArray<LabelledResource>) => [...rs].sort((a,
 export const make = Effect.gen(function*() {
   const docker = yield* Docker
   const root = (yield* StateStore).root
-  const names = (slug: string) => bottleNames(root, slug)
-  const rootId = names("").rootId
+  // The root's id is a realpath walk and a hash: once per layer, not per engine call.
+  const rootId = stateRootId(root)
+  const names = (slug: string) => namesIn(rootId, slug)
   /** This root's objects. Unlabelled ones (made before roots were labelled) are no root's. */
   const ofRoot = (rs: ReadonlyArray<LabelledResource>) => rs.filter((r) => r.root === rootId)
   const removeResource = (r: LabelledResource) =>
@@ -156,7 +150,7 @@ export const make = Effect.gen(function*() {
       Effect.timeoutOrElse({ duration: timeoutMs, orElse: () => Effect.fail(failed(`the sidecar bundle did not become ready in ${timeoutMs} ms`)) })
     )
     if (line === undefined) return yield* failed(`the sidecar bundle exited; see \`docker logs ${name}\``)
-    if (line.startsWith(UNHEALTHY_LINE)) return yield* failed(`the sidecar bundle is ${line.slice("bottle-bundle: ".length)}`)
+    if (line.startsWith(UNHEALTHY_LINE)) return yield* failed(`the sidecar bundle is ${line.slice(BUNDLE_LOG_PREFIX.length)}`)
   })
 
   const network = Effect.fnUntraced(function*(plan: BottlePlan) {
@@ -177,8 +171,8 @@ export const make = Effect.gen(function*() {
 
   const bundle = Effect.fnUntraced(function*(plan: BottlePlan, net: BottleNetwork, spec: BundleSpec) {
     const rt = yield* dockerRuntime(plan)
-    const container = yield* docker.container(bundleContainer(root, plan, rt.internalNetwork, spec)).pipe(Effect.mapError(toBackendError))
-    yield* report("bundle:ready")
+    const container = yield* docker.container(bundleContainer(names(plan.slug), plan, rt.internalNetwork, spec)).pipe(Effect.mapError(toBackendError))
+    yield* reportStep("bundle:ready")
     yield* Effect.all([
       net.complete.pipe(Effect.andThen(docker.connectNetwork(container.name, { name: rt.egressNetwork }).pipe(Effect.mapError(toBackendError)))),
       waitForBundle(container.name, spec.readyTimeoutMs)
@@ -202,7 +196,7 @@ export const make = Effect.gen(function*() {
       ...(plan.resources.memory !== undefined ? { memory: plan.resources.memory } : {}),
       extraArgs: agentIsolation(plan)
     })
-    yield* report("provision")
+    yield* reportStep("provision")
     if (plan.copyCwd) yield* docker.copyTo(agent.name, `${plan.cwd}/.`, plan.workdir)
     const prov = yield* docker.exec(agent.name, spec.provision, { user: "root" })
     if (prov.exitCode !== 0) return yield* failed(`provisioning the agent: ${prov.stderr.trim() || `exit ${prov.exitCode}`}`)
@@ -216,7 +210,7 @@ export const make = Effect.gen(function*() {
       Effect.map((rs) =>
         [...new Set(rs.map((r) => r.slug))].map((s): BottleState => ({
           slug: s,
-          status: statusOf(root, s, rs),
+          status: statusOf(names(s), s, rs),
           parts: rs.filter((r) => r.slug === s && r.kind === "container").map((r) => r.name)
         }))
       ),

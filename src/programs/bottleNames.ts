@@ -9,30 +9,12 @@
  * so every spelling of one root agrees on it, and it does not change once the root is created.
  */
 import { createHash } from "node:crypto"
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { LABEL_ROLE, LABEL_ROOT, LABEL_SLUG } from "../services/Docker.ts"
-
-/** The root with symlinks resolved in its longest existing prefix (the rest cannot hold any yet). */
-const canonical = (root: string): string => {
-  const abs = path.resolve(root)
-  const rest: Array<string> = []
-  let dir = abs
-  for (;;) {
-    try {
-      return path.join(fs.realpathSync(dir), ...rest)
-    } catch {
-      const parent = path.dirname(dir)
-      if (parent === dir) return abs
-      rest.unshift(path.basename(dir))
-      dir = parent
-    }
-  }
-}
+import { canonicalPath } from "./canonicalPath.ts"
 
 /** 8 hex digits: a handful of roots share an engine, and a collision would only share names. */
 export const stateRootId = (root: string): string =>
-  createHash("sha256").update(canonical(root)).digest("hex").slice(0, 8)
+  createHash("sha256").update(canonicalPath(root)).digest("hex").slice(0, 8)
 
 export type BottleRole = "agent" | "bundle" | "internal" | "egress"
 
@@ -48,8 +30,10 @@ export interface BottleNames {
 }
 
 /** Everything the engine knows a bottle by: `bottle-<slug>-<root id>-<role>`, labelled slug, root, role. */
-export const bottleNames = (root: string, slug: string): BottleNames => {
-  const rootId = stateRootId(root)
+export const bottleNames = (root: string, slug: string): BottleNames => namesIn(stateRootId(root), slug)
+
+/** The same, for a root whose id is known (a layer computes it once, not per engine call). */
+export const namesIn = (rootId: string, slug: string): BottleNames => {
   const base = `bottle-${slug}-${rootId}`
   return {
     rootId,

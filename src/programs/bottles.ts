@@ -31,9 +31,11 @@ export const backendOf = Effect.fn("backendOf")(function*(slug: string) {
   const state = yield* StateStore
   const plan = yield* state.readJsonIfAny(slug, "plan.json", SavedBottlePlan).pipe(Effect.orElseSucceed(() => Option.none()))
   if (Option.isSome(plan)) return plan.value.backend
-  const meta = yield* state.readJsonIfAny(slug, "meta.json", BottleMeta).pipe(Effect.orElseSucceed(() => Option.none()))
-  return Option.match(meta, { onNone: (): BackendName => "docker", onSome: (m) => m.backend })
+  return backendFrom(plan, yield* state.readJsonIfAny(slug, "meta.json", BottleMeta).pipe(Effect.orElseSucceed(() => Option.none())))
 })
+
+const backendFrom = (plan: Option.Option<{ readonly backend: BackendName }>, meta: Option.Option<{ readonly backend: BackendName }>): BackendName =>
+  Option.isSome(plan) ? plan.value.backend : Option.match(meta, { onNone: (): BackendName => "docker", onSome: (m) => m.backend })
 
 export const listBottles = Effect.fn("listBottles")(function*() {
   const state = yield* StateStore
@@ -41,11 +43,9 @@ export const listBottles = Effect.fn("listBottles")(function*() {
   if (slugs.length === 0) return []
   const bottles = yield* Effect.forEach(slugs, (slug) =>
     Effect.all({
-      slug: Effect.succeed(slug),
       plan: state.readJson(slug, "plan.json", SavedBottlePlan).pipe(Effect.option),
-      meta: state.readJson(slug, "meta.json", BottleMeta).pipe(Effect.option),
-      backend: backendOf(slug)
-    }))
+      meta: state.readJson(slug, "meta.json", BottleMeta).pipe(Effect.option)
+    }).pipe(Effect.map(({ plan, meta }) => ({ slug, plan, meta, backend: backendFrom(plan, meta) }))))
   // One question per backend in use; with a backend unreachable, its bottles are still listed:
   // their status is unknown.
   const used = [...new Set(bottles.map((b) => b.backend))]

@@ -29,7 +29,7 @@ import { ensureBottleCa } from "../schema/BottleCa.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 import type { LaunchStep } from "../schema/LaunchProgress.ts"
 import { Backend, type ImageSource } from "../services/Backend.ts"
-import { Progress } from "../services/Progress.ts"
+import { reportStep } from "../services/Progress.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { acquireDeployKeys, keepRecord, type RevocationFailure } from "./deployKeys.ts"
 import { leaseSubnet, networkOnFreeSubnet, subnetsInUse } from "./subnetLease.ts"
@@ -107,11 +107,6 @@ const failedAt = (step: LaunchStep) => (e: { readonly message: string }) => new 
 const backendFailedAt = (step: LaunchStep) => <E extends { readonly _tag: string; readonly message: string }>(e: E) =>
   e._tag === "BackendError" ? failedAt(step)(e) : e
 
-const report = (step: LaunchStep) =>
-  Effect.gen(function*() {
-    yield* (yield* Progress).report({ _tag: "Step", step })
-  })
-
 /**
  * The bottle's state dir and everything the bundle and the sandbox read from it: plan, routes
  * (a resumed bottle keeps its own, `bottle egress allow|deny` included), prompt, extra CA,
@@ -175,25 +170,25 @@ export const acquireBottle = Effect.fnUntraced(function*(
     if (!options.env[t.env]) return yield* new LaunchError({ reason: new MissingToken({ env: t.env, purpose: "an egress route or deploy key" }) })
   }
 
-  yield* report("state")
+  yield* reportStep("state")
   const dirs = yield* bottleState(initialPlan, options)
 
-  yield* report("lease")
+  yield* reportStep("lease")
   const leased = yield* leaseBundleAddress(initialPlan).pipe(Effect.mapError(backendFailedAt("lease")))
 
-  yield* report("ca")
+  yield* reportStep("ca")
   // Minted in the background (it loads the X.509 library: the CLI's start-up never pays for
   // it), uninterruptible: an interrupted launch waits for it before removing the state dir.
   const ca = yield* Effect.forkScoped(bottleCa(leased.plan, dirs.egressDir))
 
-  yield* report("deploy-keys")
+  yield* reportStep("deploy-keys")
   const keys = yield* acquireDeployKeys(leased.plan, options, revocationFailures).pipe(Effect.mapError(failedAt("deploy-keys")))
 
   // The images (a hash check each when nothing changed) and the network do not depend on
   // each other. The network may end up on another subnet than the one leased (taken on the
   // substrate since): the plan from here on is the one it is on.
-  yield* report("network")
-  yield* report("images")
+  yield* reportStep("network")
+  yield* reportStep("images")
   //
   // mount_cwd: the cwd, with what the host would run later laid over it read-only
   // (./workspace.ts). Acquired here, before the bundle and the sandbox, so its release (the
@@ -216,13 +211,13 @@ export const acquireBottle = Effect.fnUntraced(function*(
   // tokens its egress routes inject, nothing else: a deploy key's admin token (which can create
   // keys on the repository) is used here, on the host, only. The sandbox gets no secret.
   const routeTokens = new Set(plan.egress.routes.flatMap((r) => (r.auth ? [r.auth.token_env] : [])))
-  const bundle = report("bundle").pipe(Effect.andThen(backend.bundle(plan, network, {
+  const bundle = reportStep("bundle").pipe(Effect.andThen(backend.bundle(plan, network, {
     image: images.bundle,
     stateDir: dirs.stateDir,
     secretEnv: Object.fromEntries([...routeTokens].map((env) => [env, Redacted.make(options.env[env] ?? "")])),
     readyTimeoutMs: options.readyTimeoutMs ?? 30_000
   })), Effect.mapError(failedAt("bundle")))
-  const sandbox = report("sandbox").pipe(Effect.andThen(backend.sandbox(plan, network, {
+  const sandbox = reportStep("sandbox").pipe(Effect.andThen(backend.sandbox(plan, network, {
     image: images.agent,
     provisionDir: dirs.agentDir,
     provisionTarget: AGENT_PROVISION_DIR,
@@ -236,7 +231,7 @@ export const acquireBottle = Effect.fnUntraced(function*(
 /** Attach: run the agent's command with the caller's terminal; returns its exit code. */
 export const attach = Effect.fn("attach")(function*(plan: BottlePlan) {
   const backend = yield* Backend
-  yield* report("attach")
+  yield* reportStep("attach")
   return yield* backend.attach(plan, [...plan.command], { user: "agent" })
 })
 

@@ -39,6 +39,7 @@ import * as path from "node:path"
 import { Effect, Option, Schema, type Scope } from "effect"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 import { StateStore } from "../services/StateStore.ts"
+import { canonicalPath } from "./canonicalPath.ts"
 import { MANIFEST_FILE } from "./loadManifest.ts"
 
 /** Top-level names guarded whether or not they exist (a placeholder stands in when missing), and why. */
@@ -146,17 +147,6 @@ const kindOf = (p: string): Kind | undefined => {
 }
 
 const inside = (root: string, p: string) => p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep)
-
-/** realpath of `p`, or of its longest existing ancestor with the rest appended (a path that does not exist yet). */
-export const realpathLoose = (p: string): string => {
-  const abs = path.resolve(p)
-  try {
-    return fs.realpathSync(abs)
-  } catch {
-    const parent = path.dirname(abs)
-    return parent === abs ? abs : path.join(realpathLoose(parent), path.basename(abs))
-  }
-}
 
 /** The value of core.hooksPath in a git config file (includes are not followed), if set. */
 export const hooksPathOf = (configText: string): string | undefined => {
@@ -298,7 +288,7 @@ export const inspectWorkspace = (cwd: string): WorkspaceFacts => {
   const metadata = new Set<string>()
   const addInside = (p: string | undefined) => {
     if (!p) return
-    const real = realpathLoose(p)
+    const real = canonicalPath(p)
     if (inside(root, real) && real !== root && !inside(dotGit, real) && kindOf(real) !== undefined) metadata.add(path.relative(root, real))
   }
   const repo = enclosingRepo(root)
@@ -318,7 +308,7 @@ export const inspectWorkspace = (cwd: string): WorkspaceFacts => {
       ? path.join(common, "hooks")
       : hp.startsWith("~/") ? path.join(os.homedir(), hp.slice(2)) : path.resolve(repo.top, hp)
     if (hp !== undefined) {
-      const real = realpathLoose(hooksDir)
+      const real = canonicalPath(hooksDir)
       if (inside(root, real) && real !== root) hooksPathInside = path.relative(root, real)
     }
     try {
@@ -562,9 +552,9 @@ export const mountWorkspace = (
  * (routes, CA keys). Compared by realpath, so a symlinked cwd, home or state root changes nothing.
  */
 export const mountRefusal = (cwd: string, home: string, stateRoot: string): string | undefined => {
-  const dir = realpathLoose(cwd)
-  const realHome = realpathLoose(home)
-  const state = realpathLoose(stateRoot)
+  const dir = canonicalPath(cwd)
+  const realHome = canonicalPath(home)
+  const state = canonicalPath(stateRoot)
   if (dir === path.parse(dir).root) return "the filesystem root"
   if (inside(dir, realHome)) return dir === realHome ? "your home directory" : `a directory holding your home directory (${realHome})`
   if (inside(dir, state) || inside(state, dir)) return `a directory holding bot-bottle's state (${stateRoot})`

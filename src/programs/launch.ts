@@ -27,6 +27,7 @@ import * as YAML from "yaml"
 import { AGENT_HOME, SKILLS_DIR } from "../providers/claude.ts"
 import { ensureBottleCa } from "../schema/BottleCa.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
+import { DAEMONS, hostDirOf } from "../schema/BundleProtocol.ts"
 import type { LaunchStep } from "../schema/LaunchProgress.ts"
 import { Backend, type ImageSource } from "../services/Backend.ts"
 import { reportStep } from "../services/Progress.ts"
@@ -117,13 +118,15 @@ const bottleState = Effect.fnUntraced(function*(plan: BottlePlan, options: Launc
   const slug = plan.slug
   if (options.fresh) yield* state.createBottleDir(slug)
   const dir = state.bottleDir(slug)
-  if (options.fresh || !fs.existsSync(path.join(dir, "egress", "routes.yaml"))) {
-    yield* state.writeFile(slug, "egress/routes.yaml", YAML.stringify({ routes: plan.egress.routes }))
+  // The egress daemon's files, in its subdir of the state (bundle protocol).
+  const egress = DAEMONS.egress.stateSubdir
+  if (options.fresh || !fs.existsSync(path.join(hostDirOf(dir, DAEMONS.egress), "routes.yaml"))) {
+    yield* state.writeFile(slug, `${egress}/routes.yaml`, YAML.stringify({ routes: plan.egress.routes }))
   }
   yield* state.writeFile(slug, "agent/prompt.md", plan.prompt)
   const extraEgressCa = options.env["BOTTLE_EGRESS_EXTRA_CA_CERTS"]
   if (extraEgressCa) {
-    yield* state.writeFile(slug, "egress/extra-ca.pem", yield* Effect.try({
+    yield* state.writeFile(slug, `${egress}/extra-ca.pem`, yield* Effect.try({
       try: () => fs.readFileSync(extraEgressCa, "utf8"),
       catch: (e) => failedAt("state")({ message: `BOTTLE_EGRESS_EXTRA_CA_CERTS: ${(e as Error).message}` })
     }), 0o644)
@@ -134,7 +137,7 @@ const bottleState = Effect.fnUntraced(function*(plan: BottlePlan, options: Launc
     },
     catch: (e) => failedAt("state")({ message: `copying skills: ${(e as Error).message}` })
   })
-  return { stateDir: dir, egressDir: path.join(dir, "egress"), agentDir: path.join(dir, "agent") }
+  return { stateDir: dir, egressDir: hostDirOf(dir, DAEMONS.egress), agentDir: path.join(dir, "agent") }
 })
 
 /**

@@ -11,7 +11,7 @@ import * as path from "node:path"
 import { Effect } from "effect"
 import * as YAML from "yaml"
 import { claude, PROMPT_PATH } from "../providers/claude.ts"
-import { SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor, EGRESS_PORT } from "../schema/Bundle.ts"
+import { proxyEnv, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
 import { type BottlePlan, type Daemon, runtimeFor } from "../schema/BottlePlan.ts"
 import type { Backend } from "../schema/Manifest.ts"
 import { ManifestError, type ManifestProblem } from "../schema/ManifestError.ts"
@@ -192,7 +192,6 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
   const upstreams = bottle.git?.upstreams ?? []
   const daemons: Array<Daemon> = ["egress", ...(upstreams.length > 0 ? (["git-gate"] as const) : []), ...(supervise ? (["supervise"] as const) : [])]
   const template = claude
-  const proxy = `http://${bundleIp}:${EGRESS_PORT}`
   const workdir = bottle.workspace?.workdir ?? "/workspace"
 
   const plan: BottlePlan = {
@@ -207,10 +206,7 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
     command: [...template.command(agent.command ?? template.defaultCommand, { hasPrompt: prompt.trim() !== "", supervise })],
     env: {
       ...template.env(roles),
-      HTTPS_PROXY: proxy,
-      HTTP_PROXY: proxy,
-      https_proxy: proxy,
-      http_proxy: proxy,
+      ...proxyEnv(bundleIp),
       NO_PROXY: "localhost,127.0.0.1,::1",
       no_proxy: "localhost,127.0.0.1,::1",
       ...bottle.env,

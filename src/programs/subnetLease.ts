@@ -17,7 +17,7 @@
  * overlap error never reaches the user while a free subnet is left.
  */
 import { Effect } from "effect"
-import { EGRESS_PORT, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
+import { PROXY_VARIABLES, proxyEnv, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 import { Backend } from "../services/Backend.ts"
 import { StateStore } from "../services/StateStore.ts"
@@ -53,9 +53,9 @@ export const poolIndicesUsed = (subnets: ReadonlyArray<string>): Set<number> => 
 export const withSubnet = (plan: BottlePlan, index: number): BottlePlan => {
   const { subnet, bundleIp } = subnetFor(index)
   if (index === plan.network.subnetIndex) return plan
-  const proxy = `http://${bundleIp}:${EGRESS_PORT}`
+  const proxies = proxyEnv(bundleIp)
   const env = { ...plan.env }
-  for (const k of ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"]) if (k in env) env[k] = proxy
+  for (const k of PROXY_VARIABLES) if (k in env) env[k] = proxies[k]
   return { ...plan, env, network: { ...plan.network, subnetIndex: index, subnet, bundleIp } }
 }
 

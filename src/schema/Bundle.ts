@@ -16,3 +16,12 @@ export const subnetFor = (index: number) => ({
   ipRange: `10.213.${index}.128/25`,
   bundleIp: `10.213.${index}.2`
 })
+
+/** The variables that point the agent's tools at the egress proxy. */
+export const PROXY_VARIABLES = ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] as const
+
+/** Each of PROXY_VARIABLES set to the egress proxy at `bundleIp`. */
+export const proxyEnv = (bundleIp: string): Record<(typeof PROXY_VARIABLES)[number], string> => {
+  const proxy = `http://${bundleIp}:${EGRESS_PORT}`
+  return { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy }
+}

@@ -518,6 +518,42 @@ interface Context {
 /** The tag mockttp puts on a response whose upstream connection failed with our refusal. */
 const ADDRESS_REFUSED_TAG = `passthrough-error:${AddressRefused.code}`
 
+/**
+ * Why the upstream could not be reached, from the error tags mockttp puts on the response
+ * (`passthrough-error:<code>`, `passthrough-tls-error:<what>`): the audit line's `reason`, so
+ * a failed request says DNS, connect, timeout or TLS without the sidecar's log.
+ */
+export const upstreamFailure = (host: string, tags: ReadonlyArray<string> | undefined): string | undefined => {
+  const codes = (tags ?? []).filter((t) => t.startsWith("passthrough-error:")).map((t) => t.slice("passthrough-error:".length))
+  const tls = (tags ?? []).filter((t) => t.startsWith("passthrough-tls-error:")).map((t) => t.slice("passthrough-tls-error:".length))
+  const code = codes.find((c) => c !== "mockttp-abort") ?? codes[0]
+  if (code === undefined && tls.length === 0) return undefined
+  switch (code) {
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EAI_FAIL":
+    case "EAI_NODATA":
+    case "ENODATA":
+      return `DNS: ${host} did not resolve (${code})`
+    case "ECONNREFUSED":
+      return `connect: ${host} refused the connection (ECONNREFUSED)`
+    case "ECONNRESET":
+    case "EPIPE":
+      return `connect: ${host} closed the connection (${code})`
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return `connect: ${host} is unreachable (${code})`
+    case "ETIMEDOUT":
+    case "ESOCKETTIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return `timeout: ${host} did not answer in time (${code})`
+  }
+  if (tls.length > 0 || (code !== undefined && /CERT|TLS|SSL|SELF_SIGNED|ISSUER|HOSTNAME/.test(code))) {
+    return `TLS: the handshake with ${host} failed (${[code, ...tls].filter((c) => c !== undefined).join(", ")})`
+  }
+  return `upstream: ${host} failed (${code})`
+}
+
 const auditEntry = (
   ctx: Context,
   req: OngoingRequest,
@@ -838,6 +874,11 @@ class GuardStep extends LocalRulePart {
       if (outcome.decision === "allow" && (res as unknown as { tags?: ReadonlyArray<string> }).tags?.includes(ADDRESS_REFUSED_TAG)) {
         const reason = ctx.addressRefusals.get(req.destination.hostname) ?? `${req.destination.hostname} resolves to a refused address`
         outcome = { decision: "deny", rule: "upstream-address", reason }
+      }
+      // The upstream could not be reached (DNS, connect, timeout, TLS): an error, with its why.
+      if (outcome.decision === "allow" && outcome.reason === undefined) {
+        const failure = upstreamFailure(req.destination.hostname, (res as unknown as { tags?: ReadonlyArray<string> }).tags)
+        if (failure !== undefined) outcome = { decision: "error", rule: outcome.rule, reason: failure }
       }
       const status = outcome.decision === "dlp-block" ? 403 : res.statusCode
       const decision: AuditDecision = outcome.decision === "allow" && !res.writableFinished ? "error" : outcome.decision

@@ -1,16 +1,43 @@
-/** `bottle exec <bottle> -- CMD…`: run a command in the agent sandbox, as the agent's user. */
+/**
+ * `bottle exec <bottle> CMD…`: run a command in the agent sandbox, as the agent's user.
+ * Everything after the bottle name is the command, flags included (`bottle exec b ls -la`):
+ * `execArgv` puts the `--` there before the parser sees the line; an explicit `--` still works.
+ */
 import { Effect } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Backend } from "../services/Backend.ts"
 import { bottleArg, onBackend, savedPlan } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
 
+/** exec's own flags that take no value (everything else starting with - before the bottle is a flag of exec). */
+const VALUE_FLAGS = new Set(["--log-level"])
+
+/**
+ * The argument list with `--` after exec's bottle name, so the command's own flags are not
+ * parsed as exec's. Other commands' lines are returned unchanged.
+ */
+export const execArgv = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const at = args.findIndex((a) => !a.startsWith("-"))
+  if (at === -1 || args[at] !== "exec") return args
+  for (let i = at + 1; i < args.length; i++) {
+    const a = args[i]!
+    if (a === "--") return args
+    if (a.startsWith("-")) {
+      if (VALUE_FLAGS.has(a)) i++
+      continue
+    }
+    // args[i] is the bottle: the rest is the command.
+    return args[i + 1] === "--" || i + 1 >= args.length ? args : [...args.slice(0, i + 1), "--", ...args.slice(i + 1)]
+  }
+  return args
+}
+
 export const exec = Command.make(
   "exec",
   {
     bottle: bottleArg,
     root: Flag.Boolean("root").pipe(Flag.withDescription("Run as root instead of the agent's user"), Flag.withDefault(false)),
-    command: Argument.String("command").pipe(Argument.withDescription("Command and arguments, after --"), Argument.variadic({ min: 1 }))
+    command: Argument.String("command").pipe(Argument.withDescription("The command and its arguments: everything after the bottle name"), Argument.variadic({ min: 1 }))
   },
   Effect.fn(function*({ bottle, root, command }) {
     const plan = yield* savedPlan(bottle)
@@ -24,4 +51,11 @@ export const exec = Command.make(
     }).pipe(onBackend(plan.backend))
     if (code !== 0) process.exitCode = code
   })
-).pipe(Command.withDescription("Run a command inside a running bottle's agent sandbox"))
+).pipe(
+  Command.withDescription("Run a command inside a running bottle's agent sandbox (everything after the bottle name is the command)"),
+  Command.withExamples([
+    { command: "bottle exec claude-1a2b3c ls -la", description: "List the workspace" },
+    { command: "bottle exec claude-1a2b3c bash", description: "A shell in the bottle" },
+    { command: "bottle exec --root claude-1a2b3c apt-get install -y jq", description: "As root" }
+  ])
+)

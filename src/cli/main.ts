@@ -3,8 +3,8 @@
  * interruption, so every finalizer of a launch runs. Failures print one line and exit ≠ 0.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
-import { CliError, Command } from "effect/cli"
+import { Console, Effect, Layer, Option } from "effect"
+import { CliError, CliOutput, Command, type HelpDoc } from "effect/cli"
 import { Backends } from "../layers/Backends.ts"
 import * as Cache from "../layers/Cache.ts"
 import * as Docker from "../layers/Docker.ts"
@@ -17,7 +17,8 @@ import { cleanup } from "./cleanup.ts"
 import { daemon } from "./daemon.ts"
 import { doctor } from "./doctor.ts"
 import { egress } from "./egress.ts"
-import { exec } from "./exec.ts"
+import { complete, completion } from "./completions.ts"
+import { exec, execArgv } from "./exec.ts"
 import { logs } from "./logs.ts"
 import { ls } from "./ls.ts"
 import { plan } from "./plan.ts"
@@ -26,18 +27,59 @@ import { schema } from "./schema.ts"
 import { start } from "./start.ts"
 import { stop } from "./stop.ts"
 
+/** The whole tree, for `bottle completion` (which is part of it). */
+let tree: Command.Command.Any | undefined
 const bottle = Command.make("bottle").pipe(
   Command.withDescription("Run an AI coding agent in a sandbox whose only way out is a sidecar you control"),
-  Command.withSubcommands([start, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon])
+  Command.withSubcommands([start, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon, completion(() => tree!), Command.unlisted(complete)])
 )
+tree = bottle
 
 const layers = Layer.mergeAll(Backends.layer, Docker.layer, StateStore.layer, Cache.layer, GitHost.layer, ProcessRunner.layer, Smolvm.layer.pipe(Layer.provide(ProcessRunner.layer)))
 
-const program = Command.run(bottle, { version: packageVersion() }).pipe(
+/** The built-in global flags as the top help page lists them: short lines; `bottle completion` replaces --completions. */
+const shortGlobal = (f: HelpDoc.FlagDoc): ReadonlyArray<HelpDoc.FlagDoc> => {
+  switch (f.name) {
+    case "completions":
+    case "wizard":
+      return []
+    case "log-level":
+      return [{ ...f, type: "<level>", description: Option.some("Minimum log level: trace, debug, info, warn, error or none") }]
+    default:
+      return [f]
+  }
+}
+
+/**
+ * Help on `--help` (and for a command group named alone), with the global flags on the top
+ * page only; a usage error is one line and a hint, never the help page.
+ */
+const presenter: CliOutput.Presenter = {
+  present: (event) =>
+    Effect.suspend(() => {
+      const formatter = CliOutput.defaultFormatter({ colors: process.stdout.isTTY === true && !process.env["NO_COLOR"] })
+      const page = (doc: HelpDoc.HelpDoc, path: ReadonlyArray<string>) =>
+        formatter.formatHelpDoc({ ...doc, globalFlags: path.length > 1 ? [] : (doc.globalFlags ?? []).flatMap(shortGlobal) })
+      switch (event._tag) {
+        case "Help":
+          return Console.log(page(event.helpDoc, event.commandPath))
+        case "InvalidInvocation": {
+          const first = event.errors[0]
+          const line = (first?.message ?? "invalid arguments").split("\n")[0]!
+          return Console.error(`bottle: ${line}\nrun \`${event.commandPath.join(" ")} --help\` for usage`)
+        }
+        case "Version":
+          return Console.log(formatter.formatVersion(event.name, event.version))
+      }
+    })
+}
+
+const program = Command.runWith(bottle, { version: packageVersion() })(execArgv(process.argv.slice(2))).pipe(
   Effect.provide(layers),
+  Effect.provide(CliOutput.layerPresenter(presenter)),
   Effect.catch((error: unknown) =>
     Effect.sync(() => {
-      // Parse errors were already shown by the CLI module with usage help.
+      // Usage errors were already shown (one line and a hint, see presenter).
       if (CliError.isCliError(error)) {
         process.exitCode = 2
         return

@@ -3,6 +3,7 @@
  * name with whether the host has them set.
  */
 import { type Grant, isUnrestricted, MODEL_API_TOKENS } from "../programs/grants.ts"
+import type { AuditEntry } from "../schema/AuditLog.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 
 const PLACEHOLDERS = new Set(["egress-placeholder"])
@@ -87,3 +88,19 @@ export const table = (headers: ReadonlyArray<string>, rows: ReadonlyArray<Readon
   const fmt = (r: ReadonlyArray<string>) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()
   return [fmt(headers), ...rows.map(fmt)].join("\n")
 }
+
+/** The readable view of the egress audit log (`bottle logs --egress`). */
+export const AUDIT_HEADERS = ["TIME", "DECISION", "METHOD", "HOST", "PATH", "STATUS", "REASON"] as const
+
+/** One audit line as a row: local time, and the agent-influenced text with control characters escaped. */
+export const auditRow = (e: AuditEntry): Array<string> => {
+  const t = new Date(e.time)
+  const time = Number.isNaN(t.getTime()) ? e.time : `${t.toLocaleDateString("sv")} ${t.toLocaleTimeString("en-GB", { hour12: false })}`
+  const path = e.path.length > 60 ? `${e.path.slice(0, 57)}...` : e.path
+  const reason = e.reason ?? (e.decision === "allow" ? "" : e.rule)
+  return [time, e.count !== undefined && e.count > 1 ? `${e.decision} ×${e.count}` : e.decision, e.method, e.host, path, String(e.status), reason].map(visible)
+}
+
+/** Fixed column widths for a followed audit log (the lines to come cannot be measured). */
+const FOLLOW_WIDTHS = [19, 9, 7, 28, 40, 6, 0]
+export const auditLineFixed = (cells: ReadonlyArray<string>): string => cells.map((c, i) => c.padEnd(FOLLOW_WIDTHS[i] ?? 0)).join("  ").trimEnd()

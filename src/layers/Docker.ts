@@ -284,6 +284,12 @@ export const make = Effect.gen(function*() {
         Effect.mapError(toDockerError),
         Effect.asVoid
       ),
+    logsText: (container) =>
+      Effect.suspend(() => {
+        const lines: Array<string> = []
+        const push = (line: string) => void lines.push(line)
+        return docker(["logs", container], { onStdoutLine: push, onStderrLine: push }).pipe(Effect.map(() => lines.map((l) => `${l}\n`).join("")))
+      }),
     listLabelled: (slug) =>
       Effect.all([listKind("container", slug), listKind("network", slug), listKind("volume", slug)]).pipe(Effect.map((xs) => xs.flat())),
     removeVolume: (name) => ignoreNotFound(docker(["volume", "rm", "--force", name]))

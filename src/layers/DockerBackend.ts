@@ -42,6 +42,7 @@ import {
   type SandboxUser
 } from "../services/Backend.ts"
 import { Docker, type ContainerSpec, DockerError, type LabelledResource } from "../services/Docker.ts"
+import { SAVED_BUNDLE_LOG } from "../services/Backend.ts"
 import { Progress, reportStep } from "../services/Progress.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { type BottleNames, namesIn, stateRootId } from "../programs/bottleNames.ts"
@@ -143,6 +144,27 @@ export const make = Effect.gen(function*() {
   const removeResource = (r: LabelledResource) =>
     r.kind === "container" ? docker.removeContainer(r.name) : r.kind === "network" ? docker.removeNetwork(r.name) : docker.removeVolume(r.name)
 
+  const state = yield* StateStore
+  /**
+   * Saves the bundle's log in the bottle's state dir before the bundle goes (SAVED_BUNDLE_LOG):
+   * only into a state dir that exists, by rename from a temp file (a file planted under that
+   * name is replaced, never followed). Never fails: a log that cannot be saved is said once.
+   */
+  const saveBundleLog = (slug: string) =>
+    docker.logsText(names(slug).bundle).pipe(
+      Effect.flatMap((text) =>
+        Effect.try(() => {
+          const dir = state.bottleDir(slug)
+          if (!fs.existsSync(dir)) return
+          const tmp = path.join(dir, `.${SAVED_BUNDLE_LOG}.${process.pid}.tmp`)
+          fs.rmSync(tmp, { force: true })
+          fs.writeFileSync(tmp, text, { mode: 0o600, flag: "wx" })
+          fs.renameSync(tmp, path.join(dir, SAVED_BUNDLE_LOG))
+        })
+      ),
+      Effect.catch((e) => Effect.sync(() => process.stderr.write(`bottle: could not save ${slug}'s sidecar log: ${e.message}\n`)))
+    )
+
   /** Follows the bundle's log to its readiness line; an unhealthy line or its exit fails. */
   const waitForBundle = Effect.fnUntraced(function*(name: string, timeoutMs: number) {
     const line = yield* docker.waitForLogLine(name, (l) => l.startsWith(READY_LINE) || l.startsWith(UNHEALTHY_LINE)).pipe(
@@ -172,6 +194,8 @@ export const make = Effect.gen(function*() {
   const bundle = Effect.fnUntraced(function*(plan: BottlePlan, net: BottleNetwork, spec: BundleSpec) {
     const rt = yield* dockerRuntime(plan)
     const container = yield* docker.container(bundleContainer(names(plan.slug), plan, rt.internalNetwork, spec)).pipe(Effect.mapError(toBackendError))
+    // Released before the container (finalizers run last-in first-out): its log is kept.
+    yield* Effect.addFinalizer(() => saveBundleLog(plan.slug))
     yield* reportStep("bundle:ready")
     yield* Effect.all([
       net.complete.pipe(Effect.andThen(docker.connectNetwork(container.name, { name: rt.egressNetwork }).pipe(Effect.mapError(toBackendError)))),
@@ -259,6 +283,7 @@ export const make = Effect.gen(function*() {
       // This root's objects of the slug, and unlabelled ones a version before root labels left
       // (their names collided across roots then, so at most one root can have them).
       const mine = (yield* docker.listLabelled(slug)).filter((r) => r.root === rootId || r.root === undefined)
+      if (mine.some((r) => r.kind === "container" && r.name === names(slug).bundle)) yield* saveBundleLog(slug)
       for (const r of inRemovalOrder(mine)) {
         yield* removeResource(r).pipe(Effect.catch((e) =>
           Effect.sync(() => {

@@ -3,6 +3,7 @@
  * bundle/egress/audit.ts) and the CLI (`bottle logs --egress`, which reads it): one JSON line
  * per request in `<egress dir>/audit.log`, rotated to `audit.log.1` … (1 newest).
  */
+import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
@@ -40,7 +41,10 @@ const decodeEntry = Schema.decodeUnknownOption(Schema.fromJsonString(AuditEntry)
  * Reads the audit log, oldest first (rotated files, then the live one). Lines that are not
  * audit entries (a torn last line) are skipped.
  */
-export const readAudit = Effect.fn("readAudit")(function*(stateDir: string): Effect.fn.Return<ReadonlyArray<AuditEntry>, AuditUnreadable> {
+export const readAudit = Effect.fn("readAudit")(function*(
+  stateDir: string,
+  options: { readonly rotatedOnly?: boolean } = {}
+): Effect.fn.Return<ReadonlyArray<AuditEntry>, AuditUnreadable> {
   const file = path.join(stateDir, "audit.log")
   const files = yield* Effect.tryPromise({
     try: async () => {
@@ -51,7 +55,7 @@ export const readAudit = Effect.fn("readAudit")(function*(stateDir: string): Eff
         .map((m) => Number(m[1]))
         .sort((a, b) => b - a)
         .map((i) => `${file}.${i}`)
-      return names.includes("audit.log") ? [...rotated, file] : rotated
+      return names.includes("audit.log") && options.rotatedOnly !== true ? [...rotated, file] : rotated
     },
     catch: (cause) => new AuditUnreadable({ path: file, detail: cause instanceof Error ? cause.message : String(cause) })
   })
@@ -69,3 +73,98 @@ export const readAudit = Effect.fn("readAudit")(function*(stateDir: string): Eff
   }
   return out
 })
+
+/**
+ * An audit entry as the CLI's `--json` prints it: the file's fields with camelCase keys (one
+ * key style across every command's JSON), nothing added or dropped.
+ */
+export const auditJson = (e: AuditEntry) => ({
+  time: e.time,
+  bottle: e.bottle,
+  decision: e.decision,
+  method: e.method,
+  host: e.host,
+  path: e.path,
+  status: e.status,
+  rule: e.rule,
+  ...(e.reason !== undefined ? { reason: e.reason } : {}),
+  bytesIn: e.bytes_in,
+  bytesOut: e.bytes_out,
+  durationMs: e.duration_ms,
+  ...(e.count !== undefined ? { count: e.count } : {})
+})
+
+/**
+ * Follows the live audit.log from its current end (`history`: from the first line of the oldest
+ * rotated file): calls `onEntry` for each line, until interrupted. Rotation is followed without losing lines: the old file
+ * (still open) is read to its end before the new one is opened from its start. It polls (the
+ * daemon batches its writes every ~20 ms; a poll every `everyMs` is what a person watching
+ * needs), which also works where file events do not (bind mounts, Docker Desktop).
+ */
+export const followAudit = (
+  stateDir: string,
+  onEntry: (e: AuditEntry) => void,
+  options: { readonly everyMs?: number; readonly history?: boolean } = {}
+) =>
+  Effect.gen(function*() {
+    const file = path.join(stateDir, "audit.log")
+    const every = options.everyMs ?? 200
+    let fd: number | undefined
+    let ino = -1
+    let offset = 0
+    let partial = ""
+    const open = (fromStart: boolean) => {
+      try {
+        fd = fs.openSync(file, "r")
+        const st = fs.fstatSync(fd)
+        ino = st.ino
+        offset = fromStart ? 0 : st.size
+        partial = ""
+      } catch {
+        fd = undefined
+      }
+    }
+    const drain = () => {
+      if (fd === undefined) return
+      const buf = Buffer.alloc(64 * 1024)
+      for (;;) {
+        const n = fs.readSync(fd, buf, 0, buf.length, offset)
+        if (n <= 0) break
+        offset += n
+        partial += buf.subarray(0, n).toString("utf8")
+        const lines = partial.split("\n")
+        partial = lines.pop() ?? ""
+        for (const line of lines) {
+          const entry = decodeEntry(line)
+          if (entry._tag === "Some") onEntry(entry.value)
+        }
+      }
+    }
+    const close = () => {
+      if (fd !== undefined) fs.closeSync(fd)
+      fd = undefined
+    }
+    yield* Effect.addFinalizer(() => Effect.sync(close))
+    if (options.history === true) {
+      for (const e of yield* readAudit(stateDir, { rotatedOnly: true }).pipe(Effect.orElseSucceed(() => []))) onEntry(e)
+    }
+    yield* Effect.sync(() => open(options.history === true))
+    for (;;) {
+      yield* Effect.sync(() => {
+        drain()
+        let now: number | undefined
+        try {
+          now = fs.statSync(file).ino
+        } catch {
+          now = undefined
+        }
+        // Rotated (or created since): finish the old file, then read the new one from its start.
+        if (now !== undefined && now !== ino) {
+          close()
+          open(true)
+          drain()
+        }
+      })
+      yield* Effect.sleep(every)
+    }
+  }).pipe(Effect.scoped)

@@ -122,6 +122,9 @@ export interface BottleState {
   readonly parts: ReadonlyArray<string>
 }
 
+/** The bundle's log as saved at its removal, in the bottle's state dir (host side only). */
+export const SAVED_BUNDLE_LOG = "bundle.log"
+
 export class Backend extends Context.Service<Backend, {
   readonly name: string
   /** Fails (e.g. NotBuilt) before launch acquires anything, when this backend cannot run. */
@@ -149,7 +152,11 @@ export class Backend extends Context.Service<Backend, {
   readonly attach: (plan: BottlePlan, argv: ReadonlyArray<string>, options: { readonly user: SandboxUser }) => Effect.Effect<number, BackendError>
   /** The state of this backend's bottles (`slug` narrows): what `ls`, `resume` and `exec` need. */
   readonly inspect: (slug?: string) => Effect.Effect<ReadonlyArray<BottleState>, BackendError>
-  /** Prints the bundle's daemon log (`follow`: until interrupted); NotFound when no bundle runs. */
+  /**
+   * Prints the bundle's daemon log (`follow`: until interrupted); NotFound when no bundle runs.
+   * Before a backend removes a bundle (a launch's release, `remove`) it saves the bundle's log
+   * as SAVED_BUNDLE_LOG in the bottle's state dir, so `bottle logs` can show it after stop.
+   */
   readonly logs: (slug: string, options: { readonly follow: boolean }) => Effect.Effect<void, BackendError>
   /**
    * Removes everything this backend runs for `slug`; returns what could not be removed (one

@@ -116,6 +116,8 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
       waitForLogLine: (_container, match) =>
         Effect.succeed((options.bundleStatus ?? "bottle-bundle: ready (egress)\n").split("\n").find(match)),
       logs: unexpected("logs"),
+      // The bundle's log is saved before it is removed (DockerBackend): the fake's is empty.
+      logsText: () => Effect.succeed(""),
       listLabelled: (slug) => {
         const labelled = options.labelled
         if (labelled === undefined) return unexpected("listLabelled")()

@@ -37,4 +37,7 @@ export const egressDaemon = Command.make(
       }).pipe(Effect.andThen(Effect.never))
     )
   })
-).pipe(Command.withDescription("Run the egress proxy (TLS interception, routes, credential injection, DLP, audit)"))
+).pipe(
+  Command.withDescription("Run the egress proxy (TLS interception, routes, credential injection, DLP, audit)"),
+  Command.withExamples([{ command: "bottle daemon egress --routes routes.yaml --state-dir ./egress --listen 127.0.0.1:3128", description: "Enforce routes.yaml on port 3128" }])
+)

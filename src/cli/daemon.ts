@@ -27,5 +27,6 @@ const init = Command.make("init", {}, () => Effect.uninterruptible(Effect.promis
 
 export const daemon = Command.make("daemon").pipe(
   Command.withDescription("Run a sidecar daemon in the foreground (used inside the bundle; also for tests and benchmarks)"),
+  Command.withExamples([{ command: "bottle daemon egress --routes routes.yaml --state-dir ./egress --listen 127.0.0.1:0", description: "The egress proxy on its own" }]),
   Command.withSubcommands([init, egressDaemon])
 )

@@ -2,6 +2,7 @@
 import * as fs from "node:fs"
 import { Console, Effect, Result, SemVer, SemVerRange } from "effect"
 import { Command } from "effect/cli"
+import { jsonFlag } from "./flags.ts"
 import { Docker } from "../services/Docker.ts"
 import { SMOLVM_MINIMUM, Smolvm, smolvmRecentEnough } from "../services/Smolvm.ts"
 import { StateStore } from "../services/StateStore.ts"
@@ -20,17 +21,32 @@ export const engineHasDnsFix = (serverVersion: string): boolean => {
   return v !== undefined && Result.isSuccess(v) && SemVerRange.matches(DNS_FIXED, v.success)
 }
 
-export const doctor = Command.make("doctor", {}, Effect.fn(function*() {
+export interface DoctorCheck {
+  readonly name: string
+  readonly status: "ok" | "warn" | "fail"
+  readonly detail: string
+  readonly fix?: string
+}
+
+export const doctor = Command.make("doctor", { json: jsonFlag }, Effect.fn(function*({ json }) {
   const docker = yield* Docker
   const smolvm = yield* Smolvm
   const state = yield* StateStore
   let failed = 0
-  const ok = (what: string, detail: string) => Console.log(`✓ ${what}: ${detail}`)
+  const checks: Array<DoctorCheck> = []
+  const say = (check: DoctorCheck) =>
+    Effect.suspend(() => {
+      checks.push(check)
+      if (json) return Effect.void
+      const mark = check.status === "ok" ? "✓" : check.status === "warn" ? "!" : "✗"
+      return Console.log(`${mark} ${check.name}: ${check.detail}${check.fix !== undefined ? `\n    fix: ${check.fix}` : ""}`)
+    })
+  const ok = (what: string, detail: string) => say({ name: what, status: "ok", detail })
   const bad = (what: string, detail: string, fix: string) => {
     failed++
-    return Console.log(`✗ ${what}: ${detail}\n    fix: ${fix}`)
+    return say({ name: what, status: "fail", detail, fix })
   }
-  const warn = (what: string, detail: string, fix: string) => Console.log(`! ${what}: ${detail}\n    fix: ${fix}`)
+  const warn = (what: string, detail: string, fix: string) => say({ name: what, status: "warn", detail, fix })
 
   const info = yield* Effect.result(docker.info)
   if (info._tag === "Success") {
@@ -65,5 +81,12 @@ export const doctor = Command.make("doctor", {}, Effect.fn(function*() {
   if (writable === undefined) yield* ok("state dir", state.root)
   else yield* bad("state dir", `${state.root}: ${writable}`, "make it writable, or point $BOTTLE_STATE_DIR at a writable directory")
 
+  if (json) yield* Console.log(JSON.stringify({ ok: failed === 0, checks }, null, 2))
   if (failed > 0) return yield* new CliFailure({ message: `${failed} check${failed > 1 ? "s" : ""} failed` })
-})).pipe(Command.withDescription("Check the Docker engine, smolvm and the state dir, and say how to fix what fails"))
+})).pipe(
+  Command.withDescription("Check the Docker engine, smolvm and the state dir, and say how to fix what fails"),
+  Command.withExamples([
+    { command: "bottle doctor", description: "Check this host" },
+    { command: "bottle doctor --json", description: "The checks as JSON (exit 1 if one fails)" }
+  ])
+)

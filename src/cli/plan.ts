@@ -26,4 +26,10 @@ export const plan = Command.make(
       yield* Console.error(`note: the ${plan.backend} backend is not built yet in this version of bot-bottle: \`bottle start\` will refuse this plan (use --backend docker)`)
     }
   })
-).pipe(Command.withDescription("Show what `bottle start <agent>` would do, without doing it"))
+).pipe(
+  Command.withDescription("Show what `bottle start <agent>` would do, without doing it"),
+  Command.withExamples([
+    { command: "bottle plan claude", description: "The plan for the built-in Claude bottle (or ./bottle.yaml's)" },
+    { command: "bottle plan claude --json", description: "For scripts" }
+  ])
+)

@@ -104,3 +104,18 @@ export const auditRow = (e: AuditEntry): Array<string> => {
 /** Fixed column widths for a followed audit log (the lines to come cannot be measured). */
 const FOLLOW_WIDTHS = [19, 9, 7, 28, 40, 6, 0]
 export const auditLineFixed = (cells: ReadonlyArray<string>): string => cells.map((c, i) => c.padEnd(FOLLOW_WIDTHS[i] ?? 0)).join("  ").trimEnd()
+
+/** How long ago an ISO time was, as `docker ps` says it: "just now", "5 minutes ago", "3 days ago". */
+export const relativeAge = (iso: string, now: number): string => {
+  const t = Date.parse(iso)
+  if (Number.isNaN(t)) return iso === "" ? "?" : iso
+  const s = Math.max(0, Math.round((now - t) / 1000))
+  const unit = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"} ago`
+  if (s < 10) return "just now"
+  if (s < 60) return unit(s, "second")
+  if (s < 3600) return unit(Math.floor(s / 60), "minute")
+  if (s < 86400) return unit(Math.floor(s / 3600), "hour")
+  if (s < 86400 * 14) return unit(Math.floor(s / 86400), "day")
+  if (s < 86400 * 60) return unit(Math.floor(s / (86400 * 7)), "week")
+  return unit(Math.floor(s / (86400 * 30)), "month")
+}

@@ -6,19 +6,24 @@ import { attach, launch } from "../programs/launch.ts"
 import { Progress } from "../services/Progress.ts"
 import { bottleArg, onBackend, savedPlan } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
+import { jsonFlag } from "./flags.ts"
 import { progress } from "./progress.ts"
 
 export const resume = Command.make(
   "resume",
   {
     bottle: bottleArg,
-    detach: Flag.Boolean("detach").pipe(Flag.withAlias("d"), Flag.withDescription("Bring it back without attaching"), Flag.withDefault(false))
+    detach: Flag.Boolean("detach").pipe(Flag.withAlias("d"), Flag.withDescription("Bring it back without attaching"), Flag.withDefault(false)),
+    json: jsonFlag
   },
-  Effect.fn(function*({ bottle, detach }) {
+  Effect.fn(function*({ bottle, detach, json }) {
     const plan = yield* savedPlan(bottle)
     const row = (yield* listBottles()).find((r) => r.slug === bottle)
     if (row?.status === "running") {
-      if (detach) return yield* Console.error(`bottle ${bottle} is already running`)
+      if (detach) {
+        if (json) yield* Console.log(JSON.stringify({ bottle, status: "running", resumed: false }))
+        return yield* Console.error(`bottle ${bottle} is already running`)
+      }
       const code = yield* attach(plan).pipe(onBackend(plan.backend))
       if (code !== 0) process.exitCode = code
       return
@@ -35,6 +40,13 @@ export const resume = Command.make(
       Effect.provideService(Progress, ui),
       Effect.ensuring(Effect.sync(ui.done))
     )
+    if (json) yield* Console.log(JSON.stringify(detach ? { bottle, status: "running", resumed: true } : { bottle, exitCode: result.exitCode ?? 0 }))
     if (result.exitCode) process.exitCode = result.exitCode
   })
-).pipe(Command.withDescription("Reattach to a running bottle, or restart a stopped one from its saved plan"))
+).pipe(
+  Command.withDescription("Reattach to a running bottle, or restart a stopped one from its saved plan"),
+  Command.withExamples([
+    { command: "bottle resume claude-1a2b3c", description: "Attach to the agent again" },
+    { command: "bottle resume claude-1a2b3c --detach", description: "Bring a stopped bottle back in the background" }
+  ])
+)

@@ -15,5 +15,6 @@ export const manifestJsonSchema = () => {
 }
 
 export const schema = Command.make("schema", {}, () => Console.log(JSON.stringify(manifestJsonSchema(), null, 2))).pipe(
-  Command.withDescription("Print the manifest's JSON Schema (for editors)")
+  Command.withDescription("Print the manifest's JSON Schema (for editors)"),
+  Command.withExamples([{ command: "bottle schema > bottle.schema.json", description: "For yaml-language-server: # yaml-language-server: $schema=./bottle.schema.json" }])
 )

@@ -17,7 +17,7 @@ import { StateStore } from "../services/StateStore.ts"
 import { onBackend } from "./bottleArg.ts"
 import { askConsent } from "./confirm.ts"
 import { CliFailure } from "./failure.ts"
-import { backendFlag, manifestFlag, nameFlag } from "./flags.ts"
+import { backendFlag, jsonFlag, manifestFlag, nameFlag } from "./flags.ts"
 import { agentArg } from "./plan.ts"
 import { renderPlan } from "./render.ts"
 import { progress } from "./progress.ts"
@@ -30,7 +30,8 @@ export const start = Command.make(
     backend: backendFlag,
     name: nameFlag,
     yes: Flag.Boolean("yes").pipe(Flag.withAlias("y"), Flag.withDescription("Do not ask for confirmation"), Flag.withDefault(false)),
-    detach: Flag.Boolean("detach").pipe(Flag.withAlias("d"), Flag.withDescription("Leave the bottle running in the background"), Flag.withDefault(false))
+    detach: Flag.Boolean("detach").pipe(Flag.withAlias("d"), Flag.withDescription("Leave the bottle running in the background"), Flag.withDefault(false)),
+    json: jsonFlag
   },
   Effect.fn(function*(input) {
     const { loaded, plan } = yield* resolvePlan(input)
@@ -83,11 +84,19 @@ export const start = Command.make(
       fresh: true,
       env: process.env
     }).pipe(onBackend(plan.backend), Effect.provideService(Progress, ui), Effect.ensuring(Effect.sync(ui.done)))
+    if (input.json) yield* Console.log(JSON.stringify(input.detach ? { bottle: plan.slug, status: "running" } : { bottle: plan.slug, exitCode: result.exitCode ?? 0 }))
     if (input.detach) {
-      yield* Console.log(plan.slug)
+      if (!input.json) yield* Console.log(plan.slug)
       yield* Console.error(`bottle ${plan.slug} is running. Attach: bottle resume ${plan.slug} · shell: bottle exec ${plan.slug} -- bash · stop: bottle stop ${plan.slug}`)
     } else if (result.exitCode !== undefined && result.exitCode !== 0) {
       process.exitCode = result.exitCode
     }
   })
-).pipe(Command.withDescription("Show the plan, confirm, launch the bottle and attach the agent's terminal"))
+).pipe(
+  Command.withDescription("Show the plan, confirm, launch the bottle and attach the agent's terminal"),
+  Command.withExamples([
+    { command: "bottle start claude", description: "Claude Code on the current directory (built-in manifest, or ./bottle.yaml)" },
+    { command: "bottle start claude --detach --yes", description: "In the background, without the question" },
+    { command: "bottle start coder --manifest ./bottle.yaml --name review", description: "Another agent, named" }
+  ])
+)

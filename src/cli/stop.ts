@@ -11,6 +11,7 @@ import type { BackendError } from "../services/Backend.ts"
 import type { StateError } from "../services/StateStore.ts"
 import { bottleArg, onBackendOf } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
+import { jsonFlag } from "./flags.ts"
 
 const explain = (bottle: string, e: LaunchError | StateError | BackendError): string => {
   switch (e._tag) {
@@ -29,9 +30,10 @@ export const stop = Command.make(
   "stop",
   {
     bottle: bottleArg,
-    purge: Flag.Boolean("purge").pipe(Flag.withDescription("Also delete the bottle's state (plan, CA, audit log)"), Flag.withDefault(false))
+    purge: Flag.Boolean("purge").pipe(Flag.withDescription("Also delete the bottle's state (plan, CA, audit log)"), Flag.withDefault(false)),
+    json: jsonFlag
   },
-  Effect.fn(function*({ bottle, purge }) {
+  Effect.fn(function*({ bottle, purge, json }) {
     const problems = yield* teardown(bottle, {
       purge,
       env: process.env,
@@ -46,6 +48,13 @@ export const stop = Command.make(
     if (problems.length > 0) {
       return yield* new CliFailure({ message: `bottle ${bottle} stopped, but these remain (\`bottle stop ${bottle}\` again, or remove them by hand):\n  ${problems.join("\n  ")}` })
     }
+    if (json) yield* Console.log(JSON.stringify({ bottle, stopped: true, purged: purge }))
     yield* Console.error(`bottle ${bottle} stopped${purge ? " and purged" : " (state kept: `bottle resume` restarts it, `--purge` deletes it)"}`)
   })
-).pipe(Command.withDescription("Stop a bottle and remove everything it runs"))
+).pipe(
+  Command.withDescription("Stop a bottle and remove everything it runs"),
+  Command.withExamples([
+    { command: "bottle stop claude-1a2b3c", description: "Stop it; its state stays for `bottle resume` and `bottle logs`" },
+    { command: "bottle stop claude-1a2b3c --purge", description: "Stop it and delete its state" }
+  ])
+)

@@ -24,6 +24,8 @@ export interface BottleRow {
   readonly createdAt: string
   /** What its backend runs for it (containers, VMs, pods). */
   readonly containers: ReadonlyArray<string>
+  /** The host directory it was started from (its workspace's source); "" when its plan is unreadable. */
+  readonly workspace: string
 }
 
 /** The backend a bottle was launched on: its plan's, else its record's, else docker (the only one before plans named it). */
@@ -61,7 +63,8 @@ export const listBottles = Effect.fn("listBottles")(function*() {
       backend,
       status: Option.match(found, { onNone: () => "unknown" as const, onSome: (s) => s?.status ?? "stopped" }),
       createdAt: Option.match(meta, { onNone: () => "", onSome: (m) => m.createdAt }),
-      containers: Option.match(found, { onNone: () => [], onSome: (s) => s?.parts ?? [] })
+      containers: Option.match(found, { onNone: () => [], onSome: (s) => s?.parts ?? [] }),
+      workspace: Option.match(plan, { onNone: () => "", onSome: (p) => p.cwd })
     }
   })
 })

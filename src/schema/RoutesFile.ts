@@ -5,6 +5,9 @@
  * unknown keys as errors, so a route that `bottle plan` accepts is a route the daemon accepts
  * and a typo is never silently ignored.
  *
+ * `deny` removes a host's live routes; the manifest's routes stay in the bottle's plan, so an
+ * `allow` of that host later restores them as they were (credential included).
+ *
  * Edits (`bottle egress allow|deny`) are atomic: a temp file in the same directory, renamed
  * over the old one, so the daemon (watching the mounted directory) never reads half a file.
  */
@@ -13,7 +16,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Schema, SchemaIssue } from "effect"
 import * as YAML from "yaml"
-import { RouteHost, RoutesFile } from "./Route.ts"
+import { type Route, RouteHost, RoutesFile } from "./Route.ts"
 
 export const RoutesUnreadable = Schema.TaggedStruct("RoutesUnreadable", { file: Schema.String, message: Schema.String })
 export const RoutesInvalid = Schema.TaggedStruct("RoutesInvalid", { file: Schema.String, problems: Schema.Array(Schema.String) })
@@ -145,19 +148,29 @@ const hostOf = (item: unknown): string | undefined => {
 }
 
 /**
- * Adds a bare route (any path, any method, no credential) for `host`, unless one exists. With
- * `allowPrivateIps`, the host may resolve to a private address: set on the new route, or on
- * every existing route for that host.
+ * Adds a route for `host`, unless one exists: the manifest's own routes for it (`manifest`:
+ * the bottle's planned routes, credential, paths and methods included) when it had any, so a
+ * deny then allow gives back exactly what the manifest said; else a bare route (any path, any
+ * method, no credential). With `allowPrivateIps`, the host may resolve to a private address:
+ * set on the new routes, or on every existing route for that host. `restored` says the
+ * manifest's routes came back.
  */
 export const allowHost = Effect.fn("allowHost")(function*(
   file: string,
   host: string,
-  options: { readonly allowPrivateIps?: boolean } = {}
-): Effect.fn.Return<EditOutcome, RoutesFileError> {
+  options: { readonly allowPrivateIps?: boolean; readonly manifest?: ReadonlyArray<Route> } = {}
+): Effect.fn.Return<EditOutcome | "restored", RoutesFileError> {
   const h = yield* checkHost(host)
-  return yield* editRoutes(file, (doc, seq) => {
+  let restored = false
+  const outcome = yield* editRoutes(file, (doc, seq) => {
     const existing = seq.items.filter((i) => hostOf(i) === h)
     if (existing.length === 0) {
+      const planned = (options.manifest ?? []).filter((r) => r.host === h)
+      if (planned.length > 0) {
+        for (const r of planned) seq.items.push(doc.createNode(options.allowPrivateIps ? { ...r, allow_private_ips: true } : r))
+        restored = true
+        return "changed"
+      }
       seq.items.push(doc.createNode(options.allowPrivateIps ? { host: h, allow_private_ips: true } : { host: h }))
       return "changed"
     }
@@ -171,6 +184,7 @@ export const allowHost = Effect.fn("allowHost")(function*(
     }
     return changed ? "changed" : "unchanged"
   })
+  return restored ? "restored" : outcome
 })
 
 /** Removes every route whose host is exactly `host` (pattern string as written). */

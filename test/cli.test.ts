@@ -11,7 +11,7 @@ import { manifestJsonSchema } from "../src/cli/schema.ts"
 import { bottleSync, lines, prepareCli, repo, tmp } from "./support/cli.ts"
 
 const version = (JSON.parse(fs.readFileSync(path.join(repo, "package.json"), "utf8")) as { version: string }).version
-const SUBCOMMANDS = ["start", "plan", "ls", "exec", "stop", "resume", "logs", "cleanup", "schema", "doctor", "egress", "daemon"]
+const SUBCOMMANDS = ["start", "plan", "ls", "exec", "stop", "resume", "logs", "cleanup", "schema", "doctor", "egress", "daemon", "completion"]
 
 let cliDir = ""
 const bottle = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => bottleSync(cliDir, args, env)

@@ -9,7 +9,7 @@ import { Backend } from "../services/Backend.ts"
 import { bottleArg, onBackend, savedPlan } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
 
-/** exec's own flags that take no value (everything else starting with - before the bottle is a flag of exec). */
+/** Global flags that take a value as the next word (exec's own flags take none). */
 const VALUE_FLAGS = new Set(["--log-level"])
 
 /**
@@ -17,8 +17,9 @@ const VALUE_FLAGS = new Set(["--log-level"])
  * parsed as exec's. Other commands' lines are returned unchanged.
  */
 export const execArgv = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
-  const at = args.findIndex((a) => !a.startsWith("-"))
-  if (at === -1 || args[at] !== "exec") return args
+  let at = 0
+  while (at < args.length && args[at]!.startsWith("-")) at += VALUE_FLAGS.has(args[at]!) ? 2 : 1
+  if (args[at] !== "exec") return args
   for (let i = at + 1; i < args.length; i++) {
     const a = args[i]!
     if (a === "--") return args

@@ -10,7 +10,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { execArgv } from "../src/cli/exec.ts"
-import { relativeAge } from "../src/cli/render.ts"
+import { relativeAge, renderPlan } from "../src/cli/render.ts"
+import type { BottlePlan } from "../src/schema/BottlePlan.ts"
 import { bottleSync, lines, NO_ENGINE, prepareCli, tmp } from "./support/cli.ts"
 
 let cliDir = ""
@@ -158,9 +159,11 @@ describe("egress route edits keep what the manifest said", () => {
     const env = { ...NO_ENGINE, BOTTLE_STATE_DIR: state }
     const ls = () => json<{ routes: Array<{ host: string; state: string; rule: string | null; source: string; route: { credential: { tokenEnv: string } | null } }> }>(bottle(["egress", "ls", "routes-bottle", "--json"], env).stdout)
     const before = ls()
-    assert.deepStrictEqual(before.routes.map((r) => [r.host, r.state, r.rule, r.source, r.route.credential?.tokenEnv]), [
+    const api = (o: ReturnType<typeof ls>) => o.routes.filter((r) => r.host === "api.anthropic.com")
+    assert.deepStrictEqual(api(before).map((r) => [r.host, r.state, r.rule, r.source, r.route.credential?.tokenEnv]), [
       ["api.anthropic.com", "live", "routes[0] (api.anthropic.com)", "manifest", "CLAUDE_CODE_OAUTH_TOKEN"]
     ])
+    assert.deepStrictEqual(before.routes.filter((r) => r.route.credential !== null).map((r) => r.host), ["api.anthropic.com"], "the credential goes to the API only")
     const human = bottle(["egress", "ls", "routes-bottle"], env)
     assert.match(human.stdout, /api\.anthropic\.com\s+live\s+authorization: Bearer \$CLAUDE_CODE_OAUTH_TOKEN/)
 
@@ -168,23 +171,20 @@ describe("egress route edits keep what the manifest said", () => {
     assert.strictEqual(denied.status, 0, denied.stderr)
     assert.include(denied.stdout, "`bottle egress allow routes-bottle api.anthropic.com` restores it")
     assert.notInclude(fs.readFileSync(path.join(dir, "egress", "routes.yaml"), "utf8"), "api.anthropic.com")
-    assert.deepStrictEqual(ls().routes.map((r) => [r.host, r.state]), [["api.anthropic.com", "denied"]])
+    assert.deepStrictEqual(api(ls()).map((r) => [r.host, r.state, r.rule]), [["api.anthropic.com", "denied", null]])
 
     const allowed = bottle(["egress", "allow", "routes-bottle", "api.anthropic.com", "--json"], env)
     assert.strictEqual(allowed.status, 0, allowed.stderr)
     const out = json<{ outcome: string; routes: Array<{ credential: { tokenEnv: string } | null }> }>(allowed.stdout)
     assert.strictEqual(out.outcome, "restored")
     assert.strictEqual(out.routes[0]?.credential?.tokenEnv, "CLAUDE_CODE_OAUTH_TOKEN")
-    assert.deepStrictEqual(ls(), before, "exactly the manifest's route again")
+    assert.deepStrictEqual(api(ls()).map((r) => [r.state, r.source, r.route]), api(before).map((r) => [r.state, r.source, r.route]), "exactly the manifest's route again")
     for (const k of keysOf(ls())) assert.notInclude(k, "_", k)
 
     // A host the manifest never named gets a bare route, said to be one.
     const bare = bottle(["egress", "allow", "routes-bottle", "registry.npmjs.org"], env)
     assert.include(bare.stdout, "no credential")
-    assert.deepStrictEqual(ls().routes.map((r) => [r.host, r.source, r.route.credential]), [
-      ["api.anthropic.com", "manifest", before.routes[0]!.route.credential],
-      ["registry.npmjs.org", "added", null]
-    ])
+    assert.deepStrictEqual(ls().routes.filter((r) => r.source === "added").map((r) => [r.host, r.route.credential]), [["registry.npmjs.org", null]])
   })
 
   it("an unknown bottle is `no bottle named` for ls, allow and deny", () => {
@@ -240,5 +240,28 @@ describe("--json on what changes something", () => {
     for (const args of [["start", "--help"], ["stop", "--help"], ["resume", "--help"], ["logs", "--help"], ["egress", "ls", "--help"], ["egress", "allow", "--help"], ["egress", "deny", "--help"]]) {
       assert.include(bottle(args).stdout, "--json", args.join(" "))
     }
+  })
+})
+
+describe("the default Claude bottle", () => {
+  it("routes the hosts Claude Code calls, with the credential on the API only", () => {
+    const r = bottle(["plan", "claude", "--json"], TOKEN_ENV)
+    const plan = json<{ egress: { routes: Array<{ host: string; auth?: unknown }> } }>(r.stdout)
+    assert.deepStrictEqual(plan.egress.routes.map((x) => [x.host, x.auth !== undefined]), [
+      ["api.anthropic.com", true],
+      ["platform.claude.com", false],
+      ["claude.ai", false],
+      ["statsig.anthropic.com", false],
+      ["o1158394.ingest.us.sentry.io", false]
+    ])
+    for (const route of plan.egress.routes) assert.notInclude(route.host, "*", "no wildcard on a shared service")
+  })
+
+  it("a plan needing a daemon this version has not built marks it, before start refuses it", () => {
+    const r = bottle(["plan", "claude", "--json"], TOKEN_ENV)
+    const plan = { ...JSON.parse(r.stdout), daemons: ["egress", "not-a-daemon"] } as BottlePlan
+    const text = renderPlan(plan, "bottle.yaml")
+    assert.include(text.split("\n").find((l) => l.includes("daemons")) ?? "", "not-a-daemon (NOT BUILT YET in this version: start refuses this plan)")
+    assert.notInclude(text, "egress (NOT BUILT")
   })
 })

@@ -1,12 +1,13 @@
 /**
  * `bottle plan <agent>`: resolve and print the plan; starts and writes nothing. A plan for a
- * backend this version cannot launch still prints, with a note (on stderr, so `--json` stays
- * JSON) that `start` will refuse it.
+ * backend or a daemon this version cannot run still prints, with a warning (on stderr, so
+ * `--json` stays JSON) that `start` will refuse it, and the plan marks what is not built.
  */
 import { Console, Effect } from "effect"
 import { Argument, Command } from "effect/cli"
 import { pendingGrants } from "../programs/grants.ts"
 import { resolvePlan } from "../programs/resolvePlan.ts"
+import { notBuiltDaemons } from "../schema/BundleProtocol.ts"
 import { Backend } from "../services/Backend.ts"
 import { onBackend } from "./bottleArg.ts"
 import { backendFlag, jsonFlag, manifestFlag, nameFlag } from "./flags.ts"
@@ -21,6 +22,10 @@ export const plan = Command.make(
     const { loaded, plan } = yield* resolvePlan(input)
     const grants = yield* pendingGrants(plan)
     yield* Console.log(input.json ? JSON.stringify(plan, null, 2) : renderPlan(plan, loaded.file, grants))
+    const unbuilt = notBuiltDaemons(plan.daemons)
+    if (unbuilt.length > 0) {
+      yield* Console.error(`warning: this plan needs ${unbuilt.map((d) => `the ${d} daemon`).join(" and ")}, not built yet in this version of bot-bottle: \`bottle start\` will refuse it`)
+    }
     const refusal = yield* Backend.use((b) => b.preflight).pipe(onBackend(plan.backend), Effect.flip, Effect.option)
     if (refusal._tag === "Some" && refusal.value.reason._tag === "BackendNotBuilt") {
       yield* Console.error(`note: the ${plan.backend} backend is not built yet in this version of bot-bottle: \`bottle start\` will refuse this plan (use --backend docker)`)

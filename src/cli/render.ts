@@ -5,6 +5,7 @@
 import { type Grant, isUnrestricted, MODEL_API_TOKENS } from "../programs/grants.ts"
 import type { AuditEntry } from "../schema/AuditLog.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
+import { notBuiltDaemons } from "../schema/BundleProtocol.ts"
 
 const PLACEHOLDERS = new Set(["egress-placeholder"])
 
@@ -25,7 +26,8 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrant
     ? `${plan.cwd} MOUNTED read-write at ${plan.workdir} (the agent edits these files in place; .git, bottle.yaml, editor and shell auto-run files stay read-only)`
     : plan.copyCwd ? `${plan.cwd} copied to ${plan.workdir}` : `${plan.workdir} (empty; copy_cwd is off)`)
   row("network", describeNetwork(plan))
-  row("daemons", plan.daemons.join(", "))
+  const unbuilt = new Set(notBuiltDaemons(plan.daemons))
+  row("daemons", plan.daemons.map((d) => (unbuilt.has(d) ? `${d} (NOT BUILT YET in this version: start refuses this plan)` : d)).join(", "))
   if (plan.egress.routes.length === 0) row("egress", "no routes: every request is refused")
   plan.egress.routes.forEach((r, i) => {
     const scope = [

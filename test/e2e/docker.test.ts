@@ -229,7 +229,7 @@ describe("docker backend: a running bottle", () => {
   it("shows the sidecar's log and the egress audit log (`bottle logs`)", () => {
     const daemons = cli(["logs", slug], { cwd, env })
     expect(daemons.stdout + daemons.stderr).toContain("bottle-bundle: ready (egress)")
-    const audit = cli(["logs", slug, "--egress"], { cwd, env })
+    const audit = cli(["logs", slug, "--egress", "--json"], { cwd, env })
     expect(audit.code, audit.stderr).toBe(0)
     const entries = audit.stdout.trim().split("\n").map((l) => JSON.parse(l) as { host: string; path: string; decision: string; status: number })
     expect(entries.some((e) => e.host === UPSTREAM_HOST && e.path === "/v1/hello" && e.decision === "allow" && e.status === 200)).toBe(true)
@@ -402,12 +402,14 @@ describe("docker backend: stop", () => {
     expect(labelled(slug)).toEqual([])
     expect(subnetLeaseHolders(stateDir)).toEqual([])
     // The state stays: the audit log can still be read, and the plan shows as stopped.
-    const audit = cli(["logs", slug, "--egress"], { cwd, env })
+    const audit = cli(["logs", slug, "--egress", "--json"], { cwd, env })
     expect(audit.code, audit.stderr).toBe(0)
     expect(audit.stdout).toContain(UPSTREAM_HOST)
+    // The sidecar's own log was saved before its container went.
     const daemons = cli(["logs", slug], { cwd, env })
-    expect(daemons.code).not.toBe(0)
-    expect(daemons.stderr).toContain("--egress")
+    expect(daemons.code, daemons.stderr).toBe(0)
+    expect(daemons.stderr).toContain("as saved when it stopped")
+    expect(daemons.stdout).toContain("bottle-bundle: ready (egress)")
     const rows = JSON.parse(cli(["ls", "--json"], { cwd, env }).stdout) as Array<{ slug: string; status: string }>
     expect(rows.find((x) => x.slug === slug)?.status).toBe("stopped")
   })

@@ -87,7 +87,7 @@ export const start = Command.make(
     if (input.json) yield* Console.log(JSON.stringify(input.detach ? { bottle: plan.slug, status: "running" } : { bottle: plan.slug, exitCode: result.exitCode ?? 0 }))
     if (input.detach) {
       if (!input.json) yield* Console.log(plan.slug)
-      yield* Console.error(`bottle ${plan.slug} is running. Attach: bottle resume ${plan.slug} · shell: bottle exec ${plan.slug} -- bash · stop: bottle stop ${plan.slug}`)
+      yield* Console.error(`bottle ${plan.slug} is running. Attach: bottle resume ${plan.slug} · shell: bottle exec ${plan.slug} bash · stop: bottle stop ${plan.slug}`)
     } else if (result.exitCode !== undefined && result.exitCode !== 0) {
       process.exitCode = result.exitCode
     }

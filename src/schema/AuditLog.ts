@@ -158,9 +158,32 @@ export const followAudit = (
         } catch {
           now = undefined
         }
-        // Rotated (or created since): finish the old file, then read the new one from its start.
+        // Rotated (or created since): finish the old file, then the files rotated after it
+        // (it is now audit.log.<k>: .<k-1> … .1 are newer), then the live one, each from its start.
         if (now !== undefined && now !== ino) {
+          const old = ino
           close()
+          if (old !== -1) {
+            let k = 1
+            for (; k <= 1000; k++) {
+              try {
+                if (fs.statSync(`${file}.${k}`).ino === old) break
+              } catch {
+                k = 1001
+              }
+            }
+            for (let j = Math.min(k, 1001) - 1; j >= 1; j--) {
+              try {
+                fd = fs.openSync(`${file}.${j}`, "r")
+                offset = 0
+                partial = ""
+                drain()
+              } catch {
+                // Rotated away meanwhile: nothing to read there.
+              }
+              close()
+            }
+          }
           open(true)
           drain()
         }

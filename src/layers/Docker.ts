@@ -284,11 +284,11 @@ export const make = Effect.gen(function*() {
         Effect.mapError(toDockerError),
         Effect.asVoid
       ),
-    logsText: (container) =>
+    logsText: (container, options) =>
       Effect.suspend(() => {
         const lines: Array<string> = []
         const push = (line: string) => void lines.push(line)
-        return docker(["logs", container], { onStdoutLine: push, onStderrLine: push }).pipe(Effect.map(() => lines.map((l) => `${l}\n`).join("")))
+        return docker(["logs", ...(options?.tail !== undefined ? ["--tail", String(options.tail)] : []), container], { onStdoutLine: push, onStderrLine: push }).pipe(Effect.map(() => lines.map((l) => `${l}\n`).join("")))
       }),
     listLabelled: (slug) =>
       Effect.all([listKind("container", slug), listKind("network", slug), listKind("volume", slug)]).pipe(Effect.map((xs) => xs.flat())),

@@ -145,13 +145,15 @@ export const make = Effect.gen(function*() {
     r.kind === "container" ? docker.removeContainer(r.name) : r.kind === "network" ? docker.removeNetwork(r.name) : docker.removeVolume(r.name)
 
   const state = yield* StateStore
+  const SAVED_LOG_LINES = 20_000
   /**
    * Saves the bundle's log in the bottle's state dir before the bundle goes (SAVED_BUNDLE_LOG):
    * only into a state dir that exists, by rename from a temp file (a file planted under that
    * name is replaced, never followed). Never fails: a log that cannot be saved is said once.
    */
   const saveBundleLog = (slug: string) =>
-    docker.logsText(names(slug).bundle).pipe(
+    // The last lines only: a long-lived sidecar's log is bounded on disk and in memory.
+    docker.logsText(names(slug).bundle, { tail: SAVED_LOG_LINES }).pipe(
       Effect.flatMap((text) =>
         Effect.try(() => {
           const dir = state.bottleDir(slug)

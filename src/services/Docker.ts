@@ -175,8 +175,8 @@ export class Docker extends Context.Service<Docker, {
    */
   readonly waitForLogLine: (container: string, match: (line: string) => boolean) => Effect.Effect<string | undefined, DockerError>
   readonly logs: (container: string, options?: { readonly follow?: boolean; readonly tail?: number }) => Effect.Effect<void, DockerError>
-  /** A container's whole log (stdout and stderr lines in the order they arrive), as text. */
-  readonly logsText: (container: string) => Effect.Effect<string, DockerError>
+  /** A container's log (stdout and stderr lines in the order they arrive; `tail`: the last lines only), as text. */
+  readonly logsText: (container: string, options?: { readonly tail?: number }) => Effect.Effect<string, DockerError>
   /** Everything (containers, networks, volumes) carrying our slug label; `slug` narrows. */
   readonly listLabelled: (slug?: string) => Effect.Effect<ReadonlyArray<LabelledResource>, DockerError>
   readonly removeVolume: (name: string) => Effect.Effect<void, DockerError>

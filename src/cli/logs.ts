@@ -14,7 +14,6 @@ import { DAEMONS, hostDirOf } from "../schema/BundleProtocol.ts"
 import { Backend, SAVED_BUNDLE_LOG } from "../services/Backend.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { bottleArg, onBackend, savedPlan } from "./bottleArg.ts"
-import { jsonFlag } from "./flags.ts"
 import { auditLineFixed, auditRow, AUDIT_HEADERS, table, visible } from "./render.ts"
 
 export const logs = Command.make(
@@ -23,7 +22,7 @@ export const logs = Command.make(
     bottle: bottleArg,
     egress: Flag.Boolean("egress").pipe(Flag.withDescription("Show the egress audit log: one line per request"), Flag.withDefault(false)),
     follow: Flag.Boolean("follow").pipe(Flag.withAlias("f"), Flag.withDescription("Keep printing new lines until Ctrl-C"), Flag.withDefault(false)),
-    json: jsonFlag
+    json: Flag.Boolean("json").pipe(Flag.withDescription("With --egress: one JSON object per request (camelCase keys)"), Flag.withDefault(false))
   },
   Effect.fn(function*({ bottle, egress, follow, json }) {
     const plan = yield* savedPlan(bottle)

@@ -56,6 +56,11 @@ describe("usage errors", () => {
     })
   }
 
+  it("a typo names what was probably meant", () => {
+    assert.include(bottle(["start", "claude", "--detatch"], NO_ENGINE).stderr, "(did you mean --detach?)")
+    assert.include(bottle(["sotp"], NO_ENGINE).stderr, "(did you mean stop?)")
+  })
+
   it("--help still prints the help, with an example, and the global flags on the top page only", () => {
     const top = bottle(["--help"])
     assert.include(top.stdout, "GLOBAL FLAGS")

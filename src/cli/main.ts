@@ -66,7 +66,9 @@ const presenter: CliOutput.Presenter = {
         case "InvalidInvocation": {
           const first = event.errors[0]
           const line = (first?.message ?? "invalid arguments").split("\n")[0]!
-          return Console.error(`bottle: ${line}\nrun \`${event.commandPath.join(" ")} --help\` for usage`)
+          const suggestions = (first as { readonly suggestions?: ReadonlyArray<string> } | undefined)?.suggestions ?? []
+          const hint = suggestions.length > 0 && !line.includes("Did you mean") ? ` (did you mean ${suggestions.join(" or ")}?)` : ""
+          return Console.error(`bottle: ${line}${hint}\nrun \`${event.commandPath.join(" ")} --help\` for usage`)
         }
         case "Version":
           return Console.log(formatter.formatVersion(event.name, event.version))

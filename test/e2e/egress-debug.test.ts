@@ -103,6 +103,9 @@ describe("egress you can debug", () => {
       [API, "live", `routes[0] (${API})`, "manifest", "E2E_DEBUG_TOKEN"],
       [CLOSED, "live", `routes[1] (${CLOSED})`, "manifest", null]
     ])
+    const cleanup = cli(["cleanup", "--dry-run", "--json"], { cwd, env })
+    expect(cleanup.code, cleanup.stderr).toBe(0)
+    expect(JSON.parse(cleanup.stdout)).toEqual({ dryRun: true, removed: [] })
     const human = cli(["egress", "ls", slug], { cwd, env })
     expect(human.stdout).toMatch(new RegExp(`${API.replace(/\./g, "\\.")}\\s+live\\s+authorization: Bearer \\$E2E_DEBUG_TOKEN`))
   })

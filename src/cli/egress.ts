@@ -162,5 +162,9 @@ export const deny = Command.make(
 
 export const egress = Command.make("egress").pipe(
   Command.withDescription("See and change the egress routes of a bottle (live while it runs; kept across stop and resume)"),
+  Command.withExamples([
+    { command: "bottle egress ls claude-1a2b3c", description: "What the bottle may reach, and with which credential" },
+    { command: "bottle egress deny claude-1a2b3c api.anthropic.com", description: "Cut it off (`egress allow` gives the manifest's route back)" }
+  ]),
   Command.withSubcommands([ls, allow, deny])
 )

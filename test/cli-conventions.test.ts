@@ -87,6 +87,10 @@ describe("exec", () => {
     assert.deepStrictEqual(execArgv(["exec", "b", "--", "ls", "-la"]), ["exec", "b", "--", "ls", "-la"])
     assert.deepStrictEqual(execArgv(["--log-level", "debug", "exec", "b", "git", "log", "--oneline"]), ["--log-level", "debug", "exec", "b", "--", "git", "log", "--oneline"])
     assert.deepStrictEqual(execArgv(["ls", "-q"]), ["ls", "-q"])
+    // exec's own flag after the bottle, with or without `--` after it; a command's own `--` is its own.
+    assert.deepStrictEqual(execArgv(["exec", "b", "--root", "--", "sh", "-c", "id"]), ["exec", "b", "--root", "--", "sh", "-c", "id"])
+    assert.deepStrictEqual(execArgv(["exec", "b", "--root", "id", "-u"]), ["exec", "b", "--root", "--", "id", "-u"])
+    assert.deepStrictEqual(execArgv(["exec", "b", "grep", "--", "-x", "f"]), ["exec", "b", "--", "grep", "--", "-x", "f"])
     // As run: the command's flags never reach exec's parser; the bottle is looked up.
     const r = bottle(["exec", "nosuch", "ls", "-la"], NO_ENGINE)
     assert.notStrictEqual(r.status, 0)

@@ -9,6 +9,9 @@ import { Backend } from "../services/Backend.ts"
 import { bottleArg, onBackend, savedPlan } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
 
+/** exec's own flags, recognised right after the bottle name too. */
+const EXEC_FLAGS = new Set(["--root"])
+
 /** Global flags that take a value as the next word (exec's own flags take none). */
 const VALUE_FLAGS = new Set(["--log-level"])
 
@@ -27,8 +30,11 @@ export const execArgv = (args: ReadonlyArray<string>): ReadonlyArray<string> => 
       if (VALUE_FLAGS.has(a)) i++
       continue
     }
-    // args[i] is the bottle: the rest is the command.
-    return args[i + 1] === "--" || i + 1 >= args.length ? args : [...args.slice(0, i + 1), "--", ...args.slice(i + 1)]
+    // args[i] is the bottle. exec's own flags may follow it (`exec b --root -- cmd`, as
+    // before); the first other word starts the command, `--` or not.
+    let j = i + 1
+    while (j < args.length && EXEC_FLAGS.has(args[j]!)) j++
+    return j >= args.length || args[j] === "--" ? args : [...args.slice(0, j), "--", ...args.slice(j)]
   }
   return args
 }

@@ -39,10 +39,10 @@ import {
   type BottleStatus,
   type BundleSpec,
   type SandboxSpec,
-  type SandboxUser
+  type SandboxUser,
+  SAVED_BUNDLE_LOG
 } from "../services/Backend.ts"
 import { Docker, type ContainerSpec, DockerError, type LabelledResource } from "../services/Docker.ts"
-import { SAVED_BUNDLE_LOG } from "../services/Backend.ts"
 import { Progress, reportStep } from "../services/Progress.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { type BottleNames, namesIn, stateRootId } from "../programs/bottleNames.ts"

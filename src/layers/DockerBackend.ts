@@ -17,7 +17,9 @@
  *
  * Guarantees: every scoped acquisition is released (and a release logs, never fails); secrets
  * reach the bundle through docker's own environment, never its command line; the agent
- * container gets no secret; the bundle joins the egress network only once it runs.
+ * container gets no secret; the bundle joins the egress network only once it runs; the
+ * bundle's log is saved in the bottle's state dir (SAVED_BUNDLE_LOG) before the bundle is
+ * removed, by a launch's release or by `remove`.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"

@@ -62,6 +62,7 @@ export const runAgent = Effect.fn("runAgent")(function*(plan: BottlePlan, option
       Effect.map(summarizeEgress),
       Effect.catch((e) => Effect.logWarning(e.message).pipe(Effect.as(summarizeEgress([]))))
     )
-    return { slug: plan.slug, exitCode, output: stdout, stderr, durationMs, egress } satisfies RunResult
+    const result: RunResult = { slug: plan.slug, exitCode, output: stdout, stderr, durationMs, egress }
+    return result
   }))
 })

@@ -30,20 +30,25 @@ import {
 import { makeClient } from "bot-bottle/promise"
 import { BottleTest, FakeEngine } from "bot-bottle/testing"
 
-declare const p: BottlePlan
+// Never called: only their types are looked at.
+const launched = (p: BottlePlan) => launch(p)
+const onLive = (p: BottlePlan) => Effect.scoped(launch(p)).pipe(Effect.provide(BottleLive))
+const onTest = (p: BottlePlan) => run(p).pipe(Effect.provide(BottleTest()))
+const promised = (p: BottlePlan) => makeClient().run(p)
+const promisedWith = (p: BottlePlan) => makeClient(BottleTest()).withBottle(p, async (b) => (await b.exec(["true"])).exitCode)
 
 describe("public surface types", () => {
   it("programs: typed errors, requirements BottleLive provides", () => {
     expectTypeOf<Effect.Success<ReturnType<typeof plan>>>().toEqualTypeOf<BottlePlan>()
     expectTypeOf<Effect.Error<ReturnType<typeof plan>>>().toEqualTypeOf<ManifestError | StateError>()
     expectTypeOf<Effect.Services<ReturnType<typeof plan>>>().toExtend<BottleServices>()
-    expectTypeOf(launch(p)).toEqualTypeOf<Effect.Effect<BottleHandle, BottleRefused | LaunchError | StateError | BackendError, BottleServices | Scope.Scope>>()
+    expectTypeOf<ReturnType<typeof launched>>().toEqualTypeOf<Effect.Effect<BottleHandle, BottleRefused | LaunchError | StateError | BackendError, BottleServices | Scope.Scope>>()
     expectTypeOf<Effect.Error<ReturnType<typeof run>>>().toEqualTypeOf<BottleRefused | LaunchError | StateError | BackendError>()
     expectTypeOf<Effect.Success<ReturnType<typeof run>>>().toEqualTypeOf<RunResult>()
     expectTypeOf<Effect.Success<ReturnType<typeof ls>>>().toEqualTypeOf<Array<BottleRow>>()
     expectTypeOf<Effect.Success<ReturnType<typeof stop>>>().toEqualTypeOf<ReadonlyArray<string>>()
-    expectTypeOf(Effect.scoped(launch(p)).pipe(Effect.provide(BottleLive))).toEqualTypeOf<Effect.Effect<BottleHandle, BottleRefused | LaunchError | StateError | BackendError>>()
-    expectTypeOf(run(p).pipe(Effect.provide(BottleTest()))).toEqualTypeOf<Effect.Effect<RunResult, BottleRefused | LaunchError | StateError | BackendError>>()
+    expectTypeOf<ReturnType<typeof onLive>>().toEqualTypeOf<Effect.Effect<BottleHandle, BottleRefused | LaunchError | StateError | BackendError>>()
+    expectTypeOf<ReturnType<typeof onTest>>().toEqualTypeOf<Effect.Effect<RunResult, BottleRefused | LaunchError | StateError | BackendError>>()
   })
 
   it("the handle: every method needs nothing more", () => {
@@ -57,8 +62,8 @@ describe("public surface types", () => {
 
   it("testing and promise", () => {
     expectTypeOf<FakeEngine["Service"]["events"]>().toEqualTypeOf<Effect.Effect<ReadonlyArray<string>>>()
-    expectTypeOf(makeClient().run(p)).toEqualTypeOf<Promise<RunResult>>()
-    expectTypeOf(makeClient(BottleTest()).withBottle(p, async (b) => (await b.exec(["true"])).exitCode)).toEqualTypeOf<Promise<number>>()
+    expectTypeOf<ReturnType<typeof promised>>().toEqualTypeOf<Promise<RunResult>>()
+    expectTypeOf<ReturnType<typeof promisedWith>>().toEqualTypeOf<Promise<number>>()
   })
 
   it("only the exports are reachable", () => {

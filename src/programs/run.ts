@@ -16,6 +16,9 @@ import { BottleRefused, type EgressSummary, openBottle, type OpenOptions, summar
 /** A task is a prompt, not a document: beyond this it could not travel as one argument. */
 export const MAX_PROMPT_BYTES = 100_000
 
+/** How long the egress daemon may hold an audit line back, with room to spare (its FLUSH_MS is 20). */
+const AUDIT_SETTLE_MS = 200
+
 export interface RunOptions extends OpenOptions {
   /** The task. Required for Claude Code; `$BOTTLE_PROMPT` for a command agent. */
   readonly prompt?: string | undefined
@@ -56,8 +59,12 @@ export const runAgent = Effect.fn("runAgent")(function*(plan: BottlePlan, option
       ? { exitCode: yield* bottle.attach(command.argv, { env: command.env }), stdout: "", stderr: "" }
       : yield* bottle.exec(command.argv, { env: command.env })
     const durationMs = Date.now() - t0
-    // Read before the teardown deletes the state it lives in. An unreadable log is not the
-    // run's failure: the summary is then empty, and says so in the log.
+    // Read before the teardown deletes the state it lives in, once the egress daemon has
+    // written what it holds back (an `allow` line waits up to 20 ms for others to batch with,
+    // bundle/egress/audit.ts; a refusal is written at once). Wall-clock time: another process's
+    // write. An unreadable log is not the run's failure: the summary is then empty, and says so
+    // in the log.
+    yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, AUDIT_SETTLE_MS)))
     const egress = yield* bottle.audit.pipe(
       Effect.map(summarizeEgress),
       Effect.catch((e) => Effect.logWarning(e.message).pipe(Effect.as(summarizeEgress([]))))

@@ -11,6 +11,7 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
 import { type BottleHandle, launch, ls, plan, run, stop } from "bot-bottle"
+import { makeClient } from "bot-bottle/promise"
 import { BottleTest, FakeEngine } from "bot-bottle/testing"
 
 const manifestYaml = `
@@ -182,4 +183,26 @@ describe("bot-bottle (public module) on BottleTest", () => {
       assert.deepStrictEqual(after.events.filter((e) => e.startsWith("remove")), ["remove lib-stop"])
       assert.deepStrictEqual(after.bottles, [])
     }).pipe(Effect.provide(BottleTest())))
+})
+
+describe("bot-bottle/promise on BottleTest", () => {
+  it("withBottle: the handle as Promises; torn down when `use` settles, also when it rejects", async () => {
+    const client = makeClient(BottleTest({ exec: (c) => ({ stdout: c.argv.join(" "), stderr: "", exitCode: 0 }) }))
+    try {
+      const p = await client.plan({ agent: "worker", cwd: project(), name: "promise-one", env: {} })
+      const out = await client.withBottle(p, async (b) => {
+        const rows = await client.ls()
+        return { exec: await b.exec(["echo", "hi"]), rows: rows.map((r) => r.slug) }
+      })
+      assert.deepStrictEqual(out, { exec: { stdout: "echo hi", stderr: "", exitCode: 0 }, rows: ["promise-one"] })
+      assert.deepStrictEqual(await client.ls(), [])
+      const failed = await client.withBottle(p, () => Promise.reject(new Error("the script's own failure"))).catch((e: Error) => e.message)
+      assert.strictEqual(failed, "the script's own failure")
+      assert.deepStrictEqual(await client.ls(), [])
+      const refused = await client.run(await client.plan({ agent: "claude", cwd: project(), name: "promise-claude", env: {} })).catch((e: { _tag: string }) => e._tag)
+      assert.strictEqual(refused, "BottleRefused")
+    } finally {
+      await client.dispose()
+    }
+  })
 })

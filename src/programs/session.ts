@@ -16,7 +16,7 @@
  *   error (releases never fail): it is logged and raised as a defect, never swallowed;
  * - `keep: true` leaves the bottle running when the scope closes (`bottle stop <slug>` later).
  */
-import { Cause, Effect, Ref, Schedule, Schema, type Scope, Stream } from "effect"
+import { Cause, Context, Effect, Layer, Ref, Schedule, Schema, type Scope, Stream } from "effect"
 import { Backends } from "../layers/Backends.ts"
 import { type AuditEntry, type AuditUnreadable, readAudit } from "../schema/AuditLog.ts"
 import { type BottlePlan, SavedBottlePlan } from "../schema/BottlePlan.ts"
@@ -138,7 +138,8 @@ export const openBottle = Effect.fn("openBottle")(function*(plan: BottlePlan, op
   BottleServices | Scope.Scope
 > {
   const env = options.env ?? process.env
-  const backend = yield* Effect.service(Backend).pipe(Effect.provide(Backends.get(plan.backend)))
+  // The plan's backend, held for the bottle's whole life (its scope), not just this call.
+  const backend = Context.get(yield* Layer.build(Backends.get(plan.backend)), Backend)
   const state = yield* StateStore
   yield* backend.preflight
   yield* checkLaunchable(plan, env)

@@ -26,10 +26,12 @@ bottles:
     workspace: { copy_cwd: true, workdir: /workspace }
 `
 
-// The agent's command: a shell script that prints, asks egress for a host no route allows,
-// and exits with the code its task names (or hangs, to be interrupted).
+// The agent's command: a shell script that prints, asks egress for a host no route allows and
+// for one a route allows (which does not exist: the upstream fails, 502, after egress allowed
+// it), and exits with the code its task names (or hangs, to be interrupted).
 const taskScript = `echo "task: $BOTTLE_PROMPT"
 curl -s -o /dev/null https://denied.invalid/ || echo "denied.invalid refused"
+curl -s -o /dev/null -w "allowed.invalid: %{http_code}\n" https://allowed.invalid/
 case "$BOTTLE_PROMPT" in
   hang*) echo hanging; sleep 600 ;;
   exit*) exit "\${BOTTLE_PROMPT#exit }" ;;
@@ -66,7 +68,7 @@ describe("bottle run", () => {
   it("streams the agent's output, returns its exit code, leaves nothing behind", () => {
     const r = cli(["run", "task", "--prompt", "exit 7"], { cwd, env })
     expect(r.code, r.stderr).toBe(7)
-    expect(r.stdout).toBe("task: exit 7\ndenied.invalid refused\n")
+    expect(r.stdout).toBe("task: exit 7\ndenied.invalid refused\nallowed.invalid: 502\n")
     expect(leftovers()).toEqual(nothing)
     const ok = cli(["run", "task", "--prompt", "exit 0"], { cwd, env })
     expect(ok.code, ok.stderr).toBe(0)
@@ -80,7 +82,13 @@ describe("bottle run", () => {
     expect(Object.keys(result).sort()).toEqual(["durationMs", "egress", "exitCode", "output", "slug", "stderr"])
     expect(result.exitCode).toBe(0)
     expect(result.output).toContain("denied.invalid refused")
-    expect(result.egress).toEqual({ requests: 1, allowed: { count: 0, hosts: [] }, denied: { count: 1, hosts: [{ host: "denied.invalid", count: 1 }] } })
+    // The allowed request's audit line is one the daemon batches (written up to 20 ms later):
+    // the summary waits for it.
+    expect(result.egress).toEqual({
+      requests: 2,
+      allowed: { count: 1, hosts: [{ host: "allowed.invalid", count: 1 }] },
+      denied: { count: 1, hosts: [{ host: "denied.invalid", count: 1 }] }
+    })
     expect(typeof result.durationMs).toBe("number")
     expect(leftovers()).toEqual(nothing)
   })

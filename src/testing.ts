@@ -23,7 +23,7 @@ import type { AuditEntry } from "./schema/AuditLog.ts"
 import type { BottlePlan } from "./schema/BottlePlan.ts"
 import { DAEMONS, hostDirOf } from "./schema/BundleProtocol.ts"
 import type { Backend as BackendName } from "./schema/Manifest.ts"
-import { Backend, BackendError, BackendNotFound, type ExecResult, type SandboxUser } from "./services/Backend.ts"
+import { Backend, BackendError, BackendFailed, BackendNotFound, type ExecResult, type SandboxUser } from "./services/Backend.ts"
 import { type DeployKeyRef, type DeployKeySpec, GitHost } from "./services/GitHost.ts"
 import { StateStore } from "./services/StateStore.ts"
 
@@ -43,6 +43,8 @@ export interface BottleTestOptions {
   readonly exec?: (call: FakeExecCall) => ExecResult
   /** The state root (default: a new temp dir). */
   readonly stateDir?: string
+  /** `remove` fails with this message (the engine refusing a teardown), leaving the bottle running. */
+  readonly removeFails?: string
 }
 
 /** The fake engine's record: what a test asserts on. */
@@ -140,6 +142,7 @@ export const BottleTest = (options: BottleTestOptions = {}) => {
       remove: (slug) =>
         Effect.gen(function*() {
           yield* fake.record(`remove ${slug}`)
+          if (options.removeFails !== undefined) return yield* new BackendError({ backend: "fake", reason: new BackendFailed({ message: options.removeFails }) })
           yield* Ref.update(fake.parts, (m) => new Map([...m].filter(([s]) => s !== slug)))
           return { leftovers: [], holdsAddress: false }
         }),

@@ -9,7 +9,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber } from "effect"
+import { Cause, Effect, Exit, Fiber } from "effect"
 import { type BottleHandle, launch, ls, plan, run, stop } from "bot-bottle"
 import { makeClient } from "bot-bottle/promise"
 import { BottleTest, FakeEngine } from "bot-bottle/testing"
@@ -183,6 +183,23 @@ describe("bot-bottle (public module) on BottleTest", () => {
       assert.deepStrictEqual(after.events.filter((e) => e.startsWith("remove")), ["remove lib-stop"])
       assert.deepStrictEqual(after.bottles, [])
     }).pipe(Effect.provide(BottleTest())))
+})
+
+describe("a teardown that fails", () => {
+  it.effect("is never swallowed: handle.stop returns it as a typed error; the scope's release raises it as a defect; the state is kept for `bottle stop`", () =>
+    Effect.gen(function*() {
+      const typed = yield* Effect.scoped(Effect.gen(function*() {
+        const bottle = yield* launch(yield* planFor("worker", "lib-broken-a"))
+        return yield* bottle.stop.pipe(Effect.flip)
+      }))
+      assert.strictEqual(typed._tag, "BackendError")
+      assert.include(typed.message, "engine says no")
+      const exit = yield* Effect.scoped(launch(yield* planFor("worker", "lib-broken-b"))).pipe(Effect.exit)
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.include(String(Cause.squash(exit.cause)), "engine says no")
+      const after = yield* engineState
+      assert.deepStrictEqual(after.bottles.sort(), ["lib-broken-a", "lib-broken-b"])
+    }).pipe(Effect.provide(BottleTest({ removeFails: "engine says no" }))))
 })
 
 describe("bot-bottle/promise on BottleTest", () => {

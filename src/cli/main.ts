@@ -3,15 +3,9 @@
  * interruption, so every finalizer of a launch runs. Failures print one line and exit ≠ 0.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect, Layer, Option } from "effect"
+import { Console, Effect, Option } from "effect"
 import { CliError, CliOutput, Command, type HelpDoc } from "effect/cli"
-import { Backends } from "../layers/Backends.ts"
-import * as Cache from "../layers/Cache.ts"
-import * as Docker from "../layers/Docker.ts"
-import * as GitHost from "../layers/GitHost.ts"
-import * as ProcessRunner from "../layers/ProcessRunner.ts"
-import * as Smolvm from "../layers/Smolvm.ts"
-import * as StateStore from "../layers/StateStore.ts"
+import * as BottleLive from "../layers/BottleLive.ts"
 import { packageVersion } from "../programs/assets.ts"
 import { cleanup } from "./cleanup.ts"
 import { daemon } from "./daemon.ts"
@@ -23,6 +17,7 @@ import { logs } from "./logs.ts"
 import { ls } from "./ls.ts"
 import { plan } from "./plan.ts"
 import { resume } from "./resume.ts"
+import { run } from "./run.ts"
 import { schema } from "./schema.ts"
 import { start } from "./start.ts"
 import { stop } from "./stop.ts"
@@ -31,11 +26,9 @@ import { stop } from "./stop.ts"
 let tree: Command.Command.Any | undefined
 const bottle = Command.make("bottle").pipe(
   Command.withDescription("Run an AI coding agent in a sandbox whose only way out is a sidecar you control"),
-  Command.withSubcommands([start, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon, completion(() => tree!), Command.unlisted(complete)])
+  Command.withSubcommands([start, run, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon, completion(() => tree!), Command.unlisted(complete)])
 )
 tree = bottle
-
-const layers = Layer.mergeAll(Backends.layer, Docker.layer, StateStore.layer, Cache.layer, GitHost.layer, ProcessRunner.layer, Smolvm.layer.pipe(Layer.provide(ProcessRunner.layer)))
 
 /** The built-in global flags as the top help page lists them: short lines; `bottle completion` replaces --completions. */
 const shortGlobal = (f: HelpDoc.FlagDoc): ReadonlyArray<HelpDoc.FlagDoc> => {
@@ -77,7 +70,7 @@ const presenter: CliOutput.Presenter = {
 }
 
 const program = Command.runWith(bottle, { version: packageVersion() })(execArgv(process.argv.slice(2))).pipe(
-  Effect.provide(layers),
+  Effect.provide(BottleLive.layer),
   Effect.provide(CliOutput.layerPresenter(presenter)),
   Effect.catch((error: unknown) =>
     Effect.sync(() => {

@@ -14,6 +14,7 @@ import * as Smolvm from "../layers/Smolvm.ts"
 import * as StateStore from "../layers/StateStore.ts"
 import { packageVersion } from "../programs/assets.ts"
 import { cleanup } from "./cleanup.ts"
+import { cp } from "./cp.ts"
 import { daemon } from "./daemon.ts"
 import { doctor } from "./doctor.ts"
 import { egress } from "./egress.ts"
@@ -21,6 +22,7 @@ import { exec } from "./exec.ts"
 import { logs } from "./logs.ts"
 import { ls } from "./ls.ts"
 import { plan } from "./plan.ts"
+import { pull } from "./pull.ts"
 import { resume } from "./resume.ts"
 import { schema } from "./schema.ts"
 import { start } from "./start.ts"
@@ -28,7 +30,7 @@ import { stop } from "./stop.ts"
 
 const bottle = Command.make("bottle").pipe(
   Command.withDescription("Run an AI coding agent in a sandbox whose only way out is a sidecar you control"),
-  Command.withSubcommands([start, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon])
+  Command.withSubcommands([start, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon, cp, pull])
 )
 
 const layers = Layer.mergeAll(Backends.layer, Docker.layer, StateStore.layer, Cache.layer, GitHost.layer, ProcessRunner.layer, Smolvm.layer.pipe(Layer.provide(ProcessRunner.layer)))

@@ -80,6 +80,8 @@ export const layerTest = (options: FakeBackendOptions = {}) =>
       attach: (plan) => rec.gate(`attach ${plan.slug}`).pipe(Effect.andThen(rec.record(`attach ${plan.slug}`)), Effect.as(options.attachExitCode ?? 0)),
       inspect: unexpected("inspect") as (slug?: string) => Effect.Effect<ReadonlyArray<BottleState>, BackendError>,
       logs: unexpected("logs"),
+      copyOut: unexpected("copyOut"),
+      copyIn: unexpected("copyIn"),
       remove: unexpected("remove"),
       removeOrphans: unexpected("removeOrphans"),
       ...options.stub

@@ -123,6 +123,9 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
           Effect.andThen(labelled === "unavailable" ? Effect.fail(unreachable) : Effect.succeed(labelled.filter((r) => slug === undefined || r.slug === slug)))
         )
       },
-      removeVolume: (name) => rec.record(`release volume ${name}`)
+      removeVolume: (name) => rec.record(`release volume ${name}`),
+      createVolume: (spec) => rec.record(`volume ${spec.name}${spec.options?.["type"] ? ` (${spec.options["type"]})` : ""}`),
+      volumeMountpoint: (name) => Effect.succeed(`/var/lib/docker/volumes/${name}/_data`),
+      copyFrom: (container) => rec.record(`copy from ${container}`)
     })
   }))

@@ -97,7 +97,7 @@ mkdir -p "$home/.bottle" "$workdir"
 rm -f "$prompt"
 install -m 0600 "$provision/prompt.md" "$prompt"
 if [ -d "$provision/skills" ]; then mkdir -p "$skills" && cp -a "$provision/skills/." "$skills/"; fi
-own() { find "$1" -xdev \( ! -user node -o ! -group node \) -exec chown -h node:node {} + ; }
+own() { find "$1" -xdev \\( ! -user node -o ! -group node \\) -exec chown -h node:node {} + ; }
 own "$home"
 if [ "$own_workdir" = yes ]; then own "$workdir"; fi
 chmod 1777 /tmp

@@ -171,10 +171,8 @@ mkdir -p ~/.claude && echo '{"display":"hello"}' >> ~/.claude/history.jsonl`)
     const repoBefore = repoView(cwd, namespace)
     const pulled = JSON.parse(run(["pull", slug, "--json"], cwd).stdout) as { refs: Array<{ ref: string; commit: string }>; fetched: boolean }
     expect(pulled.fetched).toBe(true)
-    expect(pulled.refs).toEqual([
-      { ref: `${namespace}feature`, commit },
-      { ref: `${namespace}main`, commit: git(cwd, "rev-parse", "main") }
-    ])
+    // The branches holding commits the host lacks (main still is the host's own commit).
+    expect(pulled.refs).toEqual([{ ref: `${namespace}feature`, commit }])
     expect(git(cwd, "log", "--format=%s", `${namespace}feature`)).toBe("agent commit\nhost commit")
     expect(repoView(cwd, namespace)).toEqual(repoBefore)
 
@@ -194,10 +192,10 @@ mkdir -p ~/.claude && echo '{"display":"hello"}' >> ~/.claude/history.jsonl`)
     // Everything a repository can make its reader run, aimed at the host; and the agent's
     // "main" moved: it must land in the namespace only.
     inAgent(slug, cwd, `set -e
+echo evil > evil.txt && git add evil.txt && git -c user.name=a -c user.email=a@a commit -q -m evil
 for k in core.fsmonitor core.sshCommand core.pager core.editor uploadpack.packObjectsHook core.hooksPath; do git config $k "touch ${mark}; false"; done
 git config core.hooksPath .git/hooks
-for h in pre-commit post-checkout reference-transaction post-merge pre-auto-gc; do printf '#!/bin/sh\\ntouch ${mark}\\n' > .git/hooks/$h; chmod +x .git/hooks/$h; done
-echo evil > evil.txt && git add evil.txt && git -c user.name=a -c user.email=a@a commit -q -m evil --no-verify`)
+for h in pre-commit post-checkout reference-transaction post-merge pre-auto-gc; do printf '#!/bin/sh\\ntouch ${mark} 2>/dev/null; exit 0\\n' > .git/hooks/$h; chmod +x .git/hooks/$h; done`)
     const before = repoView(cwd, namespace)
     const pulled = JSON.parse(run(["pull", slug, "--json"], cwd).stdout) as { refs: Array<{ ref: string }> }
     expect(pulled.refs.map((r) => r.ref)).toEqual([`${namespace}main`])

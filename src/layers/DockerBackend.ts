@@ -19,6 +19,7 @@
  * reach the bundle through docker's own environment, never its command line; the agent
  * container gets no secret; the bundle joins the egress network only once it runs.
  */
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Exit, Fiber, Layer } from "effect"
@@ -336,6 +337,21 @@ export const make = Effect.gen(function*() {
         tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
         ...execOptions(plan, options.user)
       }).pipe(Effect.mapError(toBackendError)),
+    session: Effect.fnUntraced(function*(plan, argv) {
+      const agent = names(plan.slug).agent
+      // The command records its pid (it execs in place of the shell): after docker's client
+      // returns, a command still alive means the client was detached (Ctrl-P Ctrl-Q), not that
+      // it exited. The agent could fake the record: the worst it gets is a bottle kept running.
+      const marker = `/tmp/.bottle-session-${crypto.randomBytes(6).toString("hex")}`
+      const code = yield* docker.execInteractive(agent, ["sh", "-c", "echo $$ > \"$0\"; exec \"$@\"", marker, ...argv], {
+        tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
+        ...execOptions(plan, "agent")
+      })
+      // Root in the sandbox has no CAP_KILL (kill -0 is refused): the process's /proc entry says.
+      const alive = code === 0 ? false : (yield* docker.exec(agent, ["sh", "-c", "p=$(cat \"$0\") && [ -d \"/proc/$p\" ]", marker], { user: "root" }).pipe(Effect.orElseSucceed(() => ({ exitCode: 1 })))).exitCode === 0
+      yield* docker.exec(agent, ["rm", "-f", marker], { user: "root" }).pipe(Effect.ignore)
+      return alive ? { _tag: "Detached" as const } : { _tag: "Exited" as const, exitCode: code }
+    }, Effect.mapError(toBackendError)),
     copyOut: Effect.fnUntraced(function*(plan, sandboxPath, hostPath) {
       if (fs.existsSync(hostPath) || isLink(hostPath)) return yield* failed(`${hostPath} exists: copy to a new path (nothing on the host is overwritten)`)
       yield* docker.copyFrom(names(plan.slug).agent, path.posix.resolve(plan.workdir, sandboxPath), hostPath).pipe(Effect.mapError(toBackendError))

@@ -19,6 +19,7 @@ export const layer = Layer.succeed(Backend, Backend.of({
   sandbox: () => Effect.fail(notBuilt),
   exec: () => Effect.fail(notBuilt),
   attach: () => Effect.fail(notBuilt),
+  session: () => Effect.fail(notBuilt),
   copyOut: () => Effect.fail(notBuilt),
   copyIn: () => Effect.fail(notBuilt),
   inspect: () => Effect.succeed([]),

@@ -17,8 +17,9 @@
  * error the operator sees, beside whatever failed before it. Each key is recorded in the
  * state dir (meta.json) the moment it exists and stays recorded until it is revoked, so even
  * a launch killed outright leaves `bottle stop` what to revoke (src/programs/deployKeys.ts).
- * In detach mode a successful launch keeps everything running; its teardown is `bottle stop`,
- * which works from the state dir and the backend.
+ * In detach mode a successful launch keeps everything running, and so does an attached session
+ * left with the detach keys; its teardown is `bottle stop`, which works from the state dir and
+ * the backend.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -78,6 +79,8 @@ export interface LaunchedBottle {
   readonly slug: string
   /** The attached session's exit code (attach mode). */
   readonly exitCode?: number
+  /** The attached session was left with the detach keys: the bottle keeps running (attach mode). */
+  readonly detached?: boolean
 }
 
 /**
@@ -239,11 +242,11 @@ export const acquireBottle = Effect.fnUntraced(function*(
   return plan
 })
 
-/** Attach: run the agent's command with the caller's terminal; returns its exit code. */
+/** Attach: run the agent's command with the caller's terminal, until it exits or is detached from. */
 export const attach = Effect.fn("attach")(function*(plan: BottlePlan) {
   const backend = yield* Backend
   yield* reportStep("attach")
-  return yield* backend.attach(plan, [...plan.command], { user: "agent" })
+  return yield* backend.session(plan, [...plan.command])
 })
 
 /** One line for what ended an attempt: its first error, else its first defect, else an interruption. */
@@ -277,10 +280,11 @@ export const launch = Effect.fn("launch")(function*(plan: BottlePlan, options: L
         const acquired = yield* acquireBottle(plan, options, failures).pipe(Scope.provide(scope))
         ran = true
         if (options.mode === "detach") return { slug: plan.slug } satisfies LaunchedBottle
-        const exitCode = yield* attach(acquired).pipe(Effect.mapError(failedAt("attach")))
-        return { slug: plan.slug, exitCode } satisfies LaunchedBottle
+        const end = yield* attach(acquired).pipe(Effect.mapError(failedAt("attach")))
+        return (end._tag === "Detached" ? { slug: plan.slug, detached: true } : { slug: plan.slug, exitCode: end.exitCode }) satisfies LaunchedBottle
       })))
-      if (Exit.isSuccess(exit) && options.mode === "detach") return exit.value
+      // Detached (by the flag, or by the detach keys during the session): left running.
+      if (Exit.isSuccess(exit) && (options.mode === "detach" || exit.value.detached === true)) return exit.value
       // Releases run in reverse order, every one of them even when one before it breaks, so
       // nothing can skip a deploy-key revocation behind it.
       // Once the bottle has run, its state (state dir, workspace, home) is the agent's work: how

@@ -125,6 +125,8 @@ export interface ExecResult {
 /** degraded: some parts are not running; unhealthy: the bundle reports a crashed daemon. */
 export type BottleStatus = "running" | "stopped" | "degraded" | "unhealthy"
 
+export type SessionEnd = { readonly _tag: "Exited"; readonly exitCode: number } | { readonly _tag: "Detached" }
+
 export interface BottleState {
   readonly slug: string
   readonly status: BottleStatus
@@ -161,6 +163,12 @@ export class Backend extends Context.Service<Backend, {
   readonly copyOut: (plan: BottlePlan, sandboxPath: string, hostPath: string) => Effect.Effect<void, BackendError>
   /** Copies a host file or dir into the sandbox at `sandboxPath`, owned by the agent's user. */
   readonly copyIn: (plan: BottlePlan, hostPath: string, sandboxPath: string) => Effect.Effect<void, BackendError>
+  /**
+   * The agent's session: argv in the sandbox with the caller's terminal, as the agent's user.
+   * `detached`: the caller left with the terminal's detach keys (docker's Ctrl-P Ctrl-Q) and the
+   * command still runs; else its exit code.
+   */
+  readonly session: (plan: BottlePlan, argv: ReadonlyArray<string>) => Effect.Effect<SessionEnd, BackendError>
   /** Runs argv in the sandbox with the caller's terminal; returns its exit code. */
   readonly attach: (plan: BottlePlan, argv: ReadonlyArray<string>, options: { readonly user: SandboxUser }) => Effect.Effect<number, BackendError>
   /** The state of this backend's bottles (`slug` narrows): what `ls`, `resume` and `exec` need. */

@@ -246,7 +246,7 @@ export const make = Effect.gen(function*() {
     return Effect.acquireRelease(create(), (r, exit) => (Exit.isFailure(exit) && r.created.length > 0 ? removeVolumes(r.created) : Effect.void))
   }
   const removeVolumes = (vs: ReadonlyArray<string>) =>
-    Effect.forEach(vs, (name) => docker.removeVolume(name).pipe(Effect.catchCause((c) => Effect.logError(`could not remove volume ${name}`, c))), { discard: true })
+    Effect.forEach([...vs].reverse(), (name) => docker.removeVolume(name).pipe(Effect.catchCause((c) => Effect.logError(`could not remove volume ${name}`, c))), { discard: true })
 
   const sandbox = Effect.fnUntraced(function*(plan: BottlePlan, _net: BottleNetwork, spec: SandboxSpec) {
     const rt = yield* dockerRuntime(plan)

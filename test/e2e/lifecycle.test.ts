@@ -6,8 +6,8 @@
  * volumes. And the copy-on-write workspace against a hostile agent: whatever it writes,
  * deletes, renames, or writes through links, the host's cwd is left exactly as it was, and
  * nothing lands in the state dir; a hostile repository in the workspace (hooks, fsmonitor,
- * a branch named like the host's) runs nothing on the host at `pull`, and a forged bundle is
- * refused with the host repository unchanged.
+ * a branch named like the host's) runs nothing on the host at `pull`, and a commit whose tree
+ * plants `.git` is refused (fsck, in quarantine) with the host repository unchanged.
  */
 import { spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
@@ -181,7 +181,7 @@ mkdir -p ~/.claude && echo '{"display":"hello"}' >> ~/.claude/history.jsonl`)
     expect(docker(["volume", "ls", "--filter", `label=bot-bottle.slug=${slug}`, "--format", "{{.Name}}"]).stdout.trim()).toBe("")
   })
 
-  it("a hostile repository in the workspace runs nothing on the host at pull; a forged bundle is refused and the host repository is unchanged", () => {
+  it("a hostile repository in the workspace runs nothing on the host at pull; a commit planting .git is refused and the host repository is unchanged", () => {
     const cwd = hostRepo("/nonexistent")
     const slug = `pull-${crypto.randomBytes(3).toString("hex")}`
     const mark = path.join(tempDir("bb-life-mark-"), "ran")

@@ -65,7 +65,7 @@ describe("usage errors", () => {
     const top = bottle(["--help"])
     assert.include(top.stdout, "GLOBAL FLAGS")
     for (const l of top.stdout.split("\n")) assert.isAtMost(l.length, 120, l)
-    for (const cmd of ["start", "run", "plan", "ls", "exec", "stop", "resume", "logs", "cleanup", "schema", "doctor", "egress", "daemon", "completion"]) {
+    for (const cmd of ["start", "run", "plan", "ls", "exec", "stop", "resume", "logs", "cleanup", "schema", "doctor", "egress", "daemon", "cp", "pull", "completion"]) {
       const r = bottle([cmd, "--help"])
       assert.strictEqual(r.status, 0, r.stderr)
       assert.include(r.stdout, "EXAMPLES", cmd)

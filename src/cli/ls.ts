@@ -31,8 +31,9 @@ export const ls = Command.make(
     if (rows.length === 0) return yield* Console.log("no bottles (start one with `bottle start <agent>`)")
     const now = Date.now()
     yield* Console.log(table(
-      ["NAME", "AGENT", "BACKEND", "STATUS", "CREATED", "WORKSPACE"],
-      rows.map((r) => [r.slug, r.agent, r.backend, r.status, relativeAge(r.createdAt, now), tilde(r.workspace)].map(visible))
+      // VOLUMES: what `stop` keeps for `resume` (workspace, home); `stop --purge` removes them.
+      ["NAME", "AGENT", "BACKEND", "STATUS", "VOLUMES", "CREATED", "WORKSPACE"],
+      rows.map((r) => [r.slug, r.agent, r.backend, r.status, r.volumes.length > 0 ? `${r.volumes.length} kept` : "-", relativeAge(r.createdAt, now), tilde(r.workspace)].map(visible))
     ))
   })
 ).pipe(

@@ -26,6 +26,8 @@ export interface BottleRow {
   readonly containers: ReadonlyArray<string>
   /** The host directory it was started from (its workspace's source); "" when its plan is unreadable. */
   readonly workspace: string
+  /** What its backend keeps for it across stop/resume (workspace and home volumes). */
+  readonly volumes: ReadonlyArray<string>
 }
 
 /** The backend a bottle was launched on: its plan's, else its record's, else docker (the only one before plans named it). */
@@ -64,7 +66,8 @@ export const listBottles = Effect.fn("listBottles")(function*() {
       status: Option.match(found, { onNone: () => "unknown" as const, onSome: (s) => s?.status ?? "stopped" }),
       createdAt: Option.match(meta, { onNone: () => "", onSome: (m) => m.createdAt }),
       containers: Option.match(found, { onNone: () => [], onSome: (s) => s?.parts ?? [] }),
-      workspace: Option.match(plan, { onNone: () => "", onSome: (p) => p.cwd })
+      workspace: Option.match(plan, { onNone: () => "", onSome: (p) => p.cwd }),
+      volumes: Option.match(found, { onNone: () => [], onSome: (s) => s?.volumes ?? [] })
     }
   })
 })
@@ -104,7 +107,9 @@ export const teardown = Effect.fn("teardown")(function*(slug: string, options: T
       const found = yield* backend.inspect(slug).pipe(Effect.catch((e) => (e.reason._tag === "Unavailable" ? Effect.succeed([]) : Effect.fail(e))))
       if (found.length === 0) return yield* new StateError({ reason: new StateNotFound({ slug }) })
     }
-    const { leftovers, holdsAddress } = yield* backend.remove(slug)
+    // Plain stop keeps the bottle's state (its workspace and home volumes) for `resume`; purge
+    // removes it with the rest.
+    const { leftovers, holdsAddress } = yield* backend.remove(slug, { volumes: options.purge })
     // The address block is free once nothing holds it: the next bottle given that subnet could
     // not create its network over the old one.
     if (!holdsAddress) yield* state.releaseLeases(slug)

@@ -105,7 +105,7 @@ describe("ls", () => {
     const env = { ...NO_ENGINE, BOTTLE_STATE_DIR: state }
     const table = bottle(["ls"], env)
     assert.strictEqual(table.status, 0, table.stderr)
-    assert.match(table.stdout, /^NAME\s+AGENT\s+BACKEND\s+STATUS\s+CREATED\s+WORKSPACE/)
+    assert.match(table.stdout, /^NAME\s+AGENT\s+BACKEND\s+STATUS\s+VOLUMES\s+CREATED\s+WORKSPACE/)
     const row = table.stdout.split("\n").find((l) => l.startsWith("aged-bottle")) ?? ""
     assert.include(row, "3 hours ago")
     assert.notMatch(row, /\d{4}-\d\d-\d\dT/)

@@ -53,7 +53,7 @@ export const resume = Command.make(
     if (result.exitCode) process.exitCode = result.exitCode
   })
 ).pipe(
-  Command.withDescription("Reattach to a running bottle, or bring a stopped (or half-running) one back from its state, workspace and home included"),
+  Command.withDescription("Reattach to a running bottle, or bring a stopped (or half-running) one back as it was"),
   Command.withExamples([
     { command: "bottle resume claude-1a2b3c", description: "Attach to the agent again" },
     { command: "bottle resume claude-1a2b3c --detach", description: "Bring a stopped bottle back in the background" }

@@ -6,7 +6,7 @@
  * Guarantees: tokens are referenced by env-var name only; nothing here holds a secret value.
  */
 import { Schema } from "effect"
-import { EnvVarName, Route } from "./Route.ts"
+import { EnvVarName, OnUnrouted, Route } from "./Route.ts"
 
 export { EnvVarName }
 
@@ -104,7 +104,7 @@ const MemorySize = Schema.String.pipe(
 export const Bottle = Schema.Struct({
   backend: Schema.optionalKey(Backend).annotate({ description: "docker (default) or smolmachines" }),
   env: Schema.optionalKey(EnvMap),
-  egress: Schema.optionalKey(Schema.Struct({ routes: Schema.Array(Route) })),
+  egress: Schema.optionalKey(Schema.Struct({ routes: Schema.Array(Route), on_unrouted: Schema.optionalKey(OnUnrouted) })),
   git: Schema.optionalKey(Schema.Struct({ upstreams: Schema.Array(GitUpstream) })),
   supervise: Schema.optionalKey(Schema.Boolean),
   workspace: Schema.optionalKey(

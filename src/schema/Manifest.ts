@@ -106,7 +106,16 @@ export const Bottle = Schema.Struct({
   env: Schema.optionalKey(EnvMap),
   egress: Schema.optionalKey(Schema.Struct({ routes: Schema.Array(Route), on_unrouted: Schema.optionalKey(OnUnrouted) })),
   git: Schema.optionalKey(Schema.Struct({ upstreams: Schema.Array(GitUpstream) })),
-  supervise: Schema.optionalKey(Schema.Boolean),
+  supervise: Schema.optionalKey(
+    Schema.Union([
+      Schema.Boolean,
+      Schema.Struct({
+        permission_prompts: Schema.optionalKey(Schema.Boolean).annotate({
+          description: "Route Claude Code's own permission prompts to the approval queue (--permission-prompt-tool mcp__supervise__permission_prompt; used by headless runs, claude -p)"
+        })
+      })
+    ])
+  ).annotate({ description: "Run the supervise MCP server: the agent asks the operator for approval (`bottle approvals`, `bottle approve ID`)" }),
   workspace: Schema.optionalKey(
     Schema.Struct({
       copy_cwd: Schema.optionalKey(Schema.Boolean).annotate({ description: "Copy the current directory into the sandbox (a snapshot; the host copy is untouched)" }),

@@ -14,7 +14,7 @@
  *   - nothing the agent sends stops the daemon: a failure is that call's error and a log line.
  */
 import * as crypto from "node:crypto"
-import { createServer } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { ByteSize, Duration, Effect, Layer, Option } from "effect"
 import { McpProtocol, McpSchema, McpServer } from "effect/ai"
@@ -119,7 +119,7 @@ export const handlersLayer = (config: SuperviseConfig) =>
     const awaitAnswer = (request: ApprovalRequest, seconds: number) =>
       Effect.gen(function*() {
         const deadline = Date.now() + Math.min(seconds, MAX_WAIT_SECONDS) * 1000
-        let lastProgress = 0
+        let lastProgress = -1
         for (;;) {
           const state = view(request)
           if (state.status !== "pending" || Date.now() >= deadline) return state
@@ -184,15 +184,41 @@ export const mcpLayer = (config: SuperviseConfig) =>
     registrations: McpServer.toolkit(SuperviseTools).pipe(Layer.provide(handlersLayer(config)))
   })
 
+/**
+ * The Node server, with the body bound enforced before any handler sees the request: a body
+ * must declare its length (no chunked uploads) and be at most MAX_BODY_BYTES, else 411/413
+ * and the connection is closed unread.
+ */
+const boundedServer = (): Server => {
+  const s = createServer()
+  s.headersTimeout = 10_000
+  s.requestTimeout = 60_000
+  s.maxHeadersCount = 100
+  const emit = s.emit.bind(s) as (event: string, ...args: Array<unknown>) => boolean
+  s.emit = ((event: string, ...args: Array<unknown>) => {
+    if (event === "request") {
+      const [req, res] = args as [IncomingMessage, ServerResponse]
+      const length = req.headers["content-length"]
+      const refuse = req.headers["transfer-encoding"] !== undefined
+        ? { status: 411, message: "a request body must declare its length" }
+        : length !== undefined && !(/^\d{1,9}$/.test(length) && Number(length) <= MAX_BODY_BYTES)
+        ? { status: 413, message: `a request body may be at most ${MAX_BODY_BYTES} bytes` }
+        : undefined
+      if (refuse) {
+        const body = JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32600, message: refuse.message } })
+        res.writeHead(refuse.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "close" })
+        res.end(body, () => req.destroy())
+        return true
+      }
+    }
+    return emit(event, ...args)
+  }) as Server["emit"]
+  return s
+}
+
 /** The whole daemon: the MCP endpoint served on `host:port`. */
 export const serveLayer = (config: SuperviseConfig, listen: { readonly host: string; readonly port: number }) =>
   HttpRouter.serve(mcpLayer(config)).pipe(
     Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(MAX_BODY_BYTES))),
-    Layer.provide(NodeHttpServer.layer(() => {
-      const s = createServer()
-      s.headersTimeout = 10_000
-      s.requestTimeout = 60_000
-      s.maxHeadersCount = 100
-      return s
-    }, listen))
+    Layer.provide(NodeHttpServer.layer(boundedServer, listen))
   )

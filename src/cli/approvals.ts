@@ -82,7 +82,7 @@ const showOutcome = (verb: "approved" | "denied", outcome: "answered" | "already
 
 /** The route a user would add to the manifest to keep an egress approval. */
 export const routeYaml = (a: Approval): string =>
-  YAML.stringify([{ host: a.host, ...(a.port !== undefined && a.port !== 443 ? { ports: [a.port] } : {}) }]).trimEnd()
+  YAML.stringify([{ host: a.host, ...(a.port !== undefined && a.port !== 443 ? { ports: [a.port] } : {}), ...(a.allowPrivateIps ? { allow_private_ips: true } : {}) }]).trimEnd()
 
 export const approve = Command.make(
   "approve",
@@ -93,10 +93,14 @@ export const approve = Command.make(
       Flag.withDescription("Egress requests: route the host for the next request only (once, the default) or until the bottle stops (session); no credential"),
       Flag.optional
     ),
+    allowPrivateIps: Flag.Boolean("allow-private-ips").pipe(
+      Flag.withDescription("Egress requests: the host is an internal service and may resolve to a private address"),
+      Flag.withDefault(false)
+    ),
     json: jsonFlag
   },
-  Effect.fn("cli.approve")(function*({ id, note, route, json }) {
-    const r = yield* answer(id, "approve", { note: Option.getOrUndefined(note), route: Option.getOrUndefined(route) })
+  Effect.fn("cli.approve")(function*({ id, note, route, allowPrivateIps, json }) {
+    const r = yield* answer(id, "approve", { note: Option.getOrUndefined(note), route: Option.getOrUndefined(route), allowPrivateIps })
     if (json) return yield* Console.log(JSON.stringify(r, null, 2))
     yield* Console.log(showOutcome("approved", r.outcome, r.approval))
     if (r.outcome === "answered" && r.approval.kind === "egress") {

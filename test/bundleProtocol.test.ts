@@ -91,7 +91,7 @@ describe("bundle protocol: the table drives the init", () => {
 
   it("a row without a build (git-gate today) is refused clearly, and then none starts", async () => {
     const b = init([...DAEMON_TABLE, fakeRow], { BOTTLE_DAEMONS: "fake,git-gate" })
-    await b.waitFor(new RegExp(`^${UNHEALTHY_LINE}: daemon git-gate is not built \\(have: egress, fake\\)`))
+    await b.waitFor(new RegExp(`^${UNHEALTHY_LINE}: daemon git-gate is not built \\(have: egress, supervise, fake\\)`))
     expect(fs.existsSync(path.join(b.dir, "env.json")), "no partial bundle").toBe(false)
     expect(notBuiltDaemons(["egress", "git-gate", "supervise"])).toEqual(["git-gate"])
   })

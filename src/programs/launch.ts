@@ -127,6 +127,12 @@ const bottleState = Effect.fnUntraced(function*(plan: BottlePlan, options: Launc
     yield* state.writeFile(slug, `${egress}/routes.yaml`, YAML.stringify({ routes: plan.egress.routes, ...(plan.egress.onUnrouted ? { on_unrouted: plan.egress.onUnrouted } : {}) }))
   }
   yield* state.writeFile(slug, "agent/prompt.md", plan.prompt)
+  // Every daemon's subdir exists, owned by us, before it is mounted (else the engine creates
+  // it, as root, and the daemon, running as this user, cannot write its own state).
+  yield* Effect.try({
+    try: () => { for (const name of plan.daemons) fs.mkdirSync(hostDirOf(dir, DAEMONS[name]), { recursive: true, mode: 0o700 }) },
+    catch: (e) => new LaunchError({ reason: new LaunchFailed({ step: "state", message: (e as Error).message }) })
+  })
   const extraEgressCa = options.env["BOTTLE_EGRESS_EXTRA_CA_CERTS"]
   if (extraEgressCa) {
     yield* state.writeFile(slug, `${egress}/extra-ca.pem`, yield* Effect.try({

@@ -49,6 +49,9 @@ describe("plan: supervise", () => {
       assert.isAbove(i, 0)
       assert.strictEqual(plan.command[i + 1], "mcp__supervise__permission_prompt")
       assert.include(renderPlan(plan, "bottle.yaml"), "permission prompts go to the queue")
+      const timed = yield* planOf("    supervise: { expire_minutes: 5 }\n")
+      assert.strictEqual(timed.superviseExpireMinutes, 5)
+      assert.include(renderPlan(timed, "bottle.yaml"), "expire after 5 min")
     }))
 
   it.effect("without supervise: no daemon, no URL, NO_PROXY as before", () =>

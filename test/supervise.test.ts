@@ -171,7 +171,9 @@ describe("supervise daemon, official MCP SDK client", () => {
 
   it("expiry: unanswered past its time it is expired, never approved, and cannot be approved late", async () => {
     const { root, dir } = bottleState()
-    const d = await startDaemon(dir, { BOTTLE_SUPERVISE_EXPIRY_SECONDS: "1" })
+    // As the launcher writes it from `supervise: { expire_minutes }` (here in seconds).
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify({ expirySeconds: 1 }))
+    const d = await startDaemon(dir)
     const client = await connect(d.url)
     const id = (await call(client, "request_approval", { title: "something slow" })).structuredContent!["id"] as string
     // wait_seconds: the call itself waits, and returns when the request expires.

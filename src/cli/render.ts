@@ -56,7 +56,7 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrant
   )
   row("supervise", plan.supervise
     ? `on: MCP server "supervise" at ${plan.env["MCP_SUPERVISE_URL"] ?? "the bundle"} (user scope, ~/.claude.json); \`bottle approvals\` to answer${
-      plan.supervisePermissionPrompts ? "; Claude Code's permission prompts go to the queue" : ""}`
+      plan.supervisePermissionPrompts ? "; Claude Code's permission prompts go to the queue" : ""}; unanswered requests expire after ${plan.superviseExpireMinutes ?? 30} min`
     : "off")
   row("command", plan.command.join(" "))
   row("prompt", plan.prompt.trim() ? `${plan.prompt.length} characters` : "none")

@@ -127,6 +127,10 @@ const bottleState = Effect.fnUntraced(function*(plan: BottlePlan, options: Launc
     yield* state.writeFile(slug, `${egress}/routes.yaml`, YAML.stringify({ routes: plan.egress.routes, ...(plan.egress.onUnrouted ? { on_unrouted: plan.egress.onUnrouted } : {}) }))
   }
   yield* state.writeFile(slug, "agent/prompt.md", plan.prompt)
+  // The supervise daemon's settings (bundle/supervise/main.ts reads them at start).
+  if (plan.supervise) {
+    yield* state.writeJson(slug, `${DAEMONS.supervise.stateSubdir}/config.json`, { expirySeconds: (plan.superviseExpireMinutes ?? 30) * 60 })
+  }
   // Every daemon's subdir exists, owned by us, before it is mounted (else the engine creates
   // it, as root, and the daemon, running as this user, cannot write its own state).
   yield* Effect.try({

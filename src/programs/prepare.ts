@@ -190,6 +190,7 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
 
   const supervise = bottle.supervise !== undefined && bottle.supervise !== false
   const permissionPrompts = typeof bottle.supervise === "object" && bottle.supervise.permission_prompts === true
+  const expireMinutes = typeof bottle.supervise === "object" ? bottle.supervise.expire_minutes : undefined
   const upstreams = bottle.git?.upstreams ?? []
   const daemons: Array<Daemon> = ["egress", ...(upstreams.length > 0 ? (["git-gate"] as const) : []), ...(supervise ? (["supervise"] as const) : [])]
   const template = claude
@@ -231,6 +232,7 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
     git: { upstreams },
     supervise,
     ...(permissionPrompts ? { supervisePermissionPrompts: true } : {}),
+    ...(expireMinutes !== undefined ? { superviseExpireMinutes: expireMinutes } : {}),
     daemons,
     resources: { ...(bottle.resources?.cpus !== undefined ? { cpus: bottle.resources.cpus } : {}), ...(bottle.resources?.memory !== undefined ? { memory: bottle.resources.memory } : {}) }
   }

@@ -73,6 +73,8 @@ const planFields = {
   supervise: Schema.Boolean,
   /** Claude Code's permission prompts go to the approval queue (`supervise: { permission_prompts: true }`). */
   supervisePermissionPrompts: Schema.optionalKey(Schema.Boolean),
+  /** How long a supervise request waits for an answer before it expires (default 30). */
+  superviseExpireMinutes: Schema.optionalKey(Schema.Number),
   daemons: Schema.Array(Daemon),
   resources: Schema.Struct({ cpus: Schema.optionalKey(Schema.Number), memory: Schema.optionalKey(Schema.String) })
 }

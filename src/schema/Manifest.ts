@@ -112,6 +112,9 @@ export const Bottle = Schema.Struct({
       Schema.Struct({
         permission_prompts: Schema.optionalKey(Schema.Boolean).annotate({
           description: "Route Claude Code's own permission prompts to the approval queue (--permission-prompt-tool mcp__supervise__permission_prompt; used by headless runs, claude -p)"
+        }),
+        expire_minutes: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 10080 })))).annotate({
+          description: "An unanswered request expires (as expired, never approved) after this many minutes (default 30)"
         })
       })
     ])

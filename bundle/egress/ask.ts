@@ -105,8 +105,14 @@ export const makeAsker = (dir: string, options: AskOptions = {}): Asker => {
       if (status === "pending") return { rule: "ask", reason: `host ${host} is not routed: approval request ${prior.id} is pending (on the host: bottle approve ${prior.id} --route once|session)` }
       if (grantOf(prior) !== undefined) return { rule: "ask", reason: `host ${host} was approved (request ${prior.id}); its route is being applied: retry in a moment` }
     }
+    // Count what is pending; forget what expired unanswered (a new ask queues afresh anyway),
+    // so the index stays as small as the queue's live part.
     let pending = 0
-    for (const r of latest.values()) if (statusOf(r, readAnswer(dir, r.id), Date.now()) === "pending") pending++
+    for (const [k, r] of latest) {
+      const s = statusOf(r, readAnswer(dir, r.id), Date.now())
+      if (s === "pending") pending++
+      else if (s === "expired") latest.delete(k)
+    }
     if (pending >= LIMITS.pendingPerDaemon) {
       return { rule: "ask", reason: `host ${host} is not routed, and ${pending} approval requests are pending already: none queued` }
     }

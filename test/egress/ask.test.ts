@@ -15,6 +15,9 @@ import { answer, get, list } from "../../src/programs/approvals.ts"
 import { proxiedRequest } from "./support/client.ts"
 import { API, harness, OTHER } from "./support/harness.ts"
 import { runEgress } from "../../bundle/egress/daemon.ts"
+import { makeAsker } from "../../bundle/egress/ask.ts"
+import { LIMITS } from "../../src/schema/Approval.ts"
+import * as os from "node:os"
 
 const askRoutes = (port: number) => `on_unrouted: ask
 routes:
@@ -145,4 +148,16 @@ describe("egress on_unrouted: ask", () => {
       assert.deepStrictEqual(yield* list("test").pipe(Effect.provide(layerAt(h.dir))), [])
     })
   )
+
+  it("a flood of unrouted hosts queues at most LIMITS.pendingPerDaemon requests; IP addresses are never queued", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-ask-flood-"))
+    const asker = makeAsker(dir, { log: () => {} })
+    const reasons = Array.from({ length: LIMITS.pendingPerDaemon + 5 }, (_, i) =>
+      asker.unrouted({ host: `h${i}.flood.example.com`, port: 443, method: "GET", pathAndQuery: "/" }).reason)
+    assert.strictEqual(fs.readdirSync(path.join(dir, "requests")).length, LIMITS.pendingPerDaemon)
+    assert.include(reasons.at(-1)!, "pending already")
+    const ip = asker.unrouted({ host: "10.0.0.1", port: 443, method: "GET", pathAndQuery: "/" })
+    assert.strictEqual(ip.rule, "default-deny")
+    assert.strictEqual(fs.readdirSync(path.join(dir, "requests")).length, LIMITS.pendingPerDaemon)
+  })
 })

@@ -19,7 +19,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { ByteSize, Duration, Effect, Layer, Option } from "effect"
 import { McpProtocol, McpSchema, McpServer } from "effect/ai"
 import { HttpIncomingMessage, HttpRouter } from "effect/http"
-import { type ApprovalRequest, DEFAULT_EXPIRY_SECONDS, LIMITS, newApprovalId, oneLine, statusOf } from "../../src/schema/Approval.ts"
+import { type ApprovalRequest, DEFAULT_EXPIRY_SECONDS, displayBlock, LIMITS, newApprovalId, oneLine, statusOf } from "../../src/schema/Approval.ts"
 import { pendingCount, readAnswer, readRequest, writeRequest } from "../../src/schema/ApprovalQueue.ts"
 import { MAX_WAIT_SECONDS, type PermissionDecision, SuperviseTools } from "./tools.ts"
 
@@ -156,7 +156,8 @@ export const handlersLayer = (config: SuperviseConfig) =>
         const request = reuse ?? (yield* enqueue({
           kind: "permission",
           title: permissionTitle(tool_name, input),
-          details: clip(`Claude Code asks to use ${tool_name} with input:\n${inputJson}`, LIMITS.details)
+          // Claude Code's input is the model's: shown escaped, like anything from the agent.
+          details: clip(displayBlock(`Claude Code asks to use ${tool_name} with input:\n${inputJson}`), LIMITS.details)
         }))
         permissionIds.set(key, request.id)
         const state = yield* awaitAnswer(request, MAX_WAIT_SECONDS)

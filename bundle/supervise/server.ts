@@ -10,7 +10,8 @@
  *   - every argument is bounded and checked by Schema before a handler runs (tools.ts): bad
  *     input is an MCP error and nothing is queued; the ids are ours, never the agent's;
  *   - at most LIMITS.pendingPerDaemon requests pending: beyond it, new ones are refused;
- *   - request bodies above MAX_BODY_BYTES are refused before they are parsed;
+ *   - request bodies above MAX_BODY_BYTES are refused before they are parsed; at most
+ *     MAX_CONNECTIONS connections at once;
  *   - nothing the agent sends stops the daemon: a failure is that call's error and a log line.
  */
 import * as crypto from "node:crypto"
@@ -25,6 +26,8 @@ import { MAX_WAIT_SECONDS, type PermissionDecision, SuperviseTools } from "./too
 
 /** The MCP endpoint's path on the daemon's port. */
 export const MCP_PATH = "/mcp"
+/** Connections served at once. */
+export const MAX_CONNECTIONS = 256
 /** A JSON-RPC body larger than this is refused unread. */
 export const MAX_BODY_BYTES = 256 * 1024
 
@@ -195,6 +198,8 @@ const boundedServer = (): Server => {
   s.headersTimeout = 10_000
   s.requestTimeout = 60_000
   s.maxHeadersCount = 100
+  // What one agent may hold open (sessions' SSE streams included); past it, connections are refused.
+  s.maxConnections = MAX_CONNECTIONS
   const emit = s.emit.bind(s) as (event: string, ...args: Array<unknown>) => boolean
   s.emit = ((event: string, ...args: Array<unknown>) => {
     if (event === "request") {

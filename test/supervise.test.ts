@@ -311,7 +311,12 @@ describe("supervise daemon, official MCP SDK client", () => {
     const shown = JSON.parse(bottle(root, "approvals", "--json").stdout)[0]
     assert.strictEqual(shown.title, "Bash: rm -rf build")
     assert.strictEqual(bottle(root, "approve", id!).code, 0)
-    const r = (await pending) as { content: Array<{ text: string }> }
+    const r = (await pending) as { content: Array<{ type: string; text: string }>; structuredContent?: unknown }
+    // Claude Code's contract: exactly one text block holding the JSON decision, nothing else
+    // (it refuses a result that also has structuredContent).
+    assert.strictEqual(r.content.length, 1)
+    assert.strictEqual(r.content[0]!.type, "text")
+    assert.isUndefined(r.structuredContent)
     assert.deepStrictEqual(JSON.parse(r.content[0]!.text), { behavior: "allow", updatedInput: input })
 
     const other = client.callTool({ name: "permission_prompt", arguments: { tool_name: "Write", input: { file_path: "/etc/x" } } })

@@ -319,6 +319,18 @@ describe("supervise daemon, official MCP SDK client", () => {
     assert.isUndefined(r.structuredContent)
     assert.deepStrictEqual(JSON.parse(r.content[0]!.text), { behavior: "allow", updatedInput: input })
 
+    // An approval is used once: the same call again is a new request, not a standing permission.
+    const againCall = client.callTool({ name: "permission_prompt", arguments: { tool_name: "Bash", input, tool_use_id: "toolu_2" } })
+    let idAgain: string | undefined
+    for (let i = 0; i < 100 && idAgain === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      idAgain = (JSON.parse(bottle(root, "approvals", "--json").stdout) as Array<{ id: string; status: string; kind: string }>).find((a) => a.kind === "permission" && a.status === "pending")?.id
+    }
+    assert.isDefined(idAgain)
+    assert.notStrictEqual(idAgain, id)
+    assert.strictEqual(bottle(root, "deny", idAgain!).code, 0)
+    assert.strictEqual(JSON.parse(((await againCall) as { content: Array<{ text: string }> }).content[0]!.text).behavior, "deny")
+
     const other = client.callTool({ name: "permission_prompt", arguments: { tool_name: "Write", input: { file_path: "/etc/x" } } })
     let id2: string | undefined
     for (let i = 0; i < 100 && id2 === undefined; i++) {

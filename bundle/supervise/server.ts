@@ -171,8 +171,10 @@ export const permissionPromptLayer = (config: SuperviseConfig) =>
     const server = yield* McpServer.McpServer
     const { view, enqueue, awaitAnswer } = queueOps(config, server)
     // The same tool call asked again (Claude Code retries after a `deny` that said "pending")
-    // finds its request instead of queueing a twin.
+    // finds its request instead of queueing a twin; an approval is used once: the next identical
+    // call after it is a new request.
     const permissionIds = new Map<string, string>()
+    const used = new Set<string>()
 
     const decideOn = Effect.fnUntraced(function*(toolName: string, input: Readonly<Record<string, unknown>>) {
       let inputJson: string
@@ -184,7 +186,8 @@ export const permissionPromptLayer = (config: SuperviseConfig) =>
       const key = crypto.createHash("sha256").update(`${toolName}\u0000${inputJson}`).digest("hex")
       const known = permissionIds.get(key)
       const existing = known === undefined ? undefined : readRequest(config.dir, known)
-      const reuse = existing !== undefined && ["pending", "approved"].includes(view(existing).status) ? existing : undefined
+      const status = existing === undefined ? undefined : view(existing).status
+      const reuse = existing !== undefined && (status === "pending" || (status === "approved" && !used.has(existing.id))) ? existing : undefined
       const request = reuse ?? (yield* enqueue({
         kind: "permission",
         title: permissionTitle(toolName, input),
@@ -193,6 +196,7 @@ export const permissionPromptLayer = (config: SuperviseConfig) =>
       }))
       permissionIds.set(key, request.id)
       const state = yield* awaitAnswer(request, MAX_WAIT_SECONDS)
+      if (state.status === "approved") used.add(request.id)
       const decision: PermissionDecision = state.status === "approved"
         ? { behavior: "allow", updatedInput: input }
         : {

@@ -105,8 +105,9 @@ own() { find "$1" -xdev \\( ! -user node -o ! -group node \\) -exec chown -h nod
 own "$home"
 if [ "$own_workdir" = yes ]; then own "$workdir"; fi
 # supervise: merge the MCP server into Claude Code's user-scope config, keeping what is there.
-# As the agent's user (the home is the agent's: a planted symlink must not become a root write).
-if [ -f "$provision/mcp-servers.json" ]; then node -e 'process.setgid("node");process.setuid("node");const fs=require("fs");const [s,d]=process.argv.slice(1);let c={};try{c=JSON.parse(fs.readFileSync(d,"utf8"))}catch{}c.mcpServers={...c.mcpServers,...JSON.parse(fs.readFileSync(s,"utf8")).mcpServers};fs.writeFileSync(d,JSON.stringify(c,null,2))' "$provision/mcp-servers.json" "$home/.claude.json"; fi
+# Written as the agent's user (the home is the agent's: a planted symlink must not become a
+# root write); the provisioning file is read before dropping to it.
+if [ -f "$provision/mcp-servers.json" ]; then node -e 'const fs=require("fs");const [s,d]=process.argv.slice(1);const add=JSON.parse(fs.readFileSync(s,"utf8")).mcpServers;process.setgid("node");process.setuid("node");let c={};try{c=JSON.parse(fs.readFileSync(d,"utf8"))}catch{}c.mcpServers={...c.mcpServers,...add};fs.writeFileSync(d,JSON.stringify(c,null,2))' "$provision/mcp-servers.json" "$home/.claude.json"; fi
 chmod 1777 /tmp
 `
 const provisionArgv = (plan: BottlePlan, skillsDir: string, fresh: boolean) =>

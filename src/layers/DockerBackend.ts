@@ -248,6 +248,7 @@ export const make = Effect.gen(function*() {
         ...execOptions(plan, options.user)
       }).pipe(Effect.mapError(toBackendError)),
     inspect,
+    ...(docker.events ? { changes: (onChange: () => void) => docker.events!(rootId, onChange).pipe(Effect.mapError(toBackendError)) } : {}),
     logs: Effect.fnUntraced(function*(slug, options) {
       const name = names(slug).bundle
       yield* docker.containerState(name)

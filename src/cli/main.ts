@@ -15,6 +15,7 @@ import * as StateStore from "../layers/StateStore.ts"
 import { packageVersion } from "../programs/assets.ts"
 import { cleanup } from "./cleanup.ts"
 import { daemon } from "./daemon.ts"
+import { dash } from "./dash.ts"
 import { doctor } from "./doctor.ts"
 import { egress } from "./egress.ts"
 import { exec } from "./exec.ts"
@@ -28,7 +29,7 @@ import { stop } from "./stop.ts"
 
 const bottle = Command.make("bottle").pipe(
   Command.withDescription("Run an AI coding agent in a sandbox whose only way out is a sidecar you control"),
-  Command.withSubcommands([start, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon])
+  Command.withSubcommands([start, plan, ls, dash, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon])
 )
 
 const layers = Layer.mergeAll(Backends.layer, Docker.layer, StateStore.layer, Cache.layer, GitHost.layer, ProcessRunner.layer, Smolvm.layer.pipe(Layer.provide(ProcessRunner.layer)))

@@ -63,7 +63,8 @@ export interface BottleFiles {
 
 /** Everything the UI asks, as promises (rejections carry one-line messages). */
 export interface DashApi {
-  readonly root: string
+  /** The directory holding every bottle's state dir (watched for bottles coming and going). */
+  readonly bottlesDir: string
   readonly files: (slug: string) => BottleFiles
   readonly rows: () => Promise<ReadonlyArray<BottleRow & { readonly label: string; readonly color?: AgentColor | undefined }>>
   readonly agents: () => Promise<{ readonly manifestFile: string; readonly agents: ReadonlyArray<AgentChoice> }>
@@ -71,7 +72,7 @@ export interface DashApi {
   readonly launch: (pre: Preflight, onProgress: (event: ProgressEvent) => void) => Promise<void>
   readonly stop: (slug: string) => Promise<StopOutcome>
   readonly approvals: (slug: string) => Promise<ReadonlyArray<ApprovalLine>>
-  readonly answer: (slug: string, id: string, decision: "approve" | "deny", note: string | undefined) => Promise<void>
+  readonly answer: (slug: string, id: string, decision: "approve" | "deny", note: string | undefined) => Promise<string>
   /** Opens the agent's terminal: a new tmux window inside tmux; else says what to run. */
   readonly openTerminal: (slug: string) => Promise<string>
   /** Calls `onChange` on each engine event about this root's bottles, until the returned stop is called. */
@@ -167,7 +168,7 @@ export const makeDashApi = (
     })
 
   return {
-    root: state.root,
+    bottlesDir: path.dirname(state.bottleDir("x")),
     files,
     rows: () =>
       run(Effect.gen(function*() {

@@ -89,11 +89,11 @@ export class DashStore {
   async start(): Promise<void> {
     if (this.options.watch) {
       try {
-        fs.mkdirSync(this.api.root, { recursive: true })
-        this.rootWatcher = fs.watch(this.api.root, () => this.later("list", () => this.refreshList()))
+        fs.mkdirSync(this.api.bottlesDir, { recursive: true, mode: 0o700 })
+        this.rootWatcher = fs.watch(this.api.bottlesDir, () => this.later("list", () => this.refreshList()))
         this.rootWatcher.on("error", () => undefined)
       } catch (e) {
-        this.alert("error", `cannot watch ${this.api.root}: ${(e as Error).message}`)
+        this.alert("error", `cannot watch ${this.api.bottlesDir}: ${(e as Error).message}`)
       }
       this.stopEngine = this.api.watchEngine(() => this.later("list", () => this.refreshList()))
       this.tickTimer = setInterval(() => this.tick(), TICK_MS)
@@ -161,7 +161,7 @@ export class DashStore {
       if (this.options.watch) {
         for (const dir of [path.dirname(files.egressAudit), files.gitGateDir, files.superviseDir]) {
           try {
-            const w = fs.watch(dir, { recursive: dir === files.superviseDir }, () => this.later(`bottle:${slug}`, () => this.refreshBottle(slug)))
+            const w = fs.watch(dir, { recursive: dir !== files.gitGateDir }, () => this.later(`bottle:${slug}`, () => this.refreshBottle(slug)))
             w.on("error", () => undefined)
             feed.watchers.push(w)
           } catch {

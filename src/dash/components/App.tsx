@@ -113,8 +113,8 @@ export const App = (props: AppProps) => {
   const answer = (m: Extract<Modal, { k: "note" }>) => {
     setModal(undefined)
     api.answer(m.slug, m.id, m.decision, m.note.trim() === "" ? undefined : m.note.trim()).then(
-      () => {
-        setInfo(`${m.decision === "approve" ? "approved" : "denied"} ${m.id}`)
+      (said) => {
+        setInfo(said)
         void store.refreshBottle(m.slug)
       },
       fail(`answering ${m.id}`)

@@ -64,14 +64,10 @@ export const countEgress = (entries: ReadonlyArray<Pick<AuditEntry, "time" | "de
   let allowed = 0
   let denied = 0
   const since = now - WINDOW_MS
-  // Entries are oldest first: walk back from the newest until out of the window.
-  for (let i = entries.length - 1; i >= 0; i--) {
-    const e = entries[i]!
+  // Every kept entry is looked at: a clock step or a line written late must not hide others.
+  for (const e of entries) {
     const t = Date.parse(e.time)
-    if (!(t >= since)) {
-      if (Number.isFinite(t)) break
-      continue
-    }
+    if (!(t >= since && t <= now + 60_000)) continue
     if (e.decision === "allow") allowed += 1
     else denied += e.count ?? 1
   }

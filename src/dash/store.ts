@@ -39,7 +39,8 @@ interface Feed {
   readonly pushes: Array<PushLine>
   pushCount: number
   approvals: ReadonlyArray<ApprovalLine>
-  watchers: Array<fs.FSWatcher>
+  readonly watchers: Array<fs.FSWatcher>
+  readonly watched: Set<string>
 }
 
 type BaseRow = Awaited<ReturnType<DashApi["rows"]>>[number]
@@ -156,22 +157,40 @@ export class DashStore {
     let feed = this.feeds.get(slug)
     if (!feed) {
       const files = this.api.files(slug)
-      feed = { audit: new LineTail(files.egressAudit, decodeAudit), egress: [], pushTails: new Map(), pushes: [], pushCount: 0, approvals: [], watchers: [] }
+      feed = { audit: new LineTail(files.egressAudit, decodeAudit), egress: [], pushTails: new Map(), pushes: [], pushCount: 0, approvals: [], watchers: [], watched: new Set() }
       this.feeds.set(slug, feed)
-      if (this.options.watch) {
-        for (const dir of [path.dirname(files.egressAudit), files.gitGateDir, files.superviseDir]) {
-          try {
-            const w = fs.watch(dir, { recursive: dir !== files.gitGateDir }, () => this.later(`bottle:${slug}`, () => this.refreshBottle(slug)))
-            w.on("error", () => undefined)
-            feed.watchers.push(w)
-          } catch {
-            // Not there (yet, or this bottle has no such daemon): the next list refresh tries again.
-          }
-        }
-      }
     }
     return feed
   }
+
+  /**
+   * Watches the bottle's dir (a daemon's subdir appearing) and its daemon subdirs that exist by
+   * now (egress and supervise with their queue subdirs: recursive). Called on every refresh of
+   * the bottle, so a subdir created later is watched from then on.
+   */
+  private ensureWatchers(slug: string, feed: Feed): void {
+    if (!this.options.watch) return
+    const files = this.api.files(slug)
+    const dirs: ReadonlyArray<readonly [string, boolean]> = [
+      [files.stateDir, false],
+      [path.dirname(files.egressAudit), true],
+      [files.gitGateDir, false],
+      [files.superviseDir, true]
+    ]
+    for (const [dir, recursive] of dirs) {
+      if (feed.watched.has(dir)) continue
+      try {
+        const w = fs.watch(dir, { recursive }, () => this.later(`bottle:${slug}`, () => this.refreshBottle(slug)))
+        w.on("error", () => undefined)
+        feed.watchers.push(w)
+        feed.watched.add(dir)
+      } catch {
+        // Not there (yet, or this bottle has no such daemon): the next refresh tries again.
+      }
+    }
+  }
+
+
 
   /** Reads what is new in a bottle's files and its approvals; coalesced per bottle. */
   refreshBottle(slug: string): Promise<void> {
@@ -183,6 +202,7 @@ export class DashStore {
     const p = (async () => {
       const feed = this.feedOf(slug)
       const files = this.api.files(slug)
+      this.ensureWatchers(slug, feed)
       try {
         keepNewest(feed.egress, await feed.audit.read(), KEEP)
         let names: Array<string> = []

@@ -15,6 +15,7 @@ import { Alerts } from "./Alerts.tsx"
 import { BottleList } from "./BottleList.tsx"
 import { Detail } from "./Detail.tsx"
 import { HelpLine } from "./HelpLine.tsx"
+import { useTint } from "./theme.tsx"
 import { AgentPicker, ConfirmStop, type LaunchView, NotePrompt, PlanModal, ProgressModal } from "./Modal.tsx"
 
 type Modal =
@@ -40,6 +41,7 @@ export const App = (props: AppProps) => {
   const rows = Math.max(10, props.size?.rows ?? win.rows ?? 24)
   const width = columns - 1
   const app = useApp()
+  const tint = useTint()
   const [selected, setSelected] = useState(0)
   const [view, setView] = useState<"list" | "detail">("list")
   const [approval, setApproval] = useState(0)
@@ -198,7 +200,7 @@ export const App = (props: AppProps) => {
     <Box flexDirection="column" width={columns} height={rows}>
       <Text bold wrap="truncate">
         {`bottle dash · ${snap.rows.length} bottle${snap.rows.length === 1 ? "" : "s"} · ${snap.rows.filter((r) => r.status === "running").length} running · `}
-        <Text {...(pending > 0 ? { color: "yellow" } : {})}>{`${pending} pending approval${pending === 1 ? "" : "s"}`}</Text>
+        <Text {...tint(pending > 0 ? "yellow" : undefined)}>{`${pending} pending approval${pending === 1 ? "" : "s"}`}</Text>
       </Text>
       <Alerts alerts={snap.alerts} width={width} />
       <Box flexDirection="column" height={body} overflow="hidden">

@@ -6,7 +6,8 @@ import { statusColor, useTint } from "./theme.tsx"
 const pad = (s: string, n: number) => fit(s, n).padEnd(n)
 const padStart = (s: string, n: number) => fit(s, n).padStart(n)
 
-export const LIST_HEADER = `  ${pad("NAME", 20)} ${pad("LABEL", 12)} ${pad("STATUS", 9)} ${pad("BACKEND", 7)} ${padStart("AGE", 4)} ${padStart("EGRESS ok/no", 12)} ${padStart("PUSH", 4)} ${padStart("ASK", 4)}`
+/** Columns: 76 characters, so a row fits 80 with room to spare. */
+export const LIST_HEADER = `  ${pad("NAME", 18)} ${pad("LABEL", 12)} ${pad("STATUS", 9)} ${pad("BACKEND", 7)} ${padStart("AGE", 4)} ${padStart("OK/NO 5m", 9)} ${padStart("PUSH", 4)} ${padStart("ASK", 4)}`
 
 export const BottleList = (props: {
   readonly rows: ReadonlyArray<DashRow>
@@ -28,8 +29,8 @@ export const BottleList = (props: {
         return (
           <Text key={r.slug} inverse={sel} wrap="truncate">
             {sel ? "> " : "  "}
-            {pad(r.slug, 20)} <Text {...tint(r.color)}>{pad(r.label, 12)}</Text> <Text {...tint(statusColor(r.status))}>{pad(r.status, 9)}</Text>{" "}
-            {pad(r.backend, 7)} {padStart(age(r.createdAt, props.now), 4)} {padStart(`${r.egress.allowed}/${r.egress.denied}`, 12)} {padStart(String(r.pushes), 4)}{" "}
+            {pad(r.slug, 18)} <Text {...tint(r.color)}>{pad(r.label, 12)}</Text> <Text {...tint(statusColor(r.status))}>{pad(r.status, 9)}</Text>{" "}
+            {pad(r.backend, 7)} {padStart(age(r.createdAt, props.now), 4)} {padStart(`${r.egress.allowed}/${r.egress.denied}`, 9)} {padStart(String(r.pushes), 4)}{" "}
             <Text {...tint(r.pending > 0 ? "yellow" : undefined)} bold={r.pending > 0}>{padStart(r.pending > 0 ? `${r.pending}!` : "0", 4)}</Text>
           </Text>
         )

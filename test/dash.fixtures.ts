@@ -63,7 +63,7 @@ export interface Fixture {
   readonly close: () => Promise<void>
 }
 
-export const makeFixture = async (options: { readonly failRevoke?: boolean; readonly watch?: boolean } = {}): Promise<Fixture> => {
+export const makeFixture = async (options: { readonly failRevoke?: boolean; readonly watch?: boolean; readonly now?: () => number } = {}): Promise<Fixture> => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "bb-dash-state-"))
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "bb-dash-cwd-"))
   fs.writeFileSync(path.join(cwd, "bottle.yaml"), MANIFEST)
@@ -91,7 +91,7 @@ export const makeFixture = async (options: { readonly failRevoke?: boolean; read
   const context = await Effect.runPromise(Layer.buildWithScope(layers, scope)) as Context.Context<DashServices>
   const env = { ...process.env, TMUX: undefined }
   const api = makeDashApi(context, { cwd, env, queue: approvalQueue, bottleCommand: ["bottle"] })
-  const store = new DashStore(api, { watch: options.watch ?? false })
+  const store = new DashStore(api, { watch: options.watch ?? false, ...(options.now ? { now: options.now } : {}) })
   const st = makeState(root)
 
   const addBottle = async (slug: string, agent = "coder", o: { readonly deployKey?: boolean } = {}) => {

@@ -24,6 +24,8 @@ export const dash = Command.make(
     })
     const code = yield* Effect.gen(function*() {
       const context = yield* Effect.context<DashServices>()
+      // React's production build (the development one is slower and larger); read when React loads.
+      process.env["NODE_ENV"] ??= "production"
       const { runDash } = yield* Effect.promise(() => import("../dash/run.tsx"))
       return yield* Effect.promise(() =>
         runDash(context, { once, json, cwd: process.cwd(), env: process.env, bottleCommand: [process.execPath, process.argv[1] ?? "bottle"], logSink })

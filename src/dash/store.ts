@@ -68,6 +68,8 @@ export class DashStore {
   private rootWatcher: fs.FSWatcher | undefined
   private tickTimer: NodeJS.Timeout | undefined
   private stopEngine: (() => void) | undefined
+  private publishPending = false
+  private listedPending = false
 
   constructor(api: DashApi, options: StoreOptions) {
     this.api = api
@@ -101,6 +103,7 @@ export class DashStore {
       this.tickTimer.unref()
     }
     await this.refreshList()
+    this.publishNow(true)
   }
 
   stop(): void {
@@ -256,7 +259,23 @@ export class DashStore {
     this.publish(false)
   }
 
+  /**
+   * A new snapshot for the screen. Several changes in one turn (20 bottles refreshed together)
+   * are one snapshot, hence one draw.
+   */
   private publish(listed: boolean): void {
+    this.listedPending ||= listed
+    if (this.publishPending) return
+    this.publishPending = true
+    setImmediate(() => {
+      this.publishPending = false
+      const l = this.listedPending
+      this.listedPending = false
+      this.publishNow(l)
+    })
+  }
+
+  private publishNow(listed: boolean): void {
     const now = this.now()
     const rows = this.base.map((r): DashRow => {
       const feed = this.feeds.get(r.slug)

@@ -215,6 +215,12 @@ describe("bottle dash: stop and alerts", () => {
     await see(/coder-one\s+Coder\s+stopped/)
     assert.include(frame(), "coder-one stopped")
     assert.isFalse(f.running.has("coder-one"))
+    // X: stop and purge; the bottle leaves the list.
+    await press("X")
+    await see("Stop coder-one and delete its state?")
+    await press("y")
+    await see("no bottles")
+    assert.isFalse(fs.existsSync(f.api.files("coder-one").stateDir))
   })
 
   it("a revocation failure is an alert that stays until dismissed with c", async () => {

@@ -70,7 +70,8 @@ export interface DashApi {
   readonly agents: () => Promise<{ readonly manifestFile: string; readonly agents: ReadonlyArray<AgentChoice> }>
   readonly preflight: (agent: string) => Promise<Preflight>
   readonly launch: (pre: Preflight, onProgress: (event: ProgressEvent) => void) => Promise<void>
-  readonly stop: (slug: string) => Promise<StopOutcome>
+  /** `bottle stop` (`purge`: `--purge`, the state goes too and the bottle leaves the list). */
+  readonly stop: (slug: string, purge?: boolean) => Promise<StopOutcome>
   readonly approvals: (slug: string) => Promise<ReadonlyArray<ApprovalLine>>
   readonly answer: (slug: string, id: string, decision: "approve" | "deny", note: string | undefined) => Promise<string>
   /** Opens the agent's terminal: a new tmux window inside tmux; else says what to run. */
@@ -192,10 +193,10 @@ export const makeDashApi = (
           Effect.provideService(Progress, { report: (event) => Effect.sync(() => onProgress(event)) })
         )
       })),
-    stop: (slug) =>
+    stop: (slug, purge = false) =>
       run(Effect.gen(function*() {
         const backend = yield* backendOf(slug)
-        const exit = yield* teardown(slug, { purge: false, env: options.env }).pipe(Effect.provide(Backends.get(backend)), Effect.exit)
+        const exit = yield* teardown(slug, { purge, env: options.env }).pipe(Effect.provide(Backends.get(backend)), Effect.exit)
         labels.delete(slug)
         if (exit._tag === "Success") return { _tag: "Stopped", leftovers: exit.value } satisfies StopOutcome
         const errors = exit.cause.reasons.filter(Cause.isFailReason).map((r) => r.error)
@@ -211,7 +212,12 @@ export const makeDashApi = (
         const resume = [...options.bottleCommand, "resume", slug]
         if (!options.env["TMUX"]) return `run \`bottle resume ${slug}\` in a terminal to use the agent`
         const runner = yield* ProcessRunner
-        yield* runner.run(["tmux", "new-window", "-n", slug, ...resume])
+        // The window's shell gets tmux's environment, not ours: the state root, the engine and
+        // PATH go along, so `bottle resume` finds this bottle.
+        const carried = Object.entries(options.env)
+          .filter(([k, v]) => v !== undefined && (k.startsWith("BOTTLE_") || ["PATH", "HOME", "DOCKER_HOST", "TERM"].includes(k)))
+          .flatMap(([k, v]) => ["-e", `${k}=${v}`])
+        yield* runner.run(["tmux", "new-window", "-n", slug, "-c", options.cwd, ...carried, ...resume])
         return `opened ${slug} in a new tmux window`
       })),
     watchEngine: (onChange) => {

@@ -23,7 +23,7 @@ type Modal =
   | { readonly k: "planning"; readonly agent: string }
   | { readonly k: "plan"; readonly pre: Preflight; readonly scroll: number }
   | { readonly k: "launch"; readonly view: LaunchView }
-  | { readonly k: "stop"; readonly slug: string }
+  | { readonly k: "stop"; readonly slug: string; readonly purge: boolean }
   | { readonly k: "note"; readonly slug: string; readonly id: string; readonly title: string; readonly decision: "approve" | "deny"; readonly note: string }
 
 export interface AppProps {
@@ -98,11 +98,11 @@ export const App = (props: AppProps) => {
     )
   }
 
-  const stop = (slug: string) => {
+  const stop = (slug: string, purge: boolean) => {
     setInfo(`stopping ${slug}…`)
-    api.stop(slug).then((out) => {
+    api.stop(slug, purge).then((out) => {
       if (out._tag === "Stopped") {
-        setInfo(out.leftovers.length > 0 ? `${slug} stopped; left behind: ${out.leftovers.join(", ")}` : `${slug} stopped`)
+        setInfo(out.leftovers.length > 0 ? `${slug} stopped; left behind: ${out.leftovers.join(", ")}` : `${slug} stopped${purge ? " and purged" : ""}`)
       } else {
         setInfo("")
         for (const r of out.revocation) store.alert("revocation", `${slug}: ${r}`)
@@ -151,7 +151,7 @@ export const App = (props: AppProps) => {
         case "stop":
           if (input === "y") {
             setModal(undefined)
-            stop(modal.slug)
+            stop(modal.slug, modal.purge)
           } else if (input === "n" || key.escape || key.return) setModal(undefined)
           return
         case "note":
@@ -169,7 +169,7 @@ export const App = (props: AppProps) => {
     if (input === "c") return store.dismiss()
     if (input === "s") return openStart()
     if (!row) return
-    if (input === "x") return setModal({ k: "stop", slug: row.slug })
+    if (input === "x" || input === "X") return setModal({ k: "stop", slug: row.slug, purge: input === "X" })
     if (input === "o") return void openTerminal(row.slug)
     if (view === "list") {
       if (key.upArrow || input === "k") setSelected((s) => Math.max(0, s - 1))
@@ -208,7 +208,7 @@ export const App = (props: AppProps) => {
           : modal?.k === "planning" ? <Text>{`planning ${modal.agent}… (nothing is built or started before you confirm)`}</Text>
           : modal?.k === "plan" ? <PlanModal pre={modal.pre} scroll={modal.scroll} width={width} height={body} />
           : modal?.k === "launch" ? <ProgressModal view={modal.view} width={width} />
-          : modal?.k === "stop" ? <ConfirmStop slug={modal.slug} width={width} />
+          : modal?.k === "stop" ? <ConfirmStop slug={modal.slug} purge={modal.purge} width={width} />
           : modal?.k === "note" ? <NotePrompt decision={modal.decision} title={modal.title} note={modal.note} width={width} />
           : view === "detail" && row && detail ? <Detail row={row} detail={detail} selected={approval} now={snap.now} width={width} height={body} />
           : <BottleList rows={snap.rows} selected={selected} now={snap.now} height={body} loaded={snap.loaded} />}

@@ -110,9 +110,13 @@ export const ProgressModal = (props: { readonly view: LaunchView; readonly width
   )
 }
 
-export const ConfirmStop = (props: { readonly slug: string; readonly width: number }) => (
-  <Frame title={`Stop ${props.slug}?`} width={props.width} danger>
-    <Text wrap="wrap">Its containers and networks are removed and its deploy keys revoked; its state is kept (`bottle resume` restarts it).</Text>
+export const ConfirmStop = (props: { readonly slug: string; readonly purge: boolean; readonly width: number }) => (
+  <Frame title={`Stop ${props.slug}${props.purge ? " and delete its state" : ""}?`} width={props.width} danger>
+    <Text wrap="wrap">
+      {props.purge
+        ? "Its containers and networks are removed, its deploy keys revoked, and its state (plan, CA, audit log, approvals) deleted: it leaves the list."
+        : "Its containers and networks are removed and its deploy keys revoked; its state is kept (`bottle resume` restarts it; X also deletes it)."}
+    </Text>
     <Text dimColor>y: stop · n/esc: cancel</Text>
   </Frame>
 )

@@ -157,6 +157,8 @@ export const App = (props: AppProps) => {
         case "note":
           if (key.escape) setModal(undefined)
           else if (key.return) answer(modal)
+          // Text and Enter in one read (a paste, a fast terminal): the text, then send.
+          else if (/[\r\n]/.test(input) && !key.ctrl && !key.meta) answer({ ...modal, note: (modal.note + input.split(/[\r\n]/)[0]!).replace(/[\u0000-\u001f\u007f]/g, "").slice(0, 500) })
           else if (key.backspace || key.delete) setModal({ ...modal, note: modal.note.slice(0, -1) })
           else if (input && !key.ctrl && !key.meta && modal.note.length < 500) setModal({ ...modal, note: modal.note + input.replace(/[\u0000-\u001f\u007f]/g, "") })
           return

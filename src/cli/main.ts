@@ -13,6 +13,7 @@ import * as ProcessRunner from "../layers/ProcessRunner.ts"
 import * as Smolvm from "../layers/Smolvm.ts"
 import * as StateStore from "../layers/StateStore.ts"
 import { packageVersion } from "../programs/assets.ts"
+import { approvals, approve, deny } from "./approvals.ts"
 import { cleanup } from "./cleanup.ts"
 import { daemon } from "./daemon.ts"
 import { dash } from "./dash.ts"
@@ -29,7 +30,7 @@ import { stop } from "./stop.ts"
 
 const bottle = Command.make("bottle").pipe(
   Command.withDescription("Run an AI coding agent in a sandbox whose only way out is a sidecar you control"),
-  Command.withSubcommands([start, plan, ls, dash, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon])
+  Command.withSubcommands([start, plan, ls, dash, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon, approvals, approve, deny])
 )
 
 const layers = Layer.mergeAll(Backends.layer, Docker.layer, StateStore.layer, Cache.layer, GitHost.layer, ProcessRunner.layer, Smolvm.layer.pipe(Layer.provide(ProcessRunner.layer)))

@@ -105,6 +105,8 @@ export type Decision = "approve" | "deny"
 export interface AnswerOptions {
   readonly note?: string | undefined
   readonly route?: ApprovalRoute | undefined
+  /** Egress approvals: the host may resolve to a private address. */
+  readonly allowPrivateIps?: boolean | undefined
 }
 
 export interface AnswerOutcome {
@@ -126,9 +128,11 @@ export const answer = Effect.fn("approvals.answer")(function*(id: string, decisi
   if (note !== undefined && note.length > LIMITS.note) {
     return yield* new ApprovalError({ reason: new ApprovalBadArgument({ message: `--note: at most ${LIMITS.note} characters, got ${note.length}` }) })
   }
-  if (options.route !== undefined && (request.kind !== "egress" || decision !== "approve")) {
+  if ((options.route !== undefined || options.allowPrivateIps === true) && (request.kind !== "egress" || decision !== "approve")) {
     return yield* new ApprovalError({
-      reason: new ApprovalBadArgument({ message: `--route applies to approving an egress request; ${id} is a ${request.kind} request${decision === "deny" ? " being denied" : ""}` })
+      reason: new ApprovalBadArgument({
+        message: `${options.route !== undefined ? "--route" : "--allow-private-ips"} applies to approving an egress request; ${id} is a ${request.kind} request${decision === "deny" ? " being denied" : ""}`
+      })
     })
   }
   const now = Date.now()
@@ -143,7 +147,8 @@ export const answer = Effect.fn("approvals.answer")(function*(id: string, decisi
         status: decision === "approve" ? "approved" : "denied",
         answeredAt: new Date(now).toISOString(),
         ...(note !== undefined && note !== "" ? { note } : {}),
-        ...(route !== undefined ? { route } : {})
+        ...(route !== undefined ? { route } : {}),
+        ...(route !== undefined && options.allowPrivateIps === true ? { allowPrivateIps: true } : {})
       }),
     catch: io(dir)
   })

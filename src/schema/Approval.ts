@@ -97,7 +97,9 @@ export const ApprovalAnswer = Schema.Struct({
   status: Schema.Literals(["approved", "denied"]),
   answeredAt: Schema.String,
   note: Schema.optionalKey(bounded(LIMITS.note)),
-  route: Schema.optionalKey(ApprovalRoute)
+  route: Schema.optionalKey(ApprovalRoute),
+  /** Egress: the approved host may resolve to a private address (an internal service). */
+  allowPrivateIps: Schema.optionalKey(Schema.Boolean)
 })
 export type ApprovalAnswer = typeof ApprovalAnswer.Type
 
@@ -115,6 +117,7 @@ export const Approval = Schema.Struct({
   answeredAt: Schema.optionalKey(Schema.String),
   note: Schema.optionalKey(Schema.String),
   route: Schema.optionalKey(ApprovalRoute),
+  allowPrivateIps: Schema.optionalKey(Schema.Boolean),
   host: Schema.optionalKey(Schema.String),
   port: Schema.optionalKey(Schema.Number),
   method: Schema.optionalKey(Schema.String),
@@ -158,6 +161,7 @@ export const approvalOf = (bottle: string, request: ApprovalRequest, answer: App
     ...(counted ? { answeredAt: answer.answeredAt } : {}),
     ...(counted && answer.note !== undefined ? { note: answer.note } : {}),
     ...(counted && answer.route !== undefined ? { route: answer.route } : {}),
+    ...(counted && answer.allowPrivateIps === true ? { allowPrivateIps: true } : {}),
     ...(request.egress ?? {})
   }
 }

@@ -1,0 +1,224 @@
+/**
+ * The supervise daemon: an MCP server (Streamable HTTP, Effect's `effect/ai` McpServer) through
+ * which the agent asks the operator for approval. Requests go to the durable queue in the
+ * daemon's own state dir (src/schema/ApprovalQueue.ts), which the host answers with
+ * `bottle approve|deny`; the daemon only reads answers.
+ *
+ * Guarantees:
+ *   - a tool call returns at once (`pending` + id), or after at most MAX_WAIT_SECONDS when the
+ *     caller asked to wait, sending progress notifications meanwhile when it gave a token;
+ *   - every argument is bounded and checked by Schema before a handler runs (tools.ts): bad
+ *     input is an MCP error and nothing is queued; the ids are ours, never the agent's;
+ *   - at most LIMITS.pendingPerDaemon requests pending: beyond it, new ones are refused;
+ *   - request bodies above MAX_BODY_BYTES are refused before they are parsed;
+ *   - nothing the agent sends stops the daemon: a failure is that call's error and a log line.
+ */
+import * as crypto from "node:crypto"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { ByteSize, Duration, Effect, Layer, Option } from "effect"
+import { McpProtocol, McpSchema, McpServer } from "effect/ai"
+import { HttpIncomingMessage, HttpRouter } from "effect/http"
+import { type ApprovalRequest, DEFAULT_EXPIRY_SECONDS, LIMITS, newApprovalId, oneLine, statusOf } from "../../src/schema/Approval.ts"
+import { pendingCount, readAnswer, readRequest, writeRequest } from "../../src/schema/ApprovalQueue.ts"
+import { MAX_WAIT_SECONDS, type PermissionDecision, SuperviseTools } from "./tools.ts"
+
+/** The MCP endpoint's path on the daemon's port. */
+export const MCP_PATH = "/mcp"
+/** A JSON-RPC body larger than this is refused unread. */
+export const MAX_BODY_BYTES = 256 * 1024
+
+export interface SuperviseConfig {
+  /** The daemon's state dir (`/run/bottle/supervise` in the bundle): the queue lives under it. */
+  readonly dir: string
+  /** Requests expire this long after they are made (default 30 min). */
+  readonly expirySeconds?: number
+  /** How often a waiting call looks for the answer (default 200 ms). */
+  readonly pollMillis?: number
+  readonly log?: (line: string) => void
+}
+
+interface Answered {
+  readonly id: string
+  readonly status: "pending" | "approved" | "denied" | "expired"
+  readonly note?: string
+  readonly answeredAt?: string
+  readonly expiresAt: string
+}
+
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+/** What permission_prompt shows the operator as the title: the tool and its main argument. */
+const permissionTitle = (toolName: string, input: Readonly<Record<string, unknown>>): string => {
+  const main = ["command", "file_path", "url", "path", "pattern"].map((k) => input[k]).find((v) => typeof v === "string") as string | undefined
+  return oneLine(main === undefined ? `Claude Code wants to use ${toolName}` : `${toolName}: ${main}`, LIMITS.title)
+}
+
+const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s)
+
+/** The tools' handlers over the queue in `config.dir`. */
+export const handlersLayer = (config: SuperviseConfig) =>
+  SuperviseTools.toLayer(Effect.gen(function*() {
+    const server = yield* McpServer.McpServer
+    const expiryMs = (config.expirySeconds ?? DEFAULT_EXPIRY_SECONDS) * 1000
+    const pollMillis = config.pollMillis ?? 200
+    const log = config.log ?? ((line: string) => process.stdout.write(`supervise: ${line}\n`))
+    // permission_prompt: the same tool call asked again (Claude Code retries after a `deny`
+    // that said "pending") finds its request instead of queueing a twin.
+    const permissionIds = new Map<string, string>()
+
+    const view = (request: ApprovalRequest): Answered => {
+      const answer = readAnswer(config.dir, request.id)
+      const status = statusOf(request, answer, Date.now())
+      const counted = answer !== undefined && answer.status === status
+      return {
+        id: request.id,
+        status,
+        ...(counted && answer.note !== undefined ? { note: answer.note } : {}),
+        ...(counted ? { answeredAt: answer.answeredAt } : {}),
+        expiresAt: request.expiresAt
+      }
+    }
+
+    const requesterOf = Effect.gen(function*() {
+      const ctx = yield* Effect.serviceOption(McpSchema.McpRequestContext)
+      const name = Option.getOrUndefined(ctx)?.clientInfo?.name
+      return name === undefined ? "agent" : oneLine(`agent (${name})`, LIMITS.requester)
+    })
+
+    const enqueue = Effect.fnUntraced(function*(fields: Pick<ApprovalRequest, "kind" | "title" | "details">) {
+      const now = Date.now()
+      if (pendingCount(config.dir, now) >= LIMITS.pendingPerDaemon) {
+        log(`refused a ${fields.kind} request: ${LIMITS.pendingPerDaemon} requests are pending already`)
+        return yield* Effect.fail(`too many pending requests (${LIMITS.pendingPerDaemon}): wait for the operator to answer some`)
+      }
+      const request: ApprovalRequest = {
+        id: newApprovalId(),
+        ...fields,
+        requester: yield* requesterOf,
+        createdAt: new Date(now).toISOString(),
+        expiresAt: new Date(now + expiryMs).toISOString()
+      }
+      yield* Effect.try({ try: () => writeRequest(config.dir, request), catch: errorText }).pipe(
+        Effect.tapError((e) => Effect.sync(() => log(`could not queue a ${fields.kind} request: ${e}`))),
+        Effect.mapError(() => "could not queue the request (the daemon's state dir is not writable)")
+      )
+      log(`queued ${request.kind} request ${request.id}`)
+      return request
+    })
+
+    const progress = (sent: number, total: number, message: string) =>
+      Effect.gen(function*() {
+        const ctx = Option.getOrUndefined(yield* Effect.serviceOption(McpSchema.McpRequestContext))
+        const token = (ctx?.requestMetadata as { progressToken?: string | number } | undefined)?.progressToken
+        if (token === undefined) return
+        yield* server.notifications["notifications/progress"]({ progressToken: token, progress: sent, total, message }).pipe(Effect.ignore)
+      })
+
+    /** The request's state once answered, or when `seconds` have passed. */
+    const awaitAnswer = (request: ApprovalRequest, seconds: number) =>
+      Effect.gen(function*() {
+        const deadline = Date.now() + Math.min(seconds, MAX_WAIT_SECONDS) * 1000
+        let lastProgress = -1
+        for (;;) {
+          const state = view(request)
+          if (state.status !== "pending" || Date.now() >= deadline) return state
+          const waited = Math.floor((Date.now() - (deadline - seconds * 1000)) / 1000)
+          if (waited > lastProgress) {
+            lastProgress = waited
+            yield* progress(waited, seconds, `waiting for the operator to answer ${request.id}`)
+          }
+          yield* Effect.sleep(Duration.millis(Math.min(pollMillis, Math.max(1, deadline - Date.now()))))
+        }
+      })
+
+    return SuperviseTools.of({
+      request_approval: Effect.fn("supervise.request_approval")(function*({ title, details, kind, wait_seconds }) {
+        const request = yield* enqueue({ kind: kind ?? "tool", title, details: details ?? "" })
+        return wait_seconds !== undefined && wait_seconds > 0 ? yield* awaitAnswer(request, wait_seconds) : view(request)
+      }),
+      check_approval: Effect.fn("supervise.check_approval")(function*({ id }) {
+        const request = readRequest(config.dir, id)
+        if (request === undefined) return yield* Effect.fail(`no approval request ${id}`)
+        return view(request)
+      }),
+      permission_prompt: Effect.fn("supervise.permission_prompt")(function*({ tool_name, input }) {
+        let inputJson: string
+        try {
+          inputJson = JSON.stringify(input, null, 2) ?? "{}"
+        } catch {
+          return yield* Effect.fail("input: not serialisable")
+        }
+        const key = crypto.createHash("sha256").update(`${tool_name}\u0000${inputJson}`).digest("hex")
+        const known = permissionIds.get(key)
+        const existing = known === undefined ? undefined : readRequest(config.dir, known)
+        const reuse = existing !== undefined && ["pending", "approved"].includes(view(existing).status) ? existing : undefined
+        const request = reuse ?? (yield* enqueue({
+          kind: "permission",
+          title: permissionTitle(tool_name, input),
+          details: clip(`Claude Code asks to use ${tool_name} with input:\n${inputJson}`, LIMITS.details)
+        }))
+        permissionIds.set(key, request.id)
+        const state = yield* awaitAnswer(request, MAX_WAIT_SECONDS)
+        const decision: PermissionDecision = state.status === "approved"
+          ? { behavior: "allow", updatedInput: input }
+          : {
+            behavior: "deny",
+            message: state.status === "pending"
+              ? `Waiting for the operator to approve request ${request.id} (bottle approve ${request.id}). Ask again with the same action later, or check it with check_approval.`
+              : `The operator ${state.status === "denied" ? "denied" : "did not answer (expired)"} request ${request.id}${state.note ? `: ${state.note}` : ""}`
+          }
+        return decision
+      })
+    })
+  }))
+
+/** The MCP endpoint at MCP_PATH, tools registered. */
+export const mcpLayer = (config: SuperviseConfig) =>
+  McpServer.layerHttp({
+    name: "bot-bottle supervise",
+    version: "1",
+    path: MCP_PATH,
+    protocols: [McpProtocol.v2025_11_25, McpProtocol.v2025_06_18, McpProtocol.v2025_03_26],
+    allowSessionTermination: true,
+    registrations: McpServer.toolkit(SuperviseTools).pipe(Layer.provide(handlersLayer(config)))
+  })
+
+/**
+ * The Node server, with the body bound enforced before any handler sees the request: a body
+ * must declare its length (no chunked uploads) and be at most MAX_BODY_BYTES, else 411/413
+ * and the connection is closed unread.
+ */
+const boundedServer = (): Server => {
+  const s = createServer()
+  s.headersTimeout = 10_000
+  s.requestTimeout = 60_000
+  s.maxHeadersCount = 100
+  const emit = s.emit.bind(s) as (event: string, ...args: Array<unknown>) => boolean
+  s.emit = ((event: string, ...args: Array<unknown>) => {
+    if (event === "request") {
+      const [req, res] = args as [IncomingMessage, ServerResponse]
+      const length = req.headers["content-length"]
+      const refuse = req.headers["transfer-encoding"] !== undefined
+        ? { status: 411, message: "a request body must declare its length" }
+        : length !== undefined && !(/^\d{1,9}$/.test(length) && Number(length) <= MAX_BODY_BYTES)
+        ? { status: 413, message: `a request body may be at most ${MAX_BODY_BYTES} bytes` }
+        : undefined
+      if (refuse) {
+        const body = JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32600, message: refuse.message } })
+        res.writeHead(refuse.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "close" })
+        res.end(body, () => req.destroy())
+        return true
+      }
+    }
+    return emit(event, ...args)
+  }) as Server["emit"]
+  return s
+}
+
+/** The whole daemon: the MCP endpoint served on `host:port`. */
+export const serveLayer = (config: SuperviseConfig, listen: { readonly host: string; readonly port: number }) =>
+  HttpRouter.serve(mcpLayer(config)).pipe(
+    Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(MAX_BODY_BYTES))),
+    Layer.provide(NodeHttpServer.layer(boundedServer, listen))
+  )

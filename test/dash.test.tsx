@@ -152,14 +152,22 @@ describe("bottle dash: start modal", () => {
     process.chdir(f.cwd)
     try {
       await f.store.start()
-      const { frame, see, press } = show(f, { columns: 80, rows: 40 })
+      const { frame, see, press } = show(f)
       await see("no bottles")
       await press("s")
       await see("scout")
       await press(DOWN, ENTER)
       await see("CREDENTIAL GRANT")
+      // At 80×24 the whole modal fits: its title, the grants, the plan's first lines, its keys.
+      assert.match(frame(), /Start scout-\w+\?/)
+      const lines = plain(frame()).split("\n")
+      assert.isAtMost(lines.length, 24)
+      for (const l of lines) assert.isAtMost(l.length, 80, l)
       assert.include(frame(), "$DASH_TEST_TOKEN → files.example.net")
       assert.include(frame(), "Bottle scout-")
+      // The plan scrolls; its line about the credential is marked.
+      await press(DOWN, DOWN, DOWN, DOWN, DOWN, DOWN)
+      await see(/▌ uthorization: \$DASH_TEST_TOKEN \(set\); NEW CREDENTIAL GRANT/)
       assert.include(frame(), "y: approve and start")
       assert.notInclude(frame(), "token-value")
       // Nothing exists before the confirmation.

@@ -2,19 +2,16 @@
  * `bottle dash` as a person uses it, in a real terminal (tmux, 80×24) against the real engine:
  * start a bottle through the modal (the plan, then y), its agent's terminal opening in a new
  * tmux window; a request from inside the agent shows as an egress line in the bottle's detail;
- * an approval request in its queue is approved with a note from the screen; X stops and purges
- * it and the list shows it gone. Every step is checked on the captured screen.
- *
- * The approval request is written into the bottle's supervise queue as the supervise daemon
- * writes it (src/schema/ApprovalQueue.ts writeRequest): the daemon itself is not in this
- * version's bundle yet.
+ * the same request, to a host the bottle does not route under `on_unrouted: ask`, is a pending
+ * request in the bottle's approval queue, approved with a note from the screen; X stops and
+ * purges the bottle and the list shows it gone. Every step is checked on the captured screen.
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { defaultSlug } from "../../src/programs/prepare.ts"
-import { readAnswer, writeRequest } from "../../src/schema/ApprovalQueue.ts"
+import { readAnswer } from "../../src/schema/ApprovalQueue.ts"
 import { BIN, ensureBuilt, labelled, tempDir, waitFor } from "./support.ts"
 
 const manifest = `
@@ -27,6 +24,7 @@ agents:
 bottles:
   box:
     egress:
+      on_unrouted: ask
       routes:
         - host: api.example.com
 `
@@ -90,8 +88,10 @@ describe("bottle dash in a terminal", () => {
     // The agent's terminal, in the new window: a request from inside the agent.
     const agent = `${session}:1`
     await see(agent, /bash-[\d.]+\$\s*$/m, 120_000)
-    keys(agent, "curl -s -o /dev/null -w 'code=%{http_code}\\n' https://blocked.example.com/nope", "Enter")
-    await see(agent, /code=\d+/)
+    keys(agent, "curl -s -w ' code=%{http_code}\\n' https://blocked.example.com/nope", "Enter")
+    await see(agent, /code=403/)
+    const id = /approval request ([a-z2-9]{12}) is pending/.exec(screen(agent).replace(/\n/g, ""))?.[1]
+    expect(id, `a pending request id in the 403:\n${screen(agent)}`).toBeDefined()
 
     keys(dash, "Enter")
     await see(dash, /coder-\w+\s+Coder\s+running/)
@@ -99,22 +99,18 @@ describe("bottle dash in a terminal", () => {
     await see(dash, "Egress (newest last)")
     await see(dash, /DENY\s+\S+\s+blocked\.example\.com/)
 
-    // An approval request arrives in the bottle's queue; approve it with a note.
-    const now = Date.now()
-    writeRequest(path.join(stateDir, "bottles", slug, "supervise"), {
-      id: "dashe2eaaaaa", kind: "tool", title: "push to staging?", details: "", requester: "agent",
-      createdAt: new Date(now).toISOString(), expiresAt: new Date(now + 600_000).toISOString()
-    })
+    // The request is also in the bottle's approval queue (egress asks); approve it with a note.
     await see(dash, "Approvals (1 pending)")
-    await see(dash, /pending\s+tool\s+push to staging\?/)
+    await see(dash, /pending\s+egress\s+GET blocked\.example\.com:443\/nope/)
     keys(dash, "a")
     await see(dash, "note (optional)")
     keys(dash, "-l", "ship it")
     await see(dash, "note (optional): ship it")
     keys(dash, "Enter")
-    await see(dash, "approved dashe2eaaaaa")
+    await see(dash, `approved ${id} (route: once)`)
     await see(dash, "Approvals (0 pending)")
-    expect(readAnswer(path.join(stateDir, "bottles", slug, "supervise"), "dashe2eaaaaa")).toMatchObject({ status: "approved", note: "ship it" })
+    await see(dash, /approved\s+egress\s+GET blocked\.example\.com.* — ship it/)
+    expect(readAnswer(path.join(stateDir, "bottles", slug, "egress"), id!)).toMatchObject({ status: "approved", note: "ship it", route: "once" })
 
     // Stop and purge: the bottle leaves the list and the engine.
     keys(dash, "Escape")

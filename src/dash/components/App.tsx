@@ -6,7 +6,7 @@
  * fits everything).
  */
 import { Box, Text, useApp, useInput, useWindowSize } from "ink"
-import { useEffect, useState, useSyncExternalStore } from "react"
+import { useEffect, useRef, useState, useSyncExternalStore } from "react"
 import { visible } from "../../cli/render.ts"
 import type { LaunchStep } from "../../schema/LaunchProgress.ts"
 import type { AgentChoice, DashApi, Preflight } from "../feed.ts"
@@ -125,7 +125,13 @@ export const App = (props: AppProps) => {
 
   const openTerminal = (slug: string) => api.openTerminal(slug).then(setInfo, fail(`opening ${slug}`))
 
+  // The latest state, for the key handler: a key may arrive after a render but before Ink hands
+  // the new handler over (an effect), and must then act on what is on the screen.
+  const live = useRef({ modal, view, row, detail, approval, count: snap.rows.length })
+  live.current = { modal, view, row, detail, approval, count: snap.rows.length }
+
   useInput((input, key) => {
+    const { modal, view, row, detail, approval } = live.current
     if (modal) {
       switch (modal.k) {
         case "pick": {
@@ -175,7 +181,7 @@ export const App = (props: AppProps) => {
     if (input === "o") return void openTerminal(row.slug)
     if (view === "list") {
       if (key.upArrow || input === "k") setSelected((s) => Math.max(0, s - 1))
-      else if (key.downArrow || input === "j") setSelected((s) => Math.min(snap.rows.length - 1, s + 1))
+      else if (key.downArrow || input === "j") setSelected((s) => Math.min(live.current.count - 1, s + 1))
       else if (key.return) {
         setView("detail")
         setApproval(0)

@@ -59,7 +59,8 @@ export const PlanModal = (props: { readonly pre: Preflight; readonly scroll: num
   const tint = useTint()
   const { pre } = props
   const inner = props.width - 4
-  const lines = wrapPlan(pre.text, inner)
+  // One column goes to the credential marker in front of each line.
+  const lines = wrapPlan(pre.text, inner - 1)
   const head = (pre.grants.length > 0 ? pre.grants.length + 1 : 0) + (pre.problems.length > 0 ? pre.problems.length + 1 : 0)
   const room = Math.max(3, props.height - 5 - head)
   const first = Math.min(Math.max(0, props.scroll), Math.max(0, lines.length - room))

@@ -28,7 +28,8 @@ export const dash = Command.make(
       process.env["NODE_ENV"] ??= "production"
       const { runDash } = yield* Effect.promise(() => import("../dash/run.tsx"))
       return yield* Effect.promise(() =>
-        runDash(context, { once, json, cwd: process.cwd(), env: process.env, bottleCommand: [process.execPath, process.argv[1] ?? "bottle"], logSink })
+        // --json alone means once too: a script cannot read the live screen.
+        runDash(context, { once: once || json, json, cwd: process.cwd(), env: process.env, bottleCommand: [process.execPath, process.argv[1] ?? "bottle"], logSink })
       )
     }).pipe(Effect.provide(Logger.layer([toAlerts])))
     if (code !== 0) process.exitCode = code

@@ -166,4 +166,19 @@ describe("approvals", () => {
     const onDisk = JSON.parse(fs.readFileSync(path.join(dir, "answers", `${r.id}.json`), "utf8"))
     assert.strictEqual(onDisk.note, `n${winner}`)
   })
+
+  it.effect("a symlinked answers dir (planted by the sidecar) is refused: nothing is written where it points", () => {
+    const root = tempRoot()
+    const dir = path.join(bottle(root, "b1"), "supervise")
+    const r = request()
+    writeRequest(dir, r)
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "bb-elsewhere-"))
+    fs.symlinkSync(elsewhere, path.join(dir, "answers"))
+    return Effect.gen(function*() {
+      const exit = yield* Effect.exit(answer(r.id, "approve"))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.include(String(exit), "not a directory")
+      assert.deepStrictEqual(fs.readdirSync(elsewhere), [])
+    }).pipe(Effect.provide(layerAt(root)))
+  })
 })

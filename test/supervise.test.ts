@@ -274,6 +274,24 @@ describe("supervise daemon, official MCP SDK client", () => {
     await client.close()
   })
 
+  it("a flood of idle connections is cut at the bound; the daemon lives and serves once they go", async () => {
+    const { dir } = bottleState()
+    const d = await startDaemon(dir)
+    const sockets = await Promise.all(Array.from({ length: 320 }, () => new Promise<net.Socket>((resolve) => {
+      const s = net.connect(Number(d.url.port), "127.0.0.1", () => resolve(s))
+      s.on("error", () => resolve(s))
+    })))
+    await new Promise((r) => setTimeout(r, 300))
+    const cut = sockets.filter((s) => s.destroyed || s.readableEnded).length
+    assert.isAtLeast(cut, 320 - 256, "connections past the bound are refused")
+    for (const s of sockets) s.destroy()
+    await new Promise((r) => setTimeout(r, 200))
+    assert.isNull(d.proc.exitCode)
+    const client = await connect(d.url)
+    assert.strictEqual((await call(client, "request_approval", { title: "after the flood" })).structuredContent!["status"], "pending")
+    await client.close()
+  })
+
   it("permission_prompt answers in Claude Code's shape: deny while pending (same request on retry), allow with updatedInput once approved", async () => {
     const { root, dir } = bottleState()
     // A short expiry keeps the first (pending, 25 s bounded) call from holding the test long:
@@ -293,7 +311,12 @@ describe("supervise daemon, official MCP SDK client", () => {
     const shown = JSON.parse(bottle(root, "approvals", "--json").stdout)[0]
     assert.strictEqual(shown.title, "Bash: rm -rf build")
     assert.strictEqual(bottle(root, "approve", id!).code, 0)
-    const r = (await pending) as { content: Array<{ text: string }> }
+    const r = (await pending) as { content: Array<{ type: string; text: string }>; structuredContent?: unknown }
+    // Claude Code's contract: exactly one text block holding the JSON decision, nothing else
+    // (it refuses a result that also has structuredContent).
+    assert.strictEqual(r.content.length, 1)
+    assert.strictEqual(r.content[0]!.type, "text")
+    assert.isUndefined(r.structuredContent)
     assert.deepStrictEqual(JSON.parse(r.content[0]!.text), { behavior: "allow", updatedInput: input })
 
     const other = client.callTool({ name: "permission_prompt", arguments: { tool_name: "Write", input: { file_path: "/etc/x" } } })

@@ -80,18 +80,29 @@ export const PermissionDecision = Schema.Struct({
 })
 export type PermissionDecision = typeof PermissionDecision.Type
 
-export const PermissionPrompt = Tool.make("permission_prompt", {
-  description:
-    "Claude Code's --permission-prompt-tool: asks the operator whether a tool may run. Returns " +
-    "{\"behavior\":\"allow\",\"updatedInput\":…} or {\"behavior\":\"deny\",\"message\":…}.",
-  parameters: Schema.Struct({
-    tool_name: text(200, false, "tool_name").pipe(Schema.check(Schema.isMinLength(1, { message: "tool_name: must not be empty" }))),
-    input: Schema.Record(Schema.String, Schema.Unknown),
-    tool_use_id: Schema.optionalKey(text(200, false, "tool_use_id"))
-  }),
-  success: PermissionDecision,
-  failure: Schema.String,
-  failureMode: "error"
+/**
+ * permission_prompt is registered on its own (server.ts), not through the Toolkit: Claude Code
+ * requires its result to be exactly one text block (the JSON decision) and refuses a result that
+ * also carries `structuredContent`, which a Toolkit tool always has.
+ */
+export const PERMISSION_PROMPT = "permission_prompt"
+export const PermissionPromptParams = Schema.Struct({
+  tool_name: text(200, false, "tool_name").pipe(Schema.check(Schema.isMinLength(1, { message: "tool_name: must not be empty" }))),
+  input: Schema.Record(Schema.String, Schema.Unknown),
+  tool_use_id: Schema.optionalKey(text(200, false, "tool_use_id"))
 })
+export const PERMISSION_PROMPT_DESCRIPTION =
+  "Claude Code's --permission-prompt-tool: asks the operator whether a tool may run. Returns the text " +
+  "{\"behavior\":\"allow\",\"updatedInput\":…} or {\"behavior\":\"deny\",\"message\":…}."
+/** Its input, as JSON Schema (what tools/list shows). */
+export const PERMISSION_PROMPT_INPUT_SCHEMA = {
+  type: "object",
+  properties: {
+    tool_name: { type: "string", maxLength: 200, description: "The tool Claude Code wants to use" },
+    input: { type: "object", description: "The input it wants to use it with" },
+    tool_use_id: { type: "string", maxLength: 200 }
+  },
+  required: ["tool_name", "input"]
+} as const
 
-export const SuperviseTools = Toolkit.make(RequestApproval, CheckApproval, PermissionPrompt)
+export const SuperviseTools = Toolkit.make(RequestApproval, CheckApproval)

@@ -177,6 +177,13 @@ export const displayText = (text: string): string =>
     c === "\n" ? "\\n" : c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
   )
 
+/** `displayText` for a block of text: newlines and tabs are kept as they are, everything else escaped. */
+export const displayBlock = (text: string): string =>
+  // eslint-disable-next-line no-control-regex
+  text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/gu, (c) =>
+    `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+  )
+
 /** `displayText`, clipped to `max` characters (for one-line views of agent input). */
 export const oneLine = (text: string, max: number): string => {
   const flat = displayText(text)

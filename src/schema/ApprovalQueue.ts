@@ -9,7 +9,9 @@
  *   - only names matching `<id>.json` with a valid id are read; files are opened with
  *     O_NOFOLLOW, must be regular files and at most LIMITS.fileBytes: a symlink or a giant file
  *     planted in the dir is skipped, never followed or read whole;
- *   - a file that does not decode is skipped (listed in `skipped`), never fatal to the reader.
+ *   - a file that does not decode is skipped (listed in `skipped`), never fatal to the reader;
+ *   - the dirs written into must be real directories, not symlinks: the sidecar can write the
+ *     queue dir, and must not be able to point the host's writes elsewhere.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -72,6 +74,12 @@ const parseWith = <A>(decode: (u: unknown) => { _tag: string; value?: A }, text:
 export const requestFile = (queueDir: string, id: string) => path.join(queueDir, REQUESTS_DIR, `${id}.json`)
 export const answerFile = (queueDir: string, id: string) => path.join(queueDir, ANSWERS_DIR, `${id}.json`)
 
+/** Throws unless `dir` is a directory itself (lstat: a symlink to one is refused). */
+const realDir = (dir: string) => {
+  const st = fs.lstatSync(dir)
+  if (!st.isDirectory()) throw new Error(`${dir} is not a directory (a symlink?): refusing to write there`)
+}
+
 const checkId = (id: string) => {
   if (!APPROVAL_ID.test(id)) throw new Error(`not an approval id: ${JSON.stringify(id.slice(0, 40))}`)
 }
@@ -95,6 +103,7 @@ export const writeRequest = (queueDir: string, request: ApprovalRequest): void =
   checkId(request.id)
   const dir = path.join(queueDir, REQUESTS_DIR)
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+  realDir(dir)
   const file = path.join(dir, `${request.id}.json`)
   const tmp = path.join(dir, `.tmp-${randomSuffix()}`)
   fs.writeFileSync(tmp, `${JSON.stringify(request)}\n`, { mode: 0o600, flag: "wx" })
@@ -113,7 +122,9 @@ export const writeRequest = (queueDir: string, request: ApprovalRequest): void =
 export const writeAnswer = (queueDir: string, answer: ApprovalAnswer): { readonly written: boolean } => {
   checkId(answer.id)
   const dir = path.join(queueDir, ANSWERS_DIR)
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+  realDir(queueDir)
+  if (!fs.existsSync(dir)) fs.mkdirSync(dir, { mode: 0o700 })
+  realDir(dir)
   const file = path.join(dir, `${answer.id}.json`)
   const tmp = path.join(dir, `.tmp-${randomSuffix()}`)
   fs.writeFileSync(tmp, `${JSON.stringify(answer)}\n`, { mode: 0o600, flag: "wx" })

@@ -7,6 +7,7 @@
 import { Effect, Logger } from "effect"
 import { Command, Flag } from "effect/cli"
 import type { DashServices } from "../dash/feed.ts"
+import { CliFailure } from "./failure.ts"
 import { jsonFlag } from "./flags.ts"
 
 export const dash = Command.make(
@@ -28,7 +29,6 @@ export const dash = Command.make(
       process.env["NODE_ENV"] ??= "production"
       const { runDash } = yield* Effect.promise(() => import("../dash/run.tsx"))
       return yield* Effect.promise(() =>
-        // --json alone means once too: a script cannot read the live screen.
         runDash(context, { once: once || json, json, cwd: process.cwd(), env: process.env, bottleCommand: [process.execPath, process.argv[1] ?? "bottle"], logSink })
       )
     }).pipe(Effect.provide(Logger.layer([toAlerts])))

@@ -28,9 +28,11 @@ export const dash = Command.make(
       // React's production build (the development one is slower and larger); read when React loads.
       process.env["NODE_ENV"] ??= "production"
       const { runDash } = yield* Effect.promise(() => import("../dash/run.tsx"))
-      return yield* Effect.promise(() =>
-        runDash(context, { once: once || json, json, cwd: process.cwd(), env: process.env, bottleCommand: [process.execPath, process.argv[1] ?? "bottle"], logSink })
-      )
+      return yield* Effect.tryPromise({
+        // --json alone means once too: a script cannot read the live screen.
+        try: () => runDash(context, { once: once || json, json, cwd: process.cwd(), env: process.env, bottleCommand: [process.execPath, process.argv[1] ?? "bottle"], logSink }),
+        catch: (e) => new CliFailure({ message: `dash: ${e instanceof Error ? e.message : String(e)}` })
+      })
     }).pipe(Effect.provide(Logger.layer([toAlerts])))
     if (code !== 0) process.exitCode = code
   })

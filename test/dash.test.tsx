@@ -141,6 +141,9 @@ describe("bottle dash: detail", () => {
     // Answered once: a second `d` does not change it.
     await press("d")
     await see("already approved")
+    // Outside tmux, o says what to run.
+    await press("o")
+    await see("run `bottle resume coder-one` in a terminal")
   })
 })
 

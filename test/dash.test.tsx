@@ -58,7 +58,7 @@ describe("bottle dash: list", () => {
     f.audit("coder-one", [{}, {}, { decision: "deny", status: 403, host: "evil.example" }, { time: old }, { decision: "deny", count: 4, time: new Date().toISOString() }])
     f.ask("coder-one", { id: "abcdefghijkm", title: "deploy to staging?" })
     await f.store.start()
-    const { frame, see } = show(f)
+    const { ui, frame, see } = show(f)
     await see("coder-one")
     const lines = plain(frame()).split("\n")
     const coder = lines.find((l) => l.includes("coder-one"))!
@@ -68,6 +68,11 @@ describe("bottle dash: list", () => {
     assert.include(frame(), "1 pending approval")
     assert.isAtMost(lines.length, 24)
     for (const l of lines) assert.isAtMost(l.length, 80, l)
+    // Resized to 60×16: laid out again within it.
+    ui.rerender(<ColorContext.Provider value><App store={f.store} api={f.api} size={{ columns: 60, rows: 16 }} /></ColorContext.Provider>)
+    await until(() => plain(frame()).split("\n").every((l) => l.length <= 60), "lines within 60 columns", frame)
+    assert.isAtMost(plain(frame()).split("\n").length, 16)
+    assert.include(frame(), "coder-one")
   })
 
   it("a new audit line, approval or bottle shows without a keypress (state-dir watch)", async () => {

@@ -23,7 +23,7 @@ export const BottleList = (props: {
   const first = Math.min(Math.max(0, props.selected - visible + 1), Math.max(0, props.rows.length - visible))
   return (
     <Box flexDirection="column">
-      <Text bold>{LIST_HEADER}</Text>
+      <Text bold wrap="truncate">{LIST_HEADER}</Text>
       {props.rows.slice(first, first + visible).map((r, i) => {
         const sel = first + i === props.selected
         return (

@@ -72,7 +72,7 @@ export const makeFixture = async (options: { readonly failRevoke?: boolean; read
     stub: {
       inspect: (slug?: string) =>
         Effect.sync((): ReadonlyArray<BottleState> =>
-          [...running].filter((s) => slug === undefined || s === slug).map((s) => ({ slug: s, status: "running", parts: [`bottle-${s}-agent`, `bottle-${s}-bundle`] }))),
+          [...running].filter((s) => slug === undefined || s === slug).map((s) => ({ slug: s, status: "running", parts: [`bottle-${s}-agent`, `bottle-${s}-bundle`], volumes: [] }))),
       // A launched bottle runs from its bundle on (detach mode keeps it).
       bundle: (plan) => Effect.sync(() => void running.add(plan.slug)),
       remove: (slug: string) => Effect.sync(() => {

@@ -7,9 +7,11 @@ import { Console, Effect, Option } from "effect"
 import { CliError, CliOutput, Command, type HelpDoc } from "effect/cli"
 import * as BottleLive from "../layers/BottleLive.ts"
 import { packageVersion } from "../programs/assets.ts"
+import { approvals, approve, deny } from "./approvals.ts"
 import { cleanup } from "./cleanup.ts"
 import { cp } from "./cp.ts"
 import { daemon } from "./daemon.ts"
+import { dash } from "./dash.ts"
 import { doctor } from "./doctor.ts"
 import { egress } from "./egress.ts"
 import { complete, completion } from "./completions.ts"
@@ -28,7 +30,7 @@ import { stop } from "./stop.ts"
 let tree: Command.Command.Any | undefined
 const bottle = Command.make("bottle").pipe(
   Command.withDescription("Run an AI coding agent in a sandbox whose only way out is a sidecar you control"),
-  Command.withSubcommands([start, run, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon, cp, pull, completion(() => tree!), Command.unlisted(complete)])
+  Command.withSubcommands([start, run, plan, ls, dash, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon, cp, pull, approvals, approve, deny, completion(() => tree!), Command.unlisted(complete)])
 )
 tree = bottle
 

@@ -177,6 +177,11 @@ export class Backend extends Context.Service<Backend, {
   /** The state of this backend's bottles (`slug` narrows): what `ls`, `resume` and `exec` need. */
   readonly inspect: (slug?: string) => Effect.Effect<ReadonlyArray<BottleState>, BackendError>
   /**
+   * Optional: runs until interrupted, calling `onChange` whenever this root's bottles may have
+   * changed state on the substrate (engine events), so a watcher (`bottle dash`) need not poll.
+   */
+  readonly changes?: (onChange: () => void) => Effect.Effect<void, BackendError>
+  /**
    * Prints the bundle's daemon log (`follow`: until interrupted); NotFound when no bundle runs.
    * Before a backend removes a bundle (a launch's release, `remove`) it saves the bundle's log
    * as SAVED_BUNDLE_LOG in the bottle's state dir, so `bottle logs` can show it after stop.

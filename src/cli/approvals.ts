@@ -69,6 +69,7 @@ export const approvals = Command.make(
   })
 ).pipe(
   Command.withDescription("List approval requests (pending first, then oldest first): the agent's, Claude Code's permission prompts, unrouted egress"),
+  Command.withShortDescription("List approval requests: the agent's, Claude Code's permission prompts, unrouted egress"),
   Command.withExamples([
     { command: "bottle approvals", description: "Every bottle's requests" },
     { command: "bottle approvals my-bottle --watch", description: "Wait for new requests (a bell and a line each)" }

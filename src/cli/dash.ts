@@ -36,4 +36,7 @@ export const dash = Command.make(
     }).pipe(Effect.provide(Logger.layer([toAlerts])))
     if (code !== 0) process.exitCode = code
   })
-).pipe(Command.withDescription("A live dashboard of every bottle: start, watch egress and pushes, answer approvals, stop (e.g. `bottle dash`, or `bottle dash --once --json`)"))
+).pipe(
+  Command.withDescription("A live dashboard of every bottle: start, watch egress and pushes, answer approvals, stop (e.g. `bottle dash`, or `bottle dash --once --json`)"),
+  Command.withShortDescription("A live dashboard of every bottle: start, watch egress and pushes, answer approvals, stop")
+)

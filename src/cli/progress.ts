@@ -17,6 +17,7 @@ const LABELS: { readonly [S in LaunchStep]: string } = {
   "bundle:ready": "waiting for the sidecar bundle to be ready",
   sandbox: "starting agent",
   provision: "provisioning agent",
+  probe: "probing the sandbox's isolation",
   attach: "attaching to the agent"
 }
 

@@ -53,8 +53,17 @@ export const make = (platform: NodeJS.Platform) =>
       return address
     })
     const needsAlias = platform === "darwin"
+    const current = Effect.fn("LoopbackAlias.current")(function*(slug: string, bridgeIp: string) {
+      if (!needsAlias) return { allowCidr: `${bridgeIp}/32`, address: bridgeIp, publishOn: undefined } satisfies BundleEndpoint
+      const lease = (yield* state.leasesOf(slug).pipe(Effect.mapError((e) => new LoopbackAliasError({ address: "127.0.0.0/24", message: e.message }))))
+        .find((l) => l.pool === LOOPBACK_POOL)
+      if (lease === undefined) return yield* new LoopbackAliasError({ address: "127.0.0.0/24", message: `bottle ${slug} holds no loopback alias (is it running?)` })
+      const a = aliasOf(lease.index)
+      return { allowCidr: `${a}/32`, address: a, publishOn: a } satisfies BundleEndpoint
+    })
     return LoopbackAlias.of({
       alias,
+      current,
       needsAlias,
       endpoint: (slug, bridgeIp) =>
         needsAlias

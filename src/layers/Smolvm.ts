@@ -76,7 +76,7 @@ export const make = Effect.gen(function*() {
   }).pipe(Effect.withSpan("Smolvm.ensureRecent"))
 
   const exec = Effect.fn("Smolvm.exec")(function*(name: string, argv: ReadonlyArray<string>, options: MachineExecOptions) {
-    return yield* runner.exec(execArgv(name, argv, options), options.stdin !== undefined ? { stdin: options.stdin } : {}).pipe(Effect.mapError(toSmolvmError))
+    return yield* runner.exec(execArgv(name, argv, options, options.stdin !== undefined ? ["-i"] : []), options.stdin !== undefined ? { stdin: options.stdin } : {}).pipe(Effect.mapError(toSmolvmError))
   })
 
   const remove = Effect.fn("Smolvm.remove")(function*(name: string) {

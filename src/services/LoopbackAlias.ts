@@ -29,6 +29,8 @@ export class LoopbackAlias extends Context.Service<LoopbackAlias, {
   readonly alias: (slug: string) => Effect.Effect<string, LoopbackAliasError, Scope.Scope>
   /** Scoped: the platform's endpoint for a bottle whose bundle has `bridgeIp` (macOS: an alias). */
   readonly endpoint: (slug: string, bridgeIp: string) => Effect.Effect<BundleEndpoint, LoopbackAliasError, Scope.Scope>
+  /** The endpoint of a running bottle (its leased alias, or the bridge address), for exec and probes. */
+  readonly current: (slug: string, bridgeIp: string) => Effect.Effect<BundleEndpoint, LoopbackAliasError>
   /** Whether this platform needs an alias (and so sudo): said up front in the plan. */
   readonly needsAlias: boolean
 }>()("bot-bottle/LoopbackAlias") {}

@@ -34,6 +34,8 @@ export interface FakeBackendOptions {
   readonly addressesInUse?: ReadonlyArray<string>
   /** Subnets taken on the substrate after the look: a network on one of them is refused (AddressTaken). */
   readonly takenMeanwhile?: ReadonlyArray<string>
+  /** The isolation probe's report (default: a pass); it is recorded as `probe <slug>` when given. */
+  readonly probe?: Backend["Service"]["probe"]
   /** Overrides, for the methods launch does not use (inspect, remove, ...). Unset: they die. */
   readonly stub?: Partial<Backend["Service"]>
 }
@@ -80,6 +82,9 @@ export const layerTest = (options: FakeBackendOptions = {}) =>
       attach: (plan) => rec.gate(`attach ${plan.slug}`).pipe(Effect.andThen(rec.record(`attach ${plan.slug}`)), Effect.as(options.attachExitCode ?? 0)),
       inspect: unexpected("inspect") as (slug?: string) => Effect.Effect<ReadonlyArray<BottleState>, BackendError>,
       logs: unexpected("logs"),
+      probe: options.probe
+        ? (plan) => rec.gate(`probe ${plan.slug}`).pipe(Effect.andThen(rec.record(`probe ${plan.slug}`)), Effect.andThen(options.probe!(plan)))
+        : () => Effect.succeed({ ok: true, results: [], problems: [] }),
       remove: unexpected("remove"),
       removeOrphans: unexpected("removeOrphans"),
       ...options.stub

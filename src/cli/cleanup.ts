@@ -1,14 +1,24 @@
-/** `bottle cleanup`: remove everything labelled as ours whose bottle is gone. */
+/** `bottle cleanup`: remove everything labelled as ours whose bottle is gone; `--cache`: the artifact cache too. */
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
+import { ARTIFACT_NAMESPACE } from "../layers/SmolmachinesBackend.ts"
 import { cleanup as cleanupProgram } from "../programs/bottles.ts"
+import { Cache } from "../services/Cache.ts"
 
 export const cleanup = Command.make(
   "cleanup",
-  { dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Only list what would be removed"), Flag.withDefault(false)) },
-  Effect.fn(function*({ dryRun }) {
-    const removed = yield* cleanupProgram({ dryRun })
+  {
+    dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Only list what would be removed"), Flag.withDefault(false)),
+    cache: Flag.Boolean("cache").pipe(Flag.withDescription("Also empty the cache of smolmachines artifacts (rebuilt on the next start); e.g. `bottle cleanup --cache`"), Flag.withDefault(false))
+  },
+  Effect.fn(function*({ dryRun, cache }) {
+    const removed = [...yield* cleanupProgram({ dryRun })]
+    if (cache) {
+      const c = yield* Cache
+      const entries = dryRun ? (yield* c.entries).filter((e) => e.namespace === ARTIFACT_NAMESPACE) : yield* c.clear(ARTIFACT_NAMESPACE)
+      for (const e of entries) removed.push(`cached artifact ${e.path} (${Math.ceil(e.size / 1024)} KB)`)
+    }
     if (removed.length === 0) return yield* Console.log("nothing to clean up")
     for (const r of removed) yield* Console.log(`${dryRun ? "would remove" : "removed"} ${r}`)
   })
-).pipe(Command.withDescription("Remove containers, networks, volumes and leases left by bottles that no longer exist"))
+).pipe(Command.withDescription("Remove containers, networks, volumes and leases left by bottles that no longer exist (--cache: and cached smolmachines artifacts)"))

@@ -43,7 +43,7 @@ export const progress = () => {
         const line = event.line
         // Not a terminal (CI, logs): only the build's step headers, one per line.
         if (!tty) {
-          if (/^Step \d+\/\d+ :/.test(line)) process.stderr.write(`  ${line.slice(0, 160)}\n`)
+          if (/^(Step \d+\/\d+ :|smolmachines: )/.test(line)) process.stderr.write(`  ${line.slice(0, 160)}\n`)
           return
         }
         const cols = process.stderr.columns ?? 80

@@ -14,7 +14,7 @@
  *   release logs its failure and never fails;
  * - nothing here trusts the allowlist: the backend probes it from inside afterwards.
  */
-import { Effect, Layer, Schema, SemVer } from "effect"
+import { Clock, Effect, Layer, Schema, SemVer } from "effect"
 import { type ProcessError, ProcessRunner, runJson } from "../services/ProcessRunner.ts"
 import {
   type MachineExecOptions,
@@ -95,14 +95,14 @@ export const make = Effect.gen(function*() {
 
   /** Polls `exec true` until it works, or fails NotReady after `timeoutMs`. */
   const waitExecReady = Effect.fnUntraced(function*(name: string, timeoutMs: number) {
-    const deadline = Date.now() + timeoutMs
+    const deadline = (yield* Clock.currentTimeMillis) + timeoutMs
     let last = ""
     let delay = 25
     while (true) {
       const r = yield* runner.exec(execArgv(name, ["true"], { env: {} })).pipe(Effect.mapError(toSmolvmError))
       if (r.exitCode === 0) return
       last = r.stderr || `exit ${r.exitCode}`
-      if (Date.now() + delay > deadline) return yield* new SmolvmError({ reason: new SmolvmNotReady({ name, timeoutMs, lastError: last }) })
+      if ((yield* Clock.currentTimeMillis) + delay > deadline) return yield* new SmolvmError({ reason: new SmolvmNotReady({ name, timeoutMs, lastError: last }) })
       yield* Effect.sleep(delay)
       delay = Math.min(delay * 2, 500)
     }

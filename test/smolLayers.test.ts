@@ -155,6 +155,16 @@ describe("LoopbackAlias live layer", () => {
       assert.deepStrictEqual(yield* (yield* StateStore).leasesOf("b1"), [])
     })))
 
+  it.effect("macOS: `bottle stop` of a detached bottle removes the alias its lease names", () =>
+    withState(Effect.gen(function*() {
+      const { calls, runner } = yield* recordingRunner(() => ok())
+      const alias = yield* LoopbackAliasLive.make("darwin").pipe(Effect.provideService(ProcessRunner, runner))
+      yield* (yield* StateStore).takeLease(LoopbackAliasLive.LOOPBACK_POOL, LoopbackAliasLive.LOOPBACK_POOL_SIZE, "b1")
+      yield* alias.release("b1")
+      yield* alias.release("nobody")
+      assert.deepStrictEqual((yield* Ref.get(calls)).map((a) => a.join(" ")), ["sudo -n ifconfig lo0 -alias 127.0.0.2"])
+    })))
+
   it.effect("Linux: no alias and no sudo: the allowlist is the bundle's bridge address /32", () =>
     withState(Effect.gen(function*() {
       const { calls, runner } = yield* recordingRunner(() => ok())

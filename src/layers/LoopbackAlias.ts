@@ -61,9 +61,20 @@ export const make = (platform: NodeJS.Platform) =>
       const a = aliasOf(lease.index)
       return { allowCidr: `${a}/32`, address: a, publishOn: a } satisfies BundleEndpoint
     })
+    const release = Effect.fn("LoopbackAlias.release")(function*(slug: string) {
+      if (!needsAlias) return
+      const lease = (yield* state.leasesOf(slug).pipe(Effect.mapError((e) => new LoopbackAliasError({ address: "127.0.0.0/24", message: e.message }))))
+        .find((l) => l.pool === LOOPBACK_POOL)
+      if (lease === undefined) return
+      const address = aliasOf(lease.index)
+      yield* runner.run(removeCommand(address)).pipe(
+        Effect.mapError((e) => new LoopbackAliasError({ address, message: `could not remove the loopback alias ${address} (${e.message.split("\n")[0]}); remove it with \`${shown(removeCommand(address))}\`` }))
+      )
+    })
     return LoopbackAlias.of({
       alias,
       current,
+      release,
       needsAlias,
       endpoint: (slug, bridgeIp) =>
         needsAlias

@@ -59,10 +59,12 @@ import { bundleContainer } from "./DockerBackend.ts"
 import * as LoopbackAliasLive from "./LoopbackAlias.ts"
 import * as ProcessRunnerLive from "./ProcessRunner.ts"
 import * as RegistryLive from "./Registry.ts"
+import { PIPELINE_LABEL } from "./Registry.ts"
 import * as SmolvmLive from "./Smolvm.ts"
 import * as StateStoreLive from "./StateStore.ts"
 
 const BACKEND = "smolmachines"
+const DOCKER = process.env["BOTTLE_DOCKER"] ?? "docker"
 /** The cache namespace of `.smolmachine` artifacts, keyed by the agent image's id. */
 export const ARTIFACT_NAMESPACE = "smolmachine"
 
@@ -334,6 +336,7 @@ export const make = Effect.gen(function*() {
       for (const m of (yield* smolvm.list.pipe(Effect.mapError(fromSmolvm))).filter((m) => m.labels?.[LABEL_ROOT] === rootId && m.labels?.[LABEL_SLUG] === slug)) {
         yield* smolvm.remove(m.name).pipe(Effect.catch((e) => Effect.sync(() => leftovers.push(`machine ${m.name}: ${e.message}`))))
       }
+      yield* loopback.release(slug).pipe(Effect.catch((e) => Effect.sync(() => leftovers.push(`loopback alias ${e.address}: ${e.message}`))))
       const mine = (yield* docker.listLabelled(slug).pipe(Effect.mapError(fromDocker))).filter((r) => r.root === rootId)
       const order = { container: 0, network: 1, volume: 2 } as const
       for (const r of [...mine].sort((a, b) => order[a.kind] - order[b.kind])) {
@@ -352,6 +355,31 @@ export const make = Effect.gen(function*() {
       // the docker backend's cleanup removes them; the machines are this backend's alone.
       const machines = yield* smolvm.list.pipe(Effect.catch(() => Effect.succeed([])))
       const removed: Array<string> = []
+      // A pipeline whose process died (kill -9, a crash) left its registry, pusher and network:
+      // its session starts with that process's pid.
+      const dead = (session: string) => {
+        const pid = Number(session.replace(/^bottle-reg-/, "").split("-")[0])
+        if (!Number.isInteger(pid) || pid <= 0) return false
+        try {
+          process.kill(pid, 0)
+          return false
+        } catch (e) {
+          return (e as NodeJS.ErrnoException).code === "ESRCH"
+        }
+      }
+      const pipelineObjects = (kind: "container" | "network") =>
+        runner.run(kind === "container"
+          ? [DOCKER, "ps", "-a", "--filter", `label=${PIPELINE_LABEL}`, "--format", `{{.Names}}\t{{.Label "${PIPELINE_LABEL}"}}`]
+          : [DOCKER, "network", "ls", "--filter", `label=${PIPELINE_LABEL}`, "--format", `{{.Name}}\t{{.Label "${PIPELINE_LABEL}"}}`]).pipe(
+          Effect.map((r) => r.stdout.split("\n").filter(Boolean).map((l) => l.split("\t") as [string, string]).filter(([, session]) => dead(session ?? ""))),
+          Effect.orElseSucceed(() => [] as Array<[string, string]>)
+        )
+      for (const kind of ["container", "network"] as const) {
+        for (const [name] of yield* pipelineObjects(kind)) {
+          if (!options.dryRun) yield* (kind === "container" ? docker.removeContainer(name) : docker.removeNetwork(name)).pipe(Effect.mapError(fromDocker))
+          removed.push(`pipeline ${kind} ${name}`)
+        }
+      }
       for (const m of machines.filter((m) => m.labels?.[LABEL_ROOT] === rootId && !known.has(m.labels?.[LABEL_SLUG] ?? ""))) {
         if (!options.dryRun) yield* smolvm.remove(m.name).pipe(Effect.mapError(fromSmolvm))
         removed.push(`machine ${m.name}`)

@@ -31,6 +31,8 @@ export class LoopbackAlias extends Context.Service<LoopbackAlias, {
   readonly endpoint: (slug: string, bridgeIp: string) => Effect.Effect<BundleEndpoint, LoopbackAliasError, Scope.Scope>
   /** The endpoint of a running bottle (its leased alias, or the bridge address), for exec and probes. */
   readonly current: (slug: string, bridgeIp: string) => Effect.Effect<BundleEndpoint, LoopbackAliasError>
+  /** `bottle stop`: removes the alias of the slug's lease, if it holds one (the lease itself is freed by stop). */
+  readonly release: (slug: string) => Effect.Effect<void, LoopbackAliasError>
   /** Whether this platform needs an alias (and so sudo): said up front in the plan. */
   readonly needsAlias: boolean
 }>()("bot-bottle/LoopbackAlias") {}

@@ -30,6 +30,7 @@ export const layerTest = (options: FakeLoopbackAliasOptions = {}) =>
           ))
     return LoopbackAlias.of({
       needsAlias: options.needsAlias ?? true,
+      release: options.release ?? ((slug) => rec.record(`release alias of ${slug}`)),
       current: options.current ?? ((slug) => Effect.die(new Error(`fake LoopbackAlias: unexpected call to current ${slug}`))),
       endpoint: options.endpoint ?? ((slug) => alias(slug).pipe(Effect.map((a) => ({ allowCidr: `${a}/32`, address: a, publishOn: a })))),
       alias: options.alias ??

@@ -59,20 +59,33 @@ const artifacts = (dir = cacheDir) => {
   return fs.existsSync(d) ? fs.readdirSync(d).filter((f) => f.startsWith("sha256_") && !f.endsWith(".meta.json") && !f.endsWith(".lock")) : []
 }
 /**
- * Watches the engine's container creations from now on (a live `docker events` stream: the
- * engine's event history is a small ring buffer other tests' events can push ours out of);
- * `stop` returns the registry containers created meanwhile.
+ * Watches the engine's registry creations from now on, through a live `docker events` stream
+ * (the engine's event history is a small ring buffer other tests' events can push ours out
+ * of). A marker network made and removed at the start and at the end proves the stream was
+ * live before the first event and has delivered everything up to the last one.
  */
 const watchRegistries = async () => {
-  const child = spawn("docker", ["events", "--filter", "type=container", "--filter", "event=create", "--filter", "label=bot-bottle.pipeline", "--format", "{{.Actor.Attributes.name}}"], { stdio: ["ignore", "pipe", "inherit"] })
+  const child = spawn("docker", ["events", "--filter", "type=container", "--filter", "type=network", "--filter", "event=create", "--filter", "label=bot-bottle.pipeline", "--format", "{{.Type}} {{.Actor.Attributes.name}}"], { stdio: ["ignore", "pipe", "inherit"] })
   let out = ""
   child.stdout.on("data", (c: Buffer) => (out += c.toString()))
-  await new Promise((r) => setTimeout(r, 500))
+  const mark = async () => {
+    const name = `bb-smol-watch-${crypto.randomBytes(4).toString("hex")}`
+    for (;;) {
+      docker(["network", "create", "--label", "bot-bottle.pipeline=watch", name])
+      docker(["network", "rm", name])
+      const seen = Date.now() + 5000
+      while (Date.now() < seen) {
+        if (out.includes(`network ${name}`)) return
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    }
+  }
+  await mark()
   return {
     stop: async () => {
-      await new Promise((r) => setTimeout(r, 1000))
+      await mark()
       child.kill()
-      return out.split("\n").filter((n) => n.startsWith("bottle-reg-") && !n.endsWith("-push"))
+      return out.split("\n").map((l) => l.split(" ")).filter(([type, n]) => type === "container" && n?.startsWith("bottle-reg-") && !n.endsWith("-push")).map(([, n]) => n!)
     }
   }
 }

@@ -61,31 +61,35 @@ const artifacts = (dir = cacheDir) => {
 /**
  * Watches the engine's registry creations from now on, through a live `docker events` stream
  * (the engine's event history is a small ring buffer other tests' events can push ours out
- * of). A marker network made and removed at the start and at the end proves the stream was
- * live before the first event and has delivered everything up to the last one.
+ * of). A labelled marker container created (never started) and removed at the start and at the
+ * end proves the stream was live before the first event and has delivered everything up to
+ * the last one.
  */
 const watchRegistries = async () => {
-  const child = spawn("docker", ["events", "--filter", "type=container", "--filter", "type=network", "--filter", "event=create", "--filter", "label=bot-bottle.pipeline", "--format", "{{.Type}} {{.Actor.Attributes.name}}"], { stdio: ["ignore", "pipe", "inherit"] })
+  const child = spawn("docker", ["events", "--filter", "type=container", "--filter", "event=create", "--filter", "label=bot-bottle.pipeline", "--format", "{{.Actor.Attributes.name}}"], { stdio: ["ignore", "pipe", "inherit"] })
   let out = ""
   child.stdout.on("data", (c: Buffer) => (out += c.toString()))
   const mark = async () => {
-    const name = `bb-smol-watch-${crypto.randomBytes(4).toString("hex")}`
-    for (;;) {
-      docker(["network", "create", "--label", "bot-bottle.pipeline=watch", name])
-      docker(["network", "rm", name])
+    const deadline = Date.now() + 60_000
+    while (Date.now() < deadline) {
+      const name = `bb-smol-watch-${crypto.randomBytes(4).toString("hex")}`
+      docker(["create", "--name", name, "--label", "bot-bottle.pipeline=watch", "node:22-bookworm-slim", "true"])
+      docker(["rm", "-f", name])
       const seen = Date.now() + 5000
       while (Date.now() < seen) {
-        if (out.includes(`network ${name}`)) return
+        if (out.split("\n").includes(name)) return
         await new Promise((r) => setTimeout(r, 50))
       }
     }
+    child.kill()
+    throw new Error("the docker events stream never delivered the marker")
   }
   await mark()
   return {
     stop: async () => {
       await mark()
       child.kill()
-      return out.split("\n").map((l) => l.split(" ")).filter(([type, n]) => type === "container" && n?.startsWith("bottle-reg-") && !n.endsWith("-push")).map(([, n]) => n!)
+      return out.split("\n").filter((n) => n.startsWith("bottle-reg-") && !n.endsWith("-push"))
     }
   }
 }

@@ -7,8 +7,9 @@
  * What "reachable" means: a TCP connect that succeeded, or that was refused — a refusal is a
  * host answering, so the address is reachable even if that port is closed (a network that
  * really blocks it drops the packet, or has no route). Timeouts and unreachable routes count
- * as blocked. All targets are tried at once with a short timeout, so the probe costs about
- * one timeout plus one exec.
+ * as blocked. All targets are tried at once; one that must not answer is given up on after
+ * PROBE_TIMEOUT_MS, or three times the bundle's own connect time when the host is slow, so
+ * the probe costs about one short timeout plus one exec.
  *
  * Guarantees: a verdict is `ok` only when the bundle answered and every outside target was
  * blocked; output that cannot be read is a failed verdict, never a pass (fail closed).
@@ -45,8 +46,10 @@ export interface ProbeReport {
 export const probeFailureMessage = (report: ProbeReport): string =>
   `isolation probe failed, so the bottle was torn down: ${report.problems.join("; ")}${report.advice ? ` — ${report.advice}` : ""}`
 
-/** Per-connect timeout: the whole probe is one of these plus an exec. */
+/** How long a target that must not answer is waited for (at least): the probe is one of these plus an exec. */
 export const PROBE_TIMEOUT_MS = 150
+/** How long the bundle, which must answer, is waited for. */
+export const BUNDLE_TIMEOUT_MS = 3000
 
 const PRIVATE_CANDIDATES = ["192.168.0.1", "172.16.0.1", "10.0.0.1"]
 const inSlash16 = (ip: string, other: string) => ip.split(".").slice(0, 2).join(".") === other.split(".").slice(0, 2).join(".")
@@ -86,12 +89,23 @@ try {
     }
   }
 } catch {}
+// The bundle gets a long timeout (it answers, or the probe fails anyway). A target that must
+// not answer is given up on after ${PROBE_TIMEOUT_MS} ms, or 3x the bundle's connect time if
+// that is longer: on a loaded host a refusal can take longer than the floor, and a reachable
+// address must never pass as a timeout.
+const t0 = Date.now(); let bundleMs;
 const one = (t) => new Promise((done) => {
   const s = net.connect({ host: t.host, port: t.port });
-  const end = (outcome) => { s.destroy(); done({ ...t, outcome }); };
-  s.setTimeout(${PROBE_TIMEOUT_MS}, () => end("timeout"));
+  let over = false;
+  const end = (outcome) => { if (over) return; over = true; s.destroy(); if (t.expect === "open" && bundleMs === undefined) bundleMs = outcome === "connected" ? Date.now() - t0 : 0; done({ ...t, outcome }); };
   s.on("connect", () => end("connected"));
   s.on("error", (e) => end(e.code === "ECONNREFUSED" ? "refused" : "blocked:" + (e.code || e.message)));
+  if (t.expect === "open") { setTimeout(() => end("timeout"), ${BUNDLE_TIMEOUT_MS}); return; }
+  const check = () => {
+    const limit = bundleMs === undefined ? Infinity : Math.max(${PROBE_TIMEOUT_MS}, 3 * bundleMs);
+    if (Date.now() - t0 >= limit) end("timeout"); else setTimeout(check, 10);
+  };
+  setTimeout(check, ${PROBE_TIMEOUT_MS});
 });
 Promise.all(targets.map(one)).then((r) => { process.stdout.write(JSON.stringify(r) + "\\n"); });
 `

@@ -249,8 +249,8 @@ describe("smolmachines: the artifact cache", () => {
       const outputs = starts.map((s) => s.output()).join("\n")
       expect(codes, outputs).toEqual([0, 0])
       expect(await watch.stop(), outputs).toHaveLength(1)
-      expect(starts.filter((s) => /smolmachines: packed/.test(s.output()))).toHaveLength(1)
-      expect(starts.filter((s) => /built by a parallel start/.test(s.output()))).toHaveLength(1)
+      expect(starts.filter((s) => /smolmachines: packed/.test(s.output())), outputs).toHaveLength(1)
+      expect(starts.filter((s) => /built by a parallel start/.test(s.output())), outputs).toHaveLength(1)
     } finally {
       for (const n of [`${slug}-p1`, `${slug}-p2`]) cli(["stop", n, "--purge"], { cwd, env })
     }

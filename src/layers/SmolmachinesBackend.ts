@@ -180,7 +180,7 @@ export const make = Effect.gen(function*() {
       // Another start may have published it while this one waited for the lock.
       const published = yield* cache.get(ARTIFACT_NAMESPACE, imageId)
       if (published !== undefined) {
-        yield* detail(`cached artifact ${published} (built by a parallel start)`)
+        yield* detail(`cached artifact, built by a parallel start: ${published}`)
         return published
       }
       return yield* buildArtifact(imageRef, imageId)

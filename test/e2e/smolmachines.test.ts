@@ -53,6 +53,8 @@ const pipelineLeft = () => [
   ...docker(["ps", "-a", "--filter", "label=bot-bottle.pipeline", "--format", "container {{.Names}}"]).stdout.split("\n"),
   ...docker(["network", "ls", "--filter", "label=bot-bottle.pipeline", "--format", "network {{.Name}}"]).stdout.split("\n")
 ].filter((l) => l.trim() !== "")
+/** Tags of images pulled from an ephemeral registry (the fake's pack untags what it pulled). */
+const registryTagsLeft = () => docker(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]).stdout.split("\n").filter((r) => r.startsWith("127.0.0.1:"))
 const tarballsLeft = () => fs.readdirSync(process.env["TMPDIR"] ?? "/tmp").filter((f) => f.startsWith("bottle-smol-pipeline-"))
 const artifacts = (dir = cacheDir) => {
   const d = path.join(dir, "smolmachine")
@@ -101,6 +103,7 @@ const expectNothingLeft = (name: string, home = fakeHome) => {
   expect(fs.existsSync(path.join(stateDir, "bottles", name)), `state of ${name}`).toBe(false)
   expect(pipelineLeft(), "registry, pusher or their network").toEqual([])
   expect(tarballsLeft(), "pipeline tarballs").toEqual([])
+  expect(registryTagsLeft(), "images tagged with a gone registry's address").toEqual([])
 }
 
 beforeAll(async () => {
@@ -152,6 +155,9 @@ beforeAll(async () => {
 afterAll(() => {
   if (upstream) docker(["rm", "-f", upstream])
   for (const s of [slug, `${slug}-b`, `${slug}-p1`, `${slug}-p2`]) cli(["stop", s, "--purge"], { cwd, env })
+  // The fake's own image store (what its artifacts name): not in use once the machines are gone.
+  const packs = docker(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "fake-smolvm/pack"]).stdout.split("\n").filter(Boolean)
+  if (packs.length > 0) docker(["rmi", ...packs])
 })
 
 describe("smolmachines: a running bottle", () => {

@@ -148,6 +148,14 @@ const packCreate = (argv) => {
   if (/\.smolmachine$/i.test(out)) {
     die(`pack create: --output names the executable stub, not the .smolmachine sidecar (which is created automatically as '<output>.smolmachine'). Use --output ${out.replace(/\.smolmachine$/i, "")} instead.`)
   }
+  // Stopped half-way (the caller was interrupted), the pulled reference is untagged: it names a
+  // registry that is about to be gone. (Signals wait for the running docker call to return.)
+  for (const sig of ["SIGTERM", "SIGINT"]) {
+    process.on(sig, () => {
+      docker(["rmi", a.image])
+      process.exit(128 + (sig === "SIGTERM" ? 15 : 2))
+    })
+  }
   // A real pull from the registry named by the reference (plain HTTP for local registries).
   dockerOk(["pull", "-q", a.image], `pull ${a.image}`)
   const id = dockerOk(["image", "inspect", "--format", "{{.Id}}", a.image], "inspect").trim()

@@ -244,7 +244,8 @@ export const make = Effect.gen(function*() {
         : bundle.health === "unhealthy"
         ? "unhealthy"
         : "running"
-      return { slug: s, status, parts }
+      // Nothing is kept across stop/resume on this backend (no volumes): a resume starts afresh.
+      return { slug: s, status, parts, volumes: [] }
     })
   })
 
@@ -300,7 +301,9 @@ export const make = Effect.gen(function*() {
         ...(memoryMib !== undefined ? { memoryMib } : {})
       }).pipe(Effect.mapError(fromSmolvm))
       yield* copyDirIn(rt.machine, spec.provisionDir, spec.provisionTarget)
-      if (plan.copyCwd) yield* copyDirIn(rt.machine, plan.cwd, plan.workdir)
+      // The workspace starts as a copy of its seed (copy_cwd); not kept across stop/resume here.
+      const seed = spec.workspace?.seed
+      if (seed !== undefined) yield* copyDirIn(rt.machine, seed, plan.workdir)
       const prov = yield* smolvm.exec(rt.machine, spec.provision, { env: machineEnv(plan, endpoint) }).pipe(Effect.mapError(fromSmolvm))
       if (prov.exitCode !== 0) return yield* failed(`provisioning the agent: ${prov.stderr.trim() || `exit ${prov.exitCode}`}`)
     }),
@@ -314,6 +317,30 @@ export const make = Effect.gen(function*() {
         ...(options.stdin !== undefined ? { stdin: options.stdin } : {})
       }).pipe(Effect.mapError(fromSmolvm))
       return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode }
+    }),
+    session: Effect.fnUntraced(function*(plan, argv) {
+      const rt = yield* smolRuntime(plan)
+      const endpoint = yield* endpointNow(plan)
+      // smolvm's exec has no detach keys: a session ends when its command does.
+      const exitCode = yield* smolvm.execInteractive(rt.machine, asUser("agent", argv), {
+        env: machineEnv(plan, endpoint),
+        workdir: plan.workdir,
+        tty: process.stdin.isTTY === true && process.stdout.isTTY === true
+      }).pipe(Effect.mapError(fromSmolvm))
+      return { _tag: "Exited" as const, exitCode }
+    }),
+    copyOut: Effect.fnUntraced(function*(plan, sandboxPath, hostPath) {
+      const rt = yield* smolRuntime(plan)
+      if (fs.existsSync(hostPath)) return yield* failed(`${hostPath} already exists`)
+      yield* smolvm.copyFrom(rt.machine, sandboxPath, hostPath).pipe(Effect.mapError(fromSmolvm))
+    }),
+    copyIn: Effect.fnUntraced(function*(plan, hostPath, sandboxPath) {
+      const rt = yield* smolRuntime(plan)
+      const isDir = yield* Effect.try({ try: () => fs.statSync(hostPath).isDirectory(), catch: (e) => failed(`${hostPath}: ${(e as Error).message}`) })
+      if (isDir) yield* copyDirIn(rt.machine, hostPath, sandboxPath)
+      else yield* smolvm.copyTo(rt.machine, hostPath, sandboxPath).pipe(Effect.mapError(fromSmolvm))
+      const own = yield* smolvm.exec(rt.machine, ["chown", "-R", "node:node", sandboxPath], { env: {} }).pipe(Effect.mapError(fromSmolvm))
+      if (own.exitCode !== 0) return yield* failed(`chown ${sandboxPath}: ${own.stderr.trim() || `exit ${own.exitCode}`}`)
     }),
     attach: Effect.fnUntraced(function*(plan, argv, options) {
       const rt = yield* smolRuntime(plan)
@@ -330,14 +357,14 @@ export const make = Effect.gen(function*() {
       yield* docker.containerState(name)
       yield* docker.logs(name, { follow: options.follow })
     }, Effect.mapError(fromDocker)),
-    remove: Effect.fnUntraced(function*(slug) {
+    remove: Effect.fnUntraced(function*(slug, options) {
       const leftovers: Array<string> = []
       let holdsAddress = false
       for (const m of (yield* smolvm.list.pipe(Effect.mapError(fromSmolvm))).filter((m) => m.labels?.[LABEL_ROOT] === rootId && m.labels?.[LABEL_SLUG] === slug)) {
         yield* smolvm.remove(m.name).pipe(Effect.catch((e) => Effect.sync(() => leftovers.push(`machine ${m.name}: ${e.message}`))))
       }
       yield* loopback.release(slug).pipe(Effect.catch((e) => Effect.sync(() => leftovers.push(`loopback alias ${e.address}: ${e.message}`))))
-      const mine = (yield* docker.listLabelled(slug).pipe(Effect.mapError(fromDocker))).filter((r) => r.root === rootId)
+      const mine = (yield* docker.listLabelled(slug).pipe(Effect.mapError(fromDocker))).filter((r) => r.root === rootId && (options.volumes || r.kind !== "volume"))
       const order = { container: 0, network: 1, volume: 2 } as const
       for (const r of [...mine].sort((a, b) => order[a.kind] - order[b.kind])) {
         const rm = r.kind === "container" ? docker.removeContainer(r.name) : r.kind === "network" ? docker.removeNetwork(r.name) : docker.removeVolume(r.name)

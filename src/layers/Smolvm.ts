@@ -149,6 +149,9 @@ export const make = Effect.gen(function*() {
     copyTo: Effect.fn("Smolvm.copyTo")(function*(name, hostPath, guestPath) {
       yield* run([SMOLVM, "machine", "cp", hostPath, `${name}:${guestPath}`])
     }),
+    copyFrom: Effect.fn("Smolvm.copyFrom")(function*(name, guestPath, hostPath) {
+      yield* run([SMOLVM, "machine", "cp", `${name}:${guestPath}`, hostPath])
+    }),
     list,
     remove
   })

@@ -114,6 +114,8 @@ export class Smolvm extends Context.Service<Smolvm, {
   readonly execInteractive: (name: string, argv: ReadonlyArray<string>, options: MachineExecOptions & { readonly tty: boolean }) => Effect.Effect<number, SmolvmError>
   /** `machine cp HOST NAME:GUEST`. */
   readonly copyTo: (name: string, hostPath: string, guestPath: string) => Effect.Effect<void, SmolvmError>
+  /** `machine cp NAME:GUEST HOST`. */
+  readonly copyFrom: (name: string, guestPath: string, hostPath: string) => Effect.Effect<void, SmolvmError>
   /** `machine ls --json`, decoded. */
   readonly list: Effect.Effect<ReadonlyArray<MachineInfo>, SmolvmError>
   /** stop (if running) + delete --force; a machine already gone is fine. */

@@ -36,6 +36,8 @@ export interface FakeBackendOptions {
   readonly takenMeanwhile?: ReadonlyArray<string>
   /** The isolation probe's report (default: a pass); it is recorded as `probe <slug>` when given. */
   readonly probe?: Backend["Service"]["probe"]
+  /** The session ends with the detach keys instead of an exit. */
+  readonly detach?: boolean
   /** Overrides, for the methods launch does not use (inspect, remove, ...). Unset: they die. */
   readonly stub?: Partial<Backend["Service"]>
 }
@@ -85,6 +87,13 @@ export const layerTest = (options: FakeBackendOptions = {}) =>
       probe: options.probe
         ? (plan) => rec.gate(`probe ${plan.slug}`).pipe(Effect.andThen(rec.record(`probe ${plan.slug}`)), Effect.andThen(options.probe!(plan)))
         : () => Effect.succeed({ ok: true, results: [], problems: [] }),
+      session: (plan) =>
+        rec.gate(`attach ${plan.slug}`).pipe(
+          Effect.andThen(rec.record(`attach ${plan.slug}`)),
+          Effect.as(options.detach ? { _tag: "Detached" as const } : { _tag: "Exited" as const, exitCode: options.attachExitCode ?? 0 })
+        ),
+      copyOut: unexpected("copyOut"),
+      copyIn: unexpected("copyIn"),
       remove: unexpected("remove"),
       removeOrphans: unexpected("removeOrphans"),
       ...options.stub

@@ -25,6 +25,7 @@ export const layerTest = (options: FakeSmolvmOptions = {}) =>
       ensureRecent: options.ensureRecent ?? unexpected("ensureRecent"),
       execInteractive: options.execInteractive ?? (() => unexpected("execInteractive")),
       copyTo: options.copyTo ?? (() => unexpected("copyTo")),
+      copyFrom: options.copyFrom ?? (() => unexpected("copyFrom")),
       list: options.list ?? unexpected("list"),
       packCreate: packCreate
         ? (image, out) => rec.record(`pack ${image}`).pipe(Effect.andThen(packCreate(image, out)))

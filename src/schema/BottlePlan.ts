@@ -4,7 +4,7 @@
  * dir, so `resume` and `stop` work from it later.
  */
 import { Schema, SchemaTransformation } from "effect"
-import { Backend, GitUpstream, Provider } from "./Manifest.ts"
+import { AgentColor, Backend, GitUpstream, Provider } from "./Manifest.ts"
 import { DAEMON_NAMES } from "./BundleProtocol.ts"
 import { Route } from "./Route.ts"
 
@@ -40,6 +40,9 @@ export const runtimeFor: { readonly [B in Backend]: (base: string) => Extract<Ba
 const planFields = {
   slug: Schema.String,
   agent: Schema.String,
+  /** The agent's `label` and `color` from the manifest (for `bottle dash`). */
+  label: Schema.optionalKey(Schema.String),
+  color: Schema.optionalKey(AgentColor),
   bottle: Schema.String,
   backend: Backend,
   provider: Provider,
@@ -64,11 +67,17 @@ const planFields = {
   }),
   egress: Schema.Struct({
     routes: Schema.Array(Route),
+    /** A request to a host no route names: refused (absent, `deny`) or queued for approval (`ask`). */
+    onUnrouted: Schema.optionalKey(Schema.Literals(["deny", "ask"])),
     /** Env var names of tokens the bundle gets from the host; `present` on the host at plan time. */
     tokens: Schema.Array(Schema.Struct({ env: Schema.String, present: Schema.Boolean }))
   }),
   git: Schema.Struct({ upstreams: Schema.Array(GitUpstream) }),
   supervise: Schema.Boolean,
+  /** Claude Code's permission prompts go to the approval queue (`supervise: { permission_prompts: true }`). */
+  supervisePermissionPrompts: Schema.optionalKey(Schema.Boolean),
+  /** How long a supervise request waits for an answer before it expires (default 30). */
+  superviseExpireMinutes: Schema.optionalKey(Schema.Number),
   daemons: Schema.Array(Daemon),
   resources: Schema.Struct({ cpus: Schema.optionalKey(Schema.Number), memory: Schema.optionalKey(Schema.String) })
 }

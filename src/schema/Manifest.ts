@@ -6,7 +6,7 @@
  * Guarantees: tokens are referenced by env-var name only; nothing here holds a secret value.
  */
 import { Schema } from "effect"
-import { EnvVarName, Route } from "./Route.ts"
+import { EnvVarName, OnUnrouted, Route } from "./Route.ts"
 
 export { EnvVarName }
 
@@ -27,6 +27,20 @@ const EnvMap = Schema.Record(Schema.String, Schema.String).annotate({
 export const Provider = Schema.Literals(["claude"])
 export type Provider = typeof Provider.Type
 
+/** The dashboard's palette (terminal colour names): an agent's `color` is one of these. */
+export const AGENT_COLORS = ["red", "green", "yellow", "blue", "magenta", "cyan", "white", "gray"] as const
+export const AgentColor = Schema.Literals(AGENT_COLORS)
+export type AgentColor = typeof AgentColor.Type
+
+/** A short label for lists (`bottle dash`): letters, digits, space, '.', '_', '-'; at most 12 characters. */
+export const AgentLabel = Schema.String.pipe(
+  Schema.check(
+    Schema.isPattern(/^[\p{L}\p{N}][\p{L}\p{N} ._-]{0,11}$/u, {
+      message: "expected a short label: letters, digits, space, '.', '_' or '-', starting with a letter or digit (at most 12 characters)"
+    })
+  )
+)
+
 export const Agent = Schema.Struct({
   bottle: Name.annotate({ description: "The bottle (key of `bottles`) this agent runs in" }),
   provider: Schema.optionalKey(Provider).annotate({ description: "How to run the agent (default claude)" }),
@@ -39,7 +53,9 @@ export const Agent = Schema.Struct({
   skills: Schema.optionalKey(Schema.Array(Schema.String)).annotate({
     description: "Skill directories (relative to the manifest) copied into the agent's skills dir"
   }),
-  env: Schema.optionalKey(EnvMap)
+  env: Schema.optionalKey(EnvMap),
+  label: Schema.optionalKey(AgentLabel).annotate({ description: "Short label shown by `bottle dash` (default: the agent's name)" }),
+  color: Schema.optionalKey(AgentColor).annotate({ description: "The agent's colour in `bottle dash`: red, green, yellow, blue, magenta, cyan, white or gray" })
 })
 export type Agent = typeof Agent.Type
 
@@ -104,9 +120,21 @@ const MemorySize = Schema.String.pipe(
 export const Bottle = Schema.Struct({
   backend: Schema.optionalKey(Backend).annotate({ description: "docker (default) or smolmachines" }),
   env: Schema.optionalKey(EnvMap),
-  egress: Schema.optionalKey(Schema.Struct({ routes: Schema.Array(Route) })),
+  egress: Schema.optionalKey(Schema.Struct({ routes: Schema.Array(Route), on_unrouted: Schema.optionalKey(OnUnrouted) })),
   git: Schema.optionalKey(Schema.Struct({ upstreams: Schema.Array(GitUpstream) })),
-  supervise: Schema.optionalKey(Schema.Boolean),
+  supervise: Schema.optionalKey(
+    Schema.Union([
+      Schema.Boolean,
+      Schema.Struct({
+        permission_prompts: Schema.optionalKey(Schema.Boolean).annotate({
+          description: "Route Claude Code's own permission prompts to the approval queue (--permission-prompt-tool mcp__supervise__permission_prompt; used by headless runs, claude -p)"
+        }),
+        expire_minutes: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 10080 })))).annotate({
+          description: "An unanswered request expires (as expired, never approved) after this many minutes (default 30)"
+        })
+      })
+    ])
+  ).annotate({ description: "Run the supervise MCP server: the agent asks the operator for approval (`bottle approvals`, `bottle approve ID`)" }),
   workspace: Schema.optionalKey(
     Schema.Struct({
       copy_cwd: Schema.optionalKey(Schema.Boolean).annotate({ description: "Copy the current directory into the sandbox (a snapshot; the host copy is untouched)" }),

@@ -28,6 +28,7 @@ import { AGENT_HOME, SKILLS_DIR } from "../providers/claude.ts"
 import { ensureBottleCa } from "../schema/BottleCa.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 import { DAEMONS, hostDirOf } from "../schema/BundleProtocol.ts"
+import { gateUrl } from "../schema/GitGate.ts"
 import type { LaunchStep } from "../schema/LaunchProgress.ts"
 import { Backend, type ImageSource } from "../services/Backend.ts"
 import { reportStep } from "../services/Progress.ts"
@@ -93,13 +94,27 @@ cat "$provision/ca.pem" >> /etc/ssl/certs/ca-certificates.crt
 mkdir -p "$home/.bottle" "$workdir"
 install -m 0600 "$provision/prompt.md" "$prompt"
 if [ -d "$provision/skills" ]; then mkdir -p "$skills" && cp -a "$provision/skills/." "$skills/"; fi
+# The git gate: each upstream's URL is rewritten to the gate's (never through the proxy), and a
+# copied workspace's remotes naming an upstream point at the gate. Pairs: gate URL, upstream URL.
+shift 6
+while [ "$#" -ge 2 ]; do
+  HOME="$home" git config --global "url.$1.insteadOf" "$2"
+  HOME="$home" git config --global "http.$1.proxy" ""
+  if [ "$own_workdir" = yes ] && [ -e "$workdir/.git" ]; then
+    for r in $(git -c safe.directory='*' -C "$workdir" remote 2>/dev/null); do
+      if [ "$(git -c safe.directory='*' -C "$workdir" config --get "remote.$r.url")" = "$2" ]; then git -c safe.directory='*' -C "$workdir" remote set-url "$r" "$1"; fi
+    done
+  fi
+  shift 2
+done
 chown -R node:node "$home"
 if [ "$own_workdir" = yes ]; then chown -R node:node "$workdir"; fi
 chmod 1777 /tmp
 `
 const provisionArgv = (plan: BottlePlan, skillsDir: string) =>
   // A mounted workspace holds the user's own files, owned as they are on the host: never chowned.
-  ["sh", "-c", PROVISION_SCRIPT, "provision", AGENT_PROVISION_DIR, AGENT_HOME, plan.workdir, plan.promptPath, skillsDir, plan.mountCwd ? "no" : "yes"]
+  ["sh", "-c", PROVISION_SCRIPT, "provision", AGENT_PROVISION_DIR, AGENT_HOME, plan.workdir, plan.promptPath, skillsDir, plan.mountCwd ? "no" : "yes",
+    ...plan.git.upstreams.flatMap((u, i) => [gateUrl(plan.network.bundleIp, i, u.name), u.url])]
 
 /** Each step's failure names the step. */
 const failedAt = (step: LaunchStep) => (e: { readonly message: string }) => new LaunchError({ reason: new LaunchFailed({ step, message: e.message }) })

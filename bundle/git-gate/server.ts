@@ -51,6 +51,14 @@ export const makeMirror = async (dir: string, root: string, u: GateUpstream, hoo
   }
   const q = (s: string) => `'${s.replace(/'/gu, `'\\''`)}'`
   fs.writeFileSync(path.join(gitDir, "hooks", "pre-receive"), `#!/bin/sh\nexec ${hookArgv.map(q).join(" ")}\n`, { mode: 0o755 })
+  // The mirror's HEAD follows the upstream's default branch (asked once), so a clone checks it out.
+  let headKnown = false
+  const setHead = async () => {
+    const r = await runGit(["ls-remote", "--symref", u.url, "HEAD"], { env: gitEnv(dir, u, process.env) })
+    const m = /^ref: (refs\/heads\/\S+)\s+HEAD$/mu.exec(r.output)
+    if (r.code !== 0 || !m) return
+    if ((await runGit(["--git-dir", gitDir, "symbolic-ref", "HEAD", m[1]!], { env: process.env })).code === 0) headKnown = true
+  }
   let running: Promise<string | undefined> | undefined
   let again: Promise<string | undefined> | undefined
   const once = async (): Promise<string | undefined> => {
@@ -58,7 +66,10 @@ export const makeMirror = async (dir: string, root: string, u: GateUpstream, hoo
       ["--git-dir", gitDir, "fetch", "--quiet", "--prune", "--force", "--no-write-fetch-head", u.url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
       { env: gitEnv(dir, u, process.env) }
     )
-    if (r.code === 0) return undefined
+    if (r.code === 0) {
+      if (!headKnown) await setHead()
+      return undefined
+    }
     return explainSshFailure(u, r.output) ?? `could not fetch ${u.name} from its upstream: ${r.output.trim().split("\n").slice(-3).join(" / ")}`
   }
   // One refresh at a time; a request arriving during one waits for the next, which starts

@@ -1,14 +1,39 @@
-/** `bottle cleanup`: remove everything labelled as ours whose bottle is gone. */
+/**
+ * `bottle cleanup`: remove everything labelled as ours whose bottle is gone. `--keys` also
+ * sweeps every repository a bottle is configured for and revokes this machine's stale
+ * `bot-bottle …` deploy keys (their bottle no longer runs: a crash, a killed launch).
+ */
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import { cleanup as cleanupProgram } from "../programs/bottles.ts"
+import { cleanup as cleanupProgram, listBottles } from "../programs/bottles.ts"
+import { sweepKeys } from "../programs/deployKeys.ts"
+import { CliFailure } from "./failure.ts"
 
 export const cleanup = Command.make(
   "cleanup",
-  { dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Only list what would be removed"), Flag.withDefault(false)) },
-  Effect.fn(function*({ dryRun }) {
+  {
+    dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Only list what would be removed"), Flag.withDefault(false)),
+    keys: Flag.Boolean("keys").pipe(Flag.withDescription("Also revoke stale bot-bottle deploy keys of this machine on every configured repository"), Flag.withDefault(false)),
+    json: Flag.Boolean("json").pipe(Flag.withDescription("Print what was removed as JSON"), Flag.withDefault(false))
+  },
+  Effect.fn(function*({ dryRun, keys, json }) {
     const removed = yield* cleanupProgram({ dryRun })
-    if (removed.length === 0) return yield* Console.log("nothing to clean up")
-    for (const r of removed) yield* Console.log(`${dryRun ? "would remove" : "removed"} ${r}`)
+    const swept = keys
+      ? yield* sweepKeys(
+        (yield* listBottles()).map((b) => ({ slug: b.slug, running: b.status === "unknown" ? undefined : b.containers.length > 0 })),
+        { dryRun, env: process.env }
+      )
+      : { revoked: [], failures: [] }
+    if (json) {
+      yield* Console.log(JSON.stringify({ dryRun, removed, revokedKeys: swept.revoked, failures: swept.failures }))
+    } else {
+      const verb = dryRun ? "would remove" : "removed"
+      for (const r of removed) yield* Console.log(`${verb} ${r}`)
+      for (const k of swept.revoked) yield* Console.log(`${dryRun ? "would revoke" : "revoked"} deploy key ${k.repo}#${k.id} (${k.title})`)
+      if (removed.length === 0 && swept.revoked.length === 0 && swept.failures.length === 0) yield* Console.log("nothing to clean up")
+    }
+    if (swept.failures.length > 0) {
+      return yield* new CliFailure({ message: `could not revoke every stale deploy key (run \`bottle cleanup --keys\` again, or revoke by hand): ${swept.failures.join("; ")}` })
+    }
   })
-).pipe(Command.withDescription("Remove containers, networks, volumes and leases left by bottles that no longer exist"))
+).pipe(Command.withDescription("Remove containers, networks, volumes and leases left by bottles that no longer exist; --keys also revokes stale deploy keys (e.g. `bottle cleanup --keys --dry-run`)"))

@@ -19,7 +19,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as crypto from "node:crypto"
 import { Effect, Option, Redacted, Ref, Schema } from "effect"
-import { BottleMeta, type BottlePlan } from "../schema/BottlePlan.ts"
+import { BottleMeta, type BottlePlan, SavedBottlePlan } from "../schema/BottlePlan.ts"
 import { DAEMONS } from "../schema/BundleProtocol.ts"
 import { allowsAnyPush, GATE_CONFIG_FILE, type GateConfig, gatePort, GITHUB_KNOWN_HOSTS, pushPolicyOf, sshHostOf } from "../schema/GitGate.ts"
 import type { GitUpstream } from "../schema/Manifest.ts"
@@ -306,4 +306,79 @@ export const writeGateFiles = Effect.fnUntraced(function*(plan: BottlePlan) {
     })
   }
   yield* state.writeJson(plan.slug, `${sub}/${GATE_CONFIG_FILE}`, config)
+})
+
+export interface SweptKey {
+  readonly repo: string
+  readonly id: number
+  readonly title: string
+  readonly slug: string
+}
+
+/**
+ * `bottle cleanup --keys`: every repository a bottle of this state root is configured for (its
+ * plan's deploy keys, and any key record) is listed on its host, and the `bot-bottle …` keys
+ * of this machine (host id in the title) whose bottle no longer runs are revoked, their
+ * records with them. Keys of running bottles, of other machines and of bottles whose state
+ * cannot be told (backend unreachable) are left alone. Failures are returned, one per
+ * repository or key, never swallowed.
+ */
+export const sweepKeys = Effect.fnUntraced(function*(
+  bottles: ReadonlyArray<{ readonly slug: string; readonly running: boolean | undefined }>,
+  options: { readonly dryRun: boolean; readonly env: Record<string, string | undefined> }
+) {
+  const state = yield* StateStore
+  const gitHost = yield* GitHost
+  const me = yield* hostId()
+  const targets = new Map<string, DeployKeyTarget & { readonly tokenEnv: string }>()
+  const add = (t: DeployKeyTarget & { readonly tokenEnv: string }) => targets.set(`${t.provider} ${t.apiUrl} ${t.repo}`, t)
+  for (const b of bottles) {
+    const plan = yield* state.readJsonIfAny(b.slug, "plan.json", SavedBottlePlan).pipe(Effect.orElseSucceed(() => Option.none()))
+    if (Option.isSome(plan)) {
+      for (const u of plan.value.git.upstreams) {
+        const apiUrl = u.deploy_key ? apiUrlOf(u.deploy_key) : undefined
+        if (u.deploy_key && apiUrl) add({ provider: u.deploy_key.provider, apiUrl, repo: u.deploy_key.repo, tokenEnv: u.deploy_key.token_env })
+      }
+    }
+    const meta = yield* state.readJsonIfAny(b.slug, "meta.json", BottleMeta).pipe(Effect.orElseSucceed(() => Option.none()))
+    if (Option.isSome(meta)) for (const k of meta.value.deployKeys) add({ provider: k.provider, apiUrl: k.apiUrl, repo: k.repo, tokenEnv: k.tokenEnv })
+    for (const r of yield* pendingRecords(b.slug)) add({ provider: r.provider, apiUrl: r.apiUrl, repo: r.repo, tokenEnv: r.tokenEnv })
+  }
+  const stillRunning = (slug: string) => {
+    const b = bottles.find((x) => x.slug === slug)
+    // A bottle we do not know of (state gone) no longer runs; one whose status is unknown may.
+    return b === undefined ? false : b.running !== false
+  }
+  const revoked: Array<SweptKey> = []
+  const failures: Array<string> = []
+  for (const t of targets.values()) {
+    const token = Redacted.make(options.env[t.tokenEnv] ?? "")
+    const listed = yield* gitHost.listDeployKeys(t, token).pipe(
+      Effect.catch((e) => Effect.sync(() => (failures.push(`${t.repo}: ${e.message}`), undefined)))
+    )
+    if (listed === undefined) continue
+    for (const k of listed) {
+      const title = parseKeyTitle(k.title)
+      if (!title || title.hostId !== me || stillRunning(title.slug)) continue
+      const key = { repo: t.repo, id: k.id, title: k.title, slug: title.slug }
+      if (options.dryRun) {
+        revoked.push(key)
+        continue
+      }
+      const done = yield* gitHost.revokeDeployKey({ ...t, id: k.id, title: k.title }, token).pipe(
+        Effect.as(true),
+        Effect.catch((e) => Effect.sync(() => (failures.push(`${t.repo} key ${k.id} (${k.title}): ${e.message}`), false)))
+      )
+      if (!done) continue
+      revoked.push(key)
+      if (yield* state.exists(title.slug)) {
+        const meta = yield* state.readJsonIfAny(title.slug, "meta.json", BottleMeta).pipe(Effect.orElseSucceed(() => Option.none()))
+        if (Option.isSome(meta) && meta.value.deployKeys.some((m) => m.repo === t.repo && m.id === k.id)) {
+          yield* state.writeJson(title.slug, "meta.json", { ...meta.value, deployKeys: meta.value.deployKeys.filter((m) => !(m.repo === t.repo && m.id === k.id)) })
+        }
+        yield* removeRecord(title.slug, title.upstream)
+      }
+    }
+  }
+  return { revoked, failures }
 })

@@ -9,6 +9,8 @@
  * the gate's dir (never host paths), and no secret (the deploy key's private half is a 0600
  * file beside it, read by ssh only).
  */
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { Schema } from "effect"
 import { GIT_GATE_PORT } from "./Bundle.ts"
 import type { GitUpstream } from "./Manifest.ts"
@@ -85,4 +87,31 @@ export const sshHostOf = (url: string): { readonly host: string; readonly port: 
   if (ssh) return { host: ssh[1]!.replace(/^\[|\]$/gu, ""), port: ssh[2] ? Number(ssh[2]) : 22 }
   const scp = /^[A-Za-z0-9_.-]+@([A-Za-z0-9_.-]+):/u.exec(url)
   return scp ? { host: scp[1]!, port: 22 } : undefined
+}
+
+/**
+ * The push audit log in the gate's dir on the host: its lines that decode (the bundle writes
+ * it; a torn or planted line is skipped, never fatal). No file: no push yet.
+ */
+export const readGateAudit = (gateDir: string): ReadonlyArray<GateAuditEntry> => {
+  let text = ""
+  try {
+    const fd = fs.openSync(path.join(gateDir, GATE_AUDIT_FILE), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
+    try {
+      text = fs.readFileSync(fd, "utf8")
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {
+    return []
+  }
+  const decode = Schema.decodeUnknownOption(GateAuditEntry)
+  return text.split("\n").flatMap((l) => {
+    try {
+      const e = decode(JSON.parse(l))
+      return e._tag === "Some" ? [e.value] : []
+    } catch {
+      return []
+    }
+  })
 }

@@ -1,0 +1,191 @@
+/**
+ * The git gate end to end, on a real Docker engine against the git host rig
+ * (test/support/git-rig: real sshd + git, keys from a fake GitHub/Gitea API): a bottle gets a
+ * deploy key on the repository, its agent clones, fetches and pushes through the gate under the
+ * branch policy, and once the bottle stops the key is gone from the API and ssh refuses it.
+ */
+import { spawnSync } from "node:child_process"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { bottleNames } from "../../src/programs/bottleNames.ts"
+import { type GitRig, startRig } from "../support/git-rig.ts"
+import { baseEnv, cli, cliSpawn, docker, ensureBuilt, tempDir, waitFor } from "./support.ts"
+
+const slug = `gg-${crypto.randomBytes(3).toString("hex")}`
+let rig: GitRig
+let cwd = ""
+let stateDir = ""
+let env: NodeJS.ProcessEnv = {}
+let privateKey = ""
+
+const manifest = (r: GitRig) => `
+agents:
+  dev:
+    bottle: box
+bottles:
+  box:
+    git:
+      upstreams:
+        - name: widgets
+          url: ${r.sshUrl("acme/widgets")}
+          known_hosts_file: ./known_hosts
+          deploy_key: { provider: github, api_url: ${r.apiUrl}, repo: acme/widgets, token_env: E2E_GIT_TOKEN }
+        - name: gadgets
+          url: ${r.sshUrl("acme/gadgets")}
+          known_hosts_file: ./known_hosts
+          deploy_key: { provider: gitea, api_url: ${r.apiUrl}/api/v1, repo: acme/gadgets, token_env: E2E_GIT_TOKEN }
+          push: { allow: ["refs/heads/feature/*"], tags: true }
+        - name: unpinned
+          url: ${r.sshUrl("acme/unpinned")}
+          deploy_key: { provider: github, api_url: ${r.apiUrl}, repo: acme/unpinned, token_env: E2E_GIT_TOKEN }
+    workspace: { copy_cwd: true, workdir: /workspace }
+`
+
+const inAgent = (script: string, opts: { root?: boolean } = {}) => cli(["exec", slug, ...(opts.root ? ["--root"] : []), "--", "sh", "-c", script], { cwd, env })
+const agentOk = (script: string) => {
+  const r = inAgent(script)
+  expect(r.code, `${script}\n${r.stdout}\n${r.stderr}`).toBe(0)
+  return r.stdout
+}
+const upstreamRef = (repo: string, ref: string) => spawnSync("docker", ["exec", "-u", "git", rig.container, "git", "--git-dir", `/srv/git/${repo}.git`, "rev-parse", "--verify", "-q", ref], { encoding: "utf8" }).stdout.trim()
+
+beforeAll(() => {
+  ensureBuilt()
+  rig = startRig({ repos: ["acme/widgets", "acme/gadgets", "acme/unpinned"] })
+  cwd = tempDir("bb-gg-cwd-")
+  stateDir = tempDir("bb-gg-state-")
+  fs.writeFileSync(path.join(cwd, "bottle.yaml"), manifest(rig))
+  fs.writeFileSync(path.join(cwd, "known_hosts"), rig.knownHosts)
+  // A workspace that is a clone of the upstream: its origin must end up at the gate.
+  const git = (...args: Array<string>) => spawnSync("git", ["-C", cwd, ...args], { encoding: "utf8" })
+  git("init", "-q", "-b", "main")
+  git("remote", "add", "origin", rig.sshUrl("acme/widgets"))
+  env = baseEnv({ BOTTLE_STATE_DIR: stateDir, E2E_GIT_TOKEN: rig.token })
+  const started = cli(["start", "dev", "--yes", "--detach", "--name", slug], { cwd, env })
+  expect(started.code, started.stderr).toBe(0)
+  privateKey = fs.readFileSync(path.join(stateDir, "bottles", slug, "git-gate", "keys", "widgets"), "utf8")
+}, 900_000)
+
+afterAll(() => {
+  if (cwd) cli(["stop", slug, "--purge"], { cwd, env })
+  rig?.stop()
+})
+
+describe("git gate: a running bottle with upstreams", () => {
+  it("the API shows one key per upstream, titled for the bottle, with write access", () => {
+    const keys = rig.keys("acme/widgets")
+    expect(keys).toHaveLength(1)
+    expect(keys[0]!.title).toMatch(new RegExp(`^bot-bottle ${slug} widgets [0-9a-f]+$`))
+    expect(keys[0]!.read_only).toBe(false)
+    expect(rig.keys("acme/gadgets").map((k) => k.title)).toEqual([expect.stringMatching(new RegExp(`^bot-bottle ${slug} gadgets `))])
+    // The Gitea-style upstream's key went through Gitea's paths.
+    expect(rig.requests().some((r) => r.method === "POST" && r.path === "/api/v1/repos/acme/gadgets/keys" && r.tokenOk)).toBe(true)
+  })
+
+  it("the agent's git reaches the gate by the upstream's own URL; the workspace's origin points at the gate", () => {
+    const gate = agentOk("echo $GIT_GATE_URL").trim()
+    expect(gate).toMatch(/^http:\/\/10\.213\.\d+\.2:9418\/widgets\.git$/)
+    expect(agentOk("git -C /workspace remote get-url origin").trim()).toBe(gate)
+    agentOk(`git clone -q ${rig.sshUrl("acme/widgets")} /tmp/w && git -C /tmp/w log --oneline`)
+    expect(agentOk("git -C /tmp/w remote get-url --push origin").trim()).toBe(gate)
+  })
+
+  it("a push to an allowed branch lands on the upstream, with the gate's answer", () => {
+    const r = inAgent("cd /tmp/w && git -c user.name=a -c user.email=a@a commit -q --allow-empty -m from-agent && git push origin HEAD:refs/heads/bottle/x 2>&1; git rev-parse HEAD")
+    expect(r.code, r.stderr).toBe(0)
+    const head = r.stdout.trim().split("\n").pop()!
+    expect(r.stdout).toContain("forwarded to widgets")
+    expect(upstreamRef("acme/widgets", "refs/heads/bottle/x")).toBe(head)
+  })
+
+  it("refuses pushes to main, force pushes, deletions and tags, naming the rule; nothing reaches the upstream", () => {
+    const before = rig.git("acme/widgets", ["for-each-ref"])
+    const main = inAgent("cd /tmp/w && git push origin HEAD:refs/heads/main 2>&1")
+    expect(main.code).not.toBe(0)
+    expect(main.stdout).toContain("refused refs/heads/main: push.allow (refs/heads/bottle/*) does not match it")
+    const force = inAgent("cd /tmp/w && git reset -q --hard HEAD~1 && git -c user.name=a -c user.email=a@a commit -q --allow-empty -m rewritten && git push -f origin HEAD:refs/heads/bottle/x 2>&1")
+    expect(force.code).not.toBe(0)
+    expect(force.stdout).toContain("refused refs/heads/bottle/x: push.force is false")
+    const del = inAgent("cd /tmp/w && git push origin :refs/heads/bottle/x 2>&1")
+    expect(del.code).not.toBe(0)
+    expect(del.stdout).toContain("refused refs/heads/bottle/x: push.delete is false")
+    const tag = inAgent("cd /tmp/w && git tag v1 && git push origin v1 2>&1")
+    expect(tag.code).not.toBe(0)
+    expect(tag.stdout).toContain("refused refs/tags/v1: push.tags is false")
+    expect(rig.git("acme/widgets", ["for-each-ref"])).toBe(before)
+  })
+
+  it("a commit made upstream after start is fetched", () => {
+    const id = rig.commitUpstream("acme/widgets", "main", "made upstream").trim()
+    agentOk("git -C /tmp/w fetch -q origin")
+    expect(agentOk("git -C /tmp/w rev-parse origin/main").trim()).toBe(id)
+  })
+
+  it("a Gitea-style upstream works the same way, under its own policy", () => {
+    agentOk(`git clone -q ${rig.sshUrl("acme/gadgets")} /tmp/g`)
+    const ok = inAgent("cd /tmp/g && git -c user.name=a -c user.email=a@a commit -q --allow-empty -m g && git push origin HEAD:refs/heads/feature/a 2>&1 && git tag t1 && git push origin t1 2>&1")
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0)
+    expect(upstreamRef("acme/gadgets", "refs/tags/t1")).not.toBe("")
+    const refused = inAgent("cd /tmp/g && git push origin HEAD:refs/heads/bottle/x 2>&1")
+    expect(refused.stdout).toContain("refused refs/heads/bottle/x: push.allow (refs/heads/feature/*) does not match it")
+  })
+
+  it("an upstream whose host key is not pinned fails, saying how to pin it", () => {
+    const r = inAgent(`git clone -q ${rig.sshUrl("acme/unpinned")} /tmp/u 2>&1`)
+    expect(r.code).not.toBe(0)
+    expect(r.stdout).toContain(`the SSH host key of [${rig.sshHost}]:${rig.sshPort} is not pinned for upstream unpinned`)
+    expect(r.stdout).toContain(`ssh-keyscan -p ${rig.sshPort} ${rig.sshHost}`)
+    expect(r.stdout).toContain("known_hosts_file")
+  })
+
+  it("`bottle logs --git` shows each push: refs, ids, verdict, the upstream's answer", () => {
+    const r = cli(["logs", slug, "--git"], { cwd, env })
+    expect(r.code, r.stderr).toBe(0)
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { upstream: string; verdict: string; refs: Array<{ ref: string; rule?: string }> })
+    expect(lines.find((l) => l.verdict === "pushed" && l.refs[0]!.ref === "refs/heads/bottle/x")).toBeDefined()
+    expect(lines.find((l) => l.verdict === "refused" && l.refs[0]!.ref === "refs/heads/main")?.refs[0]!.rule).toContain("push.allow")
+  })
+
+  it("the deploy key's private half and the admin token are nowhere in the agent; the token is not in the bundle", () => {
+    const keyLine = privateKey.split("\n").find((l) => l.length > 40 && !l.startsWith("-----"))!
+    const needles = [rig.token, keyLine]
+    // env, every file (but /proc and /sys), every process's environ and command line. The
+    // needles come in on stdin, in unexported variables: no command line or environ holds them.
+    const script = `read -r a; read -r b; env; grep -rIl -F -e "$a" -e "$b" / --exclude-dir=proc --exclude-dir=sys 2>/dev/null; cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n'`
+    for (const root of [false, true]) {
+      const r = cli(["exec", slug, ...(root ? ["--root"] : []), "--", "sh", "-c", script], { cwd, env, input: needles.join("\n") + "\n" })
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toContain("HOME=")
+      for (const n of needles) expect(r.stdout.includes(n), `agent (${root ? "root" : "user"}) holds a secret:\n${r.stdout.split("\n").filter((l) => l.includes(n)).join("\n").slice(0, 500)}`).toBe(false)
+    }
+    const bundle = bottleNames(stateDir, slug).bundle
+    const inspect = docker(["inspect", bundle]).stdout
+    expect(inspect.includes(rig.token)).toBe(false)
+    const inBundle = docker(["exec", "-i", bundle, "sh", "-c", script], `${rig.token}\n${rig.token}\n`)
+    expect(inBundle.stdout).toContain("BOTTLE_SLUG=")
+    expect(inBundle.stdout.includes(rig.token)).toBe(false)
+  })
+})
+
+describe("git gate: teardown", () => {
+  it("after `bottle stop` the key is gone from the API and ssh with the old private key is refused", () => {
+    const keyFile = path.join(tempDir("bb-gg-key-"), "key")
+    fs.writeFileSync(keyFile, privateKey, { mode: 0o600 })
+    const kh = path.join(path.dirname(keyFile), "known_hosts")
+    fs.writeFileSync(kh, rig.knownHosts)
+    const ssh = () => spawnSync("git", ["ls-remote", `ssh://git@127.0.0.1:${rig.sshPort}/acme/widgets.git`], {
+      encoding: "utf8",
+      env: { ...process.env, GIT_SSH_COMMAND: `ssh -F /dev/null -i ${keyFile} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=${kh}` }
+    })
+    expect(ssh().status, "the key works while the bottle runs").toBe(0)
+    const r = cli(["stop", slug], { cwd, env })
+    expect(r.code, r.stderr).toBe(0)
+    expect(rig.keys("acme/widgets")).toEqual([])
+    expect(rig.keys("acme/gadgets")).toEqual([])
+    const after = ssh()
+    expect(after.status).not.toBe(0)
+    expect(after.stderr).toContain("Permission denied")
+  })
+})

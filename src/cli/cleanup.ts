@@ -20,7 +20,9 @@ export const cleanup = Command.make(
     const removed = yield* cleanupProgram({ dryRun })
     const swept = keys
       ? yield* sweepKeys(
-        (yield* listBottles()).map((b) => ({ slug: b.slug, running: b.status === "unknown" ? undefined : b.containers.length > 0 })),
+        // A bottle runs while its agent does (running, or unhealthy: its bundle says so); a
+        // degraded or stopped one gets new keys if resumed.
+        (yield* listBottles()).map((b) => ({ slug: b.slug, running: b.status === "unknown" ? undefined : b.status === "running" || b.status === "unhealthy" })),
         { dryRun, env: process.env }
       )
       : { revoked: [], failures: [] }

@@ -11,7 +11,7 @@ import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { bottleNames } from "../../src/programs/bottleNames.ts"
 import { type GitRig, startRig } from "../support/git-rig.ts"
-import { baseEnv, cli, cliSpawn, docker, ensureBuilt, tempDir, waitFor } from "./support.ts"
+import { baseEnv, BIN, cli, cliSpawn, docker, ensureBuilt, tempDir, waitFor } from "./support.ts"
 
 const slug = `gg-${crypto.randomBytes(3).toString("hex")}`
 let rig: GitRig
@@ -24,7 +24,19 @@ const manifest = (r: GitRig) => `
 agents:
   dev:
     bottle: box
+  solo:
+    bottle: one
+  sleeper:
+    bottle: one
+    command: [sleep, "1000"]
 bottles:
+  one:
+    git:
+      upstreams:
+        - name: widgets
+          url: ${r.sshUrl("acme/widgets")}
+          known_hosts_file: ./known_hosts
+          deploy_key: { provider: github, api_url: ${r.apiUrl}, repo: acme/widgets, token_env: E2E_GIT_TOKEN }
   box:
     git:
       upstreams:
@@ -68,10 +80,26 @@ beforeAll(() => {
   privateKey = fs.readFileSync(path.join(stateDir, "bottles", slug, "git-gate", "keys", "widgets"), "utf8")
 }, 900_000)
 
+const others: Array<string> = []
+const sessions: Array<string> = []
 afterAll(() => {
-  if (cwd) cli(["stop", slug, "--purge"], { cwd, env })
+  for (const s of sessions) spawnSync("tmux", ["kill-session", "-t", s])
+  if (cwd) for (const s of [slug, ...others]) cli(["stop", s, "--purge"], { cwd, env })
   rig?.stop()
 })
+
+/** ssh (git ls-remote) to the rig's widgets repository with `privateKey`: exit status and stderr. */
+const sshWith = (key: string) => {
+  const dir = tempDir("bb-gg-key-")
+  fs.writeFileSync(path.join(dir, "key"), key, { mode: 0o600 })
+  fs.writeFileSync(path.join(dir, "known_hosts"), rig.knownHosts)
+  return spawnSync("git", ["ls-remote", `ssh://git@127.0.0.1:${rig.sshPort}/acme/widgets.git`], {
+    encoding: "utf8",
+    env: { ...process.env, GIT_SSH_COMMAND: `ssh -F /dev/null -i ${path.join(dir, "key")} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=${path.join(dir, "known_hosts")}` }
+  })
+}
+const keyOf = (s: string, upstream = "widgets") => fs.readFileSync(path.join(stateDir, "bottles", s, "git-gate", "keys", upstream), "utf8")
+const keysOf = (s: string) => rig.keys("acme/widgets").filter((k) => k.title.startsWith(`bot-bottle ${s} `))
 
 describe("git gate: a running bottle with upstreams", () => {
   it("the API shows one key per upstream, titled for the bottle, with write access", () => {
@@ -171,20 +199,77 @@ describe("git gate: a running bottle with upstreams", () => {
 
 describe("git gate: teardown", () => {
   it("after `bottle stop` the key is gone from the API and ssh with the old private key is refused", () => {
-    const keyFile = path.join(tempDir("bb-gg-key-"), "key")
-    fs.writeFileSync(keyFile, privateKey, { mode: 0o600 })
-    const kh = path.join(path.dirname(keyFile), "known_hosts")
-    fs.writeFileSync(kh, rig.knownHosts)
-    const ssh = () => spawnSync("git", ["ls-remote", `ssh://git@127.0.0.1:${rig.sshPort}/acme/widgets.git`], {
-      encoding: "utf8",
-      env: { ...process.env, GIT_SSH_COMMAND: `ssh -F /dev/null -i ${keyFile} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=${kh}` }
-    })
-    expect(ssh().status, "the key works while the bottle runs").toBe(0)
+    expect(sshWith(privateKey).status, "the key works while the bottle runs").toBe(0)
     const r = cli(["stop", slug], { cwd, env })
     expect(r.code, r.stderr).toBe(0)
-    expect(rig.keys("acme/widgets")).toEqual([])
+    expect(keysOf(slug)).toEqual([])
     expect(rig.keys("acme/gadgets")).toEqual([])
-    const after = ssh()
+    const after = sshWith(privateKey)
+    expect(after.status).not.toBe(0)
+    expect(after.stderr).toContain("Permission denied")
+  })
+
+  it("DELETE answering 500: stop names the key and repo in one line and keeps the record; a later stop revokes it", () => {
+    const s = `${slug}-f`
+    others.push(s)
+    expect(cli(["start", "solo", "--yes", "--detach", "--name", s], { cwd, env }).code).toBe(0)
+    const [key] = keysOf(s)
+    expect(key).toBeDefined()
+    rig.fault({ method: "DELETE", status: 500 })
+    try {
+      const failed = cli(["stop", s], { cwd, env })
+      expect(failed.code).not.toBe(0)
+      const line = failed.stderr.split("\n").find((l) => l.includes("REVOCATION FAILED"))
+      expect(line).toContain(`acme/widgets key ${key!.id}`)
+      expect(line).toContain("answered 500")
+      expect(keysOf(s)).toHaveLength(1)
+      const meta = JSON.parse(fs.readFileSync(path.join(stateDir, "bottles", s, "meta.json"), "utf8")) as { deployKeys: Array<{ id: number }> }
+      expect(meta.deployKeys.map((k) => k.id)).toEqual([key!.id])
+    } finally {
+      rig.fault({})
+    }
+    const again = cli(["stop", s], { cwd, env })
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.stderr).toContain(`revoked deploy key acme/widgets#${key!.id}`)
+    expect(keysOf(s)).toEqual([])
+  })
+
+  it("a launch killed (SIGKILL) right after the key was created leaves a key `bottle cleanup --keys` finds and revokes", async () => {
+    const s = `${slug}-k`
+    others.push(s)
+    const child = cliSpawn(["start", "solo", "--yes", "--detach", "--name", s], { cwd, env })
+    await waitFor(() => keysOf(s).length > 0 || child.exitCode !== null, 300_000, "the key")
+    child.kill("SIGKILL")
+    expect(keysOf(s)).toHaveLength(1)
+    const dry = cli(["cleanup", "--keys", "--dry-run", "--json"], { cwd, env })
+    expect(dry.code, dry.stderr).toBe(0)
+    expect((JSON.parse(dry.stdout) as { revokedKeys: Array<{ slug: string }> }).revokedKeys.map((k) => k.slug)).toContain(s)
+    expect(keysOf(s)).toHaveLength(1)
+    const r = cli(["cleanup", "--keys"], { cwd, env })
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(new RegExp(`revoked deploy key acme/widgets#\\d+ \\(bot-bottle ${s} widgets `))
+    expect(keysOf(s)).toEqual([])
+  })
+
+  it("after Ctrl-C of an attached `bottle start`, the key is gone and ssh with it is refused", async () => {
+    const s = `${slug}-c`
+    others.push(s)
+    const session = `bb-${s}`
+    sessions.push(session)
+    const q = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`
+    const vars = [`PATH=${process.env["PATH"]}`, `HOME=${process.env["HOME"]}`, `BOTTLE_STATE_DIR=${stateDir}`, "TERM=xterm", `E2E_GIT_TOKEN=${rig.token}`,
+      ...(process.env["BOTTLE_EXTRA_CA_CERTS"] ? [`BOTTLE_EXTRA_CA_CERTS=${process.env["BOTTLE_EXTRA_CA_CERTS"]}`] : [])]
+    const exitFile = path.join(stateDir, `${s}.exit`)
+    const cmd = `cd ${q(cwd)} && env -i ${vars.map(q).join(" ")} ${q(process.execPath)} ${q(BIN)} start sleeper --yes --name ${s}; echo EXIT=$? > ${q(exitFile)}; sleep 600`
+    expect(spawnSync("tmux", ["new-session", "-d", "-s", session, "-x", "160", "-y", "40", cmd]).status).toBe(0)
+    const agent = bottleNames(stateDir, s).agent
+    await waitFor(() => docker(["exec", agent, "pgrep", "-x", "sleep"]).code === 0, 300_000, "the attached agent")
+    const key = keyOf(s)
+    expect(sshWith(key).status).toBe(0)
+    spawnSync("tmux", ["send-keys", "-t", session, "C-c"])
+    await waitFor(() => fs.existsSync(exitFile), 120_000, "the start to exit")
+    expect(keysOf(s)).toEqual([])
+    const after = sshWith(key)
     expect(after.status).not.toBe(0)
     expect(after.stderr).toContain("Permission denied")
   })

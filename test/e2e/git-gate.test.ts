@@ -168,6 +168,40 @@ describe("git gate: a running bottle with upstreams", () => {
     expect(r.stdout).toContain("known_hosts_file")
   })
 
+  it("the gate survives what a hostile agent sends it, and still serves and refuses as before", () => {
+    // Garbage, bad paths and methods, the dumb protocol, path tricks, a truncated pack, a
+    // flood of connections, slow headers: each gets an answer or a closed socket.
+    const attack = `
+const net = require("net"), http = require("http")
+const [host, port] = process.env.GIT_GATE_URL.replace("http://", "").split("/")[0].split(":")
+const raw = (data) => new Promise((r) => { const s = net.connect(+port, host, () => s.end(data)); s.on("data", () => {}); s.on("error", r); s.on("close", r); setTimeout(() => { s.destroy(); r() }, 3000) })
+const req = (method, path, body, headers = {}) => new Promise((r) => { const q = http.request({ host, port: +port, method, path, headers }, (res) => { res.resume(); res.on("end", () => r(res.statusCode)) }); q.on("error", () => r("error")); q.end(body) })
+;(async () => {
+  const out = []
+  await raw("\\x00\\xff garbage\\r\\n\\r\\n")
+  await raw("GET /" + "a".repeat(100000) + " HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+  out.push(await req("GET", "/widgets.git/HEAD"))
+  out.push(await req("GET", "/widgets.git/objects/info/packs"))
+  out.push(await req("GET", "/widgets.git/../gadgets.git/info/refs?service=git-upload-pack"))
+  out.push(await req("GET", "/widgets.git/info/refs?service=git-frobnicate"))
+  out.push(await req("PUT", "/widgets.git/git-receive-pack", "x"))
+  out.push(await req("POST", "/widgets.git/git-receive-pack", "0000garbage-pack", { "content-type": "application/x-git-receive-pack-request" }))
+  out.push(await req("POST", "/widgets.git/git-upload-pack", Buffer.alloc(200000, 7), { "content-type": "application/x-git-upload-pack-request", "content-encoding": "gzip" }))
+  await Promise.all(Array.from({ length: 200 }, () => raw("GET /widgets.git/info/refs?service=git-upload-pack HTTP/1.1\\r\\nHost: x\\r\\n")))
+  console.log(JSON.stringify(out))
+})()`
+    const r = cli(["exec", slug, "--", "node", "-e", attack], { cwd, env })
+    expect(r.code, r.stderr).toBe(0)
+    const statuses = JSON.parse(r.stdout.trim()) as Array<number | string>
+    expect(statuses.slice(0, 5)).toEqual([404, 404, 404, 404, 404])
+    agentOk(`rm -rf /tmp/h && git clone -q ${rig.sshUrl("acme/widgets")} /tmp/h`)
+    expect(agentOk("git -C /tmp/h ls-remote origin")).toMatch(/refs\/heads\/main/)
+    const refused = inAgent("cd /tmp/h && git -c user.name=a -c user.email=a@a commit -q --allow-empty -m h && git push origin HEAD:refs/heads/main 2>&1")
+    expect(refused.stdout).toContain("refused refs/heads/main")
+    const ls = JSON.parse(cli(["ls", "--json"], { cwd, env }).stdout) as Array<{ slug: string; status: string }>
+    expect(ls.find((x) => x.slug === slug)?.status, "the bundle is healthy: no daemon died").toBe("running")
+  })
+
   it("`bottle logs --git` shows each push: refs, ids, verdict, the upstream's answer", () => {
     const r = cli(["logs", slug, "--git"], { cwd, env })
     expect(r.code, r.stderr).toBe(0)

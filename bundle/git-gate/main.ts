@@ -43,6 +43,8 @@ const main = async (): Promise<number> => {
   // ssh wants a home; the bundle may run as a uid without one.
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "git-gate-home-"))
   process.env["HOME"] = home
+  // Where ssh keeps its shared connections (the hook finds it in its environment).
+  process.env["BOTTLE_GIT_GATE_SSH_CONTROL"] = home
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "git-gate-mirrors-"))
   const script = process.argv[1]!
   process.on("uncaughtException", (e) => log(`error (ignored): ${e.message}`))

@@ -162,6 +162,7 @@ const cgi = (req: http.IncomingMessage, res: http.ServerResponse, root: string, 
     const env: NodeJS.ProcessEnv = {
       PATH: process.env["PATH"],
       HOME: process.env["HOME"],
+      ...(process.env["BOTTLE_GIT_GATE_SSH_CONTROL"] ? { BOTTLE_GIT_GATE_SSH_CONTROL: process.env["BOTTLE_GIT_GATE_SSH_CONTROL"] } : {}),
       ...(process.env["NODE_COMPILE_CACHE"] ? { NODE_COMPILE_CACHE: process.env["NODE_COMPILE_CACHE"] } : {}),
       GIT_PROJECT_ROOT: root,
       GIT_HTTP_EXPORT_ALL: "1",

@@ -73,6 +73,11 @@ describe("upstreams", () => {
     expect(cmd).toContain("GlobalKnownHostsFile=/dev/null")
     expect(cmd).toContain("-i '/run/bottle/git-gate/keys/app'")
     expect(cmd).toContain("BatchMode=yes")
+    // Shared connections are per upstream: another upstream on the same host (other key, other
+    // pins) never rides this one's authenticated connection.
+    const other = sshCommand("/run/bottle/git-gate", { ...u, name: "lib", keyFile: "keys/lib", knownHostsFile: "known_hosts/lib" }, "/tmp/h")
+    expect(sshCommand("/run/bottle/git-gate", u, "/tmp/h")).toContain("ControlPath='/tmp/h/cm-app'")
+    expect(other).toContain("ControlPath='/tmp/h/cm-lib'")
   })
 
   it("an unknown host key says how to pin it; a changed one says it does not match", () => {

@@ -19,8 +19,10 @@ export const sshCommand = (dir: string, u: GateUpstream, controlDir?: string): s
     "-o", `UserKnownHostsFile=${q(path.join(dir, u.knownHostsFile))}`, "-o", "GlobalKnownHostsFile=/dev/null",
     "-o", "ConnectTimeout=20", "-o", "ServerAliveInterval=15",
     // One SSH connection per upstream, kept for a minute and shared by the mirror's refreshes
-    // and the hook's pushes: each git operation then skips the handshake (~300 ms).
-    ...(controlDir ? ["-o", "ControlMaster=auto", "-o", `ControlPath=${q(path.join(controlDir, "cm-%C"))}`, "-o", "ControlPersist=60"] : []),
+    // and the hook's pushes: each git operation then skips the handshake (~300 ms). Named by
+    // the upstream, never by host: two upstreams on one host have different keys and pins,
+    // and must never share a connection.
+    ...(controlDir ? ["-o", "ControlMaster=auto", "-o", `ControlPath=${q(path.join(controlDir, `cm-${u.name}`))}`, "-o", "ControlPersist=60"] : []),
     ...(u.keyFile ? ["-i", q(path.join(dir, u.keyFile))] : [])
   ].join(" ")
 

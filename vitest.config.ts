@@ -1,6 +1,8 @@
 import { defineConfig } from "vitest/config"
 
 export default defineConfig({
+  // `import … from "bot-bottle"` in tests resolves to the sources (package.json exports), not dist/.
+  ssr: { resolve: { conditions: ["bot-bottle-source"] } },
   test: {
     projects: [
       {

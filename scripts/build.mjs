@@ -4,7 +4,9 @@
 // node_modules. The egress daemon is a separate chunk loaded on demand: CLI start-up never
 // pays for the proxy. Each daemon of the bundle protocol's table that has a build is an entry of
 // its own (dist/<entry>.mjs), which the bundle's init spawns.
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import { build } from "esbuild"
 // The bundle protocol's table names each built daemon's source and entry: one entry per row.
 import { builtDaemons } from "../src/schema/BundleProtocol.ts"
@@ -48,3 +50,24 @@ await build({
   plugins: [stubUnused],
   logLevel: "warning"
 })
+
+// The public module (package.json `exports`: bot-bottle, bot-bottle/testing, bot-bottle/promise):
+// built apart from the CLI with its dependencies left as imports, so a script's `effect` is the
+// one the programs run on (a bundled second copy would not share its services or fibers), and
+// typed by declarations tsc writes from the sources (dist/types, tsconfig.lib.json).
+await build({
+  entryPoints: { index: "src/index.ts", testing: "src/testing.ts", promise: "src/promise.ts" },
+  outdir: "dist/lib",
+  outExtension: { ".js": ".mjs" },
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
+  bundle: true,
+  packages: "external",
+  platform: "node",
+  format: "esm",
+  target: "node22",
+  sourcemap: "linked",
+  define: { __BOTTLE_VERSION__: JSON.stringify(JSON.parse(fs.readFileSync("package.json", "utf8")).version) },
+  logLevel: "warning"
+})
+execFileSync(process.execPath, [createRequire(import.meta.url).resolve("typescript/bin/tsc"), "-p", "tsconfig.lib.json"], { stdio: "inherit" })

@@ -3,15 +3,9 @@
  * interruption, so every finalizer of a launch runs. Failures print one line and exit ≠ 0.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { CliError, Command } from "effect/cli"
-import { Backends } from "../layers/Backends.ts"
-import * as Cache from "../layers/Cache.ts"
-import * as Docker from "../layers/Docker.ts"
-import * as GitHost from "../layers/GitHost.ts"
-import * as ProcessRunner from "../layers/ProcessRunner.ts"
-import * as Smolvm from "../layers/Smolvm.ts"
-import * as StateStore from "../layers/StateStore.ts"
+import * as BottleLive from "../layers/BottleLive.ts"
 import { packageVersion } from "../programs/assets.ts"
 import { cleanup } from "./cleanup.ts"
 import { daemon } from "./daemon.ts"
@@ -22,19 +16,18 @@ import { logs } from "./logs.ts"
 import { ls } from "./ls.ts"
 import { plan } from "./plan.ts"
 import { resume } from "./resume.ts"
+import { run } from "./run.ts"
 import { schema } from "./schema.ts"
 import { start } from "./start.ts"
 import { stop } from "./stop.ts"
 
 const bottle = Command.make("bottle").pipe(
   Command.withDescription("Run an AI coding agent in a sandbox whose only way out is a sidecar you control"),
-  Command.withSubcommands([start, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon])
+  Command.withSubcommands([start, run, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon])
 )
 
-const layers = Layer.mergeAll(Backends.layer, Docker.layer, StateStore.layer, Cache.layer, GitHost.layer, ProcessRunner.layer, Smolvm.layer.pipe(Layer.provide(ProcessRunner.layer)))
-
 const program = Command.run(bottle, { version: packageVersion() }).pipe(
-  Effect.provide(layers),
+  Effect.provide(BottleLive.layer),
   Effect.catch((error: unknown) =>
     Effect.sync(() => {
       // Parse errors were already shown by the CLI module with usage help.

@@ -47,7 +47,8 @@ export const bundleImageSource = (): ImageSource => {
       ...walk(path.join(root, "bundle"), "").filter((f) => f.at === "Dockerfile"),
       ...sharedBuildScripts(),
       ...(fs.existsSync(path.join(root, "dist", "bottle.mjs"))
-        ? walk(path.join(root, "dist"), "dist").filter((f) => f.at.endsWith(".mjs"))
+        // dist/lib is the public module (package.json exports), nothing the bundle runs.
+        ? walk(path.join(root, "dist"), "dist").filter((f) => f.at.endsWith(".mjs") && !f.at.startsWith("dist/lib/"))
         : [{ at: "dist/bottle.mjs", from: path.join(root, "dist", "bottle.mjs") }])
     ]
   }

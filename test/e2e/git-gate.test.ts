@@ -4,14 +4,14 @@
  * deploy key on the repository, its agent clones, fetches and pushes through the gate under the
  * branch policy, and once the bottle stops the key is gone from the API and ssh refuses it.
  */
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { bottleNames } from "../../src/programs/bottleNames.ts"
 import { type GitRig, startRig } from "../support/git-rig.ts"
-import { baseEnv, BIN, cli, cliSpawn, docker, ensureBuilt, tempDir, waitFor } from "./support.ts"
+import { baseEnv, BIN, cli, docker, ensureBuilt, tempDir, waitFor } from "./support.ts"
 
 const slug = `gg-${crypto.randomBytes(3).toString("hex")}`
 let rig: GitRig
@@ -271,9 +271,11 @@ describe("git gate: teardown", () => {
   it("a launch killed (SIGKILL) right after the key was created leaves a key `bottle cleanup --keys` finds and revokes", async () => {
     const s = `${slug}-k`
     others.push(s)
-    const child = cliSpawn(["start", "solo", "--yes", "--detach", "--name", s], { cwd, env })
+    // Its own process group, killed whole (the CLI and the docker commands it runs), as a
+    // terminal's kill or the OOM killer would: nothing of the launch goes on after the key.
+    const child = spawn(process.execPath, [BIN, "start", "solo", "--yes", "--detach", "--name", s], { cwd, env, detached: true, stdio: "ignore" })
     await waitFor(() => keysOf(s).length > 0 || child.exitCode !== null, 300_000, "the key")
-    child.kill("SIGKILL")
+    process.kill(-child.pid!, "SIGKILL")
     expect(keysOf(s)).toHaveLength(1)
     const dry = cli(["cleanup", "--keys", "--dry-run", "--json"], { cwd, env })
     expect(dry.code, dry.stderr).toBe(0)

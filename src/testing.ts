@@ -135,9 +135,12 @@ export const BottleTest = (options: BottleTestOptions = {}) => {
       sandbox: (plan) => scoped("sandbox", plan.slug),
       exec: (plan, argv, o) => answer(plan, argv, o.user, o.stdin),
       attach: (plan, argv, o) => Effect.map(answer(plan, argv, o.user), (r) => r.exitCode),
+      session: (plan, argv) => Effect.map(answer(plan, argv, "agent"), (r) => ({ _tag: "Exited" as const, exitCode: r.exitCode })),
+      copyOut: (plan, from, to) => fake.record(`copy ${plan.slug}:${from} ${to}`),
+      copyIn: (plan, from, to) => fake.record(`copy ${from} ${plan.slug}:${to}`),
       inspect: (slug) =>
         Effect.map(Ref.get(fake.parts), (m) =>
-          [...m].filter(([s]) => slug === undefined || s === slug).map(([s, p]) => ({ slug: s, status: "running" as const, parts: [...p].map((x) => `${x} ${s}`) }))),
+          [...m].filter(([s]) => slug === undefined || s === slug).map(([s, p]) => ({ slug: s, status: "running" as const, parts: [...p].map((x) => `${x} ${s}`), volumes: [] }))),
       logs: (slug) => Effect.flatMap(Ref.get(fake.parts), (m) => (m.get(slug)?.has("bundle") ? fake.record(`logs ${slug}`) : Effect.fail(notFound(`bundle of ${slug}`)))),
       remove: (slug) =>
         Effect.gen(function*() {

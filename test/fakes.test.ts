@@ -158,7 +158,7 @@ describe("fake Backend", () => {
     Effect.gen(function*() {
       const backend = yield* Backend
       assertDies(yield* Effect.exit(backend.inspect()), "fake Backend: unexpected call to inspect")
-      assertDies(yield* Effect.exit(backend.remove("x")), "fake Backend: unexpected call to remove")
+      assertDies(yield* Effect.exit(backend.remove("x", { volumes: false })), "fake Backend: unexpected call to remove")
       assertDies(yield* Effect.exit(backend.logs("x", { follow: false })), "fake Backend: unexpected call to logs")
     }).pipe(Effect.provide(withRecorder(FakeBackend.layerTest()))))
 

@@ -8,6 +8,7 @@ import { CliError, Command } from "effect/cli"
 import * as BottleLive from "../layers/BottleLive.ts"
 import { packageVersion } from "../programs/assets.ts"
 import { cleanup } from "./cleanup.ts"
+import { cp } from "./cp.ts"
 import { daemon } from "./daemon.ts"
 import { doctor } from "./doctor.ts"
 import { egress } from "./egress.ts"
@@ -15,6 +16,7 @@ import { exec } from "./exec.ts"
 import { logs } from "./logs.ts"
 import { ls } from "./ls.ts"
 import { plan } from "./plan.ts"
+import { pull } from "./pull.ts"
 import { resume } from "./resume.ts"
 import { run } from "./run.ts"
 import { schema } from "./schema.ts"
@@ -23,7 +25,7 @@ import { stop } from "./stop.ts"
 
 const bottle = Command.make("bottle").pipe(
   Command.withDescription("Run an AI coding agent in a sandbox whose only way out is a sidecar you control"),
-  Command.withSubcommands([start, run, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon])
+  Command.withSubcommands([start, run, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon, cp, pull])
 )
 
 const program = Command.run(bottle, { version: packageVersion() }).pipe(

@@ -1,7 +1,9 @@
 /**
- * `bottle start <agent>`: plan, confirm (y/N), launch, attach. Ctrl-C at any point tears down
- * everything acquired so far; exiting the agent tears everything down (state is kept for
- * `bottle logs` and `bottle resume`).
+ * `bottle start <agent>`: plan, confirm (y/N), launch, attach. Ctrl-C before the agent runs tears
+ * down everything acquired so far; exiting the agent tears the bottle down (its state, workspace
+ * and home are kept for `bottle logs` and `bottle resume`), and says so; the detach keys
+ * (Ctrl-P Ctrl-Q) leave it running. `--detach` brings the bottle up without attaching: the
+ * agent's command starts when you attach (`bottle resume`).
  */
 import * as path from "node:path"
 import { Console, Effect } from "effect"
@@ -21,6 +23,7 @@ import { backendFlag, manifestFlag, nameFlag } from "./flags.ts"
 import { agentArg } from "./plan.ts"
 import { renderPlan } from "./render.ts"
 import { progress } from "./progress.ts"
+import { sessionEnded } from "./sessionEnd.ts"
 
 export const start = Command.make(
   "start",
@@ -85,9 +88,12 @@ export const start = Command.make(
     }).pipe(onBackend(plan.backend), Effect.provideService(Progress, ui), Effect.ensuring(Effect.sync(ui.done)))
     if (input.detach) {
       yield* Console.log(plan.slug)
-      yield* Console.error(`bottle ${plan.slug} is running. Attach: bottle resume ${plan.slug} · shell: bottle exec ${plan.slug} -- bash · stop: bottle stop ${plan.slug}`)
-    } else if (result.exitCode !== undefined && result.exitCode !== 0) {
-      process.exitCode = result.exitCode
+      // Detached, the bottle runs and the agent's command waits for a terminal: it starts when
+      // you attach, exactly as `resume` does.
+      yield* Console.error(`bottle ${plan.slug} is running; the agent's command starts when you attach. Attach: bottle resume ${plan.slug} · shell: bottle exec ${plan.slug} bash · stop: bottle stop ${plan.slug}`)
+    } else {
+      yield* Console.error(sessionEnded(plan.slug, result, result.detached === true))
+      if (result.exitCode !== undefined && result.exitCode !== 0) process.exitCode = result.exitCode
     }
   })
 ).pipe(Command.withDescription("Show the plan, confirm, launch the bottle and attach the agent's terminal"))

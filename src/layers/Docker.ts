@@ -133,7 +133,9 @@ export const make = Effect.gen(function*() {
     }
     for (const [k, v] of Object.entries(spec.env)) args.push("--env", `${k}=${v}`)
     for (const k of Object.keys(spec.secretEnv ?? {})) args.push("--env", k)
-    for (const m of spec.mounts ?? []) args.push("--mount", `type=bind,source=${m.source},target=${m.target}${m.readonly ? ",readonly" : ""}`)
+    for (const m of spec.mounts ?? []) {
+      args.push("--mount", `type=${m.volume ? "volume" : "bind"},source=${m.source},target=${m.target}${m.readonly ? ",readonly" : ""}${m.volume && m.nocopy ? ",volume-nocopy" : ""}`)
+    }
     if (spec.workdir) args.push("--workdir", spec.workdir)
     if (spec.user) args.push("--user", spec.user)
     if (spec.hostname) args.push("--hostname", spec.hostname)
@@ -286,7 +288,11 @@ export const make = Effect.gen(function*() {
       ),
     listLabelled: (slug) =>
       Effect.all([listKind("container", slug), listKind("network", slug), listKind("volume", slug)]).pipe(Effect.map((xs) => xs.flat())),
-    removeVolume: (name) => ignoreNotFound(docker(["volume", "rm", "--force", name]))
+    removeVolume: (name) => ignoreNotFound(docker(["volume", "rm", "--force", name])),
+    createVolume: (spec) =>
+      docker(["volume", "create", ...labelArgs(spec.labels), ...Object.entries(spec.options ?? {}).flatMap(([k, v]) => ["--opt", `${k}=${v}`]), spec.name]).pipe(Effect.asVoid),
+    volumeMountpoint: (name) => docker(["volume", "inspect", "--format", "{{.Mountpoint}}", name]).pipe(Effect.map((r) => r.stdout.trim())),
+    copyFrom: (container, containerPath, hostPath) => docker(["cp", `${container}:${containerPath}`, hostPath]).pipe(Effect.asVoid)
   })
 })
 

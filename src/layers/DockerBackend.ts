@@ -19,9 +19,10 @@
  * reach the bundle through docker's own environment, never its command line; the agent
  * container gets no secret; the bundle joins the egress network only once it runs.
  */
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect, Fiber, Layer } from "effect"
+import { Effect, Exit, Fiber, Layer } from "effect"
 import { agentImageSource, baseImageIds, bundleImageSource, ensureImage } from "../programs/images.ts"
 import { AGENT_HOME } from "../providers/claude.ts"
 import { subnetFor } from "../schema/Bundle.ts"
@@ -41,10 +42,10 @@ import {
   type SandboxSpec,
   type SandboxUser
 } from "../services/Backend.ts"
-import { Docker, type ContainerSpec, DockerError, type LabelledResource } from "../services/Docker.ts"
+import { type ContainerSpec, Docker, DockerError, type LabelledResource } from "../services/Docker.ts"
 import { Progress, reportStep } from "../services/Progress.ts"
 import { StateStore } from "../services/StateStore.ts"
-import { type BottleNames, namesIn, stateRootId } from "../programs/bottleNames.ts"
+import { type BottleNames, type BottleRole, namesIn, stateRootId } from "../programs/bottleNames.ts"
 import * as DockerLive from "./Docker.ts"
 import * as StateStoreLive from "./StateStore.ts"
 
@@ -118,6 +119,14 @@ const agentIsolation = (plan: BottlePlan) => [
   "--pids-limit", String(AGENT_PIDS_LIMIT)
 ]
 
+const isLink = (p: string) => {
+  try {
+    return fs.lstatSync(p).isSymbolicLink()
+  } catch {
+    return false
+  }
+}
+
 const userOf = (user: SandboxUser) => (user === "root" ? "root" : "node")
 
 const statusOf = (names: BottleNames, slug: string, resources: ReadonlyArray<LabelledResource>): BottleStatus => {
@@ -127,6 +136,26 @@ const statusOf = (names: BottleNames, slug: string, resources: ReadonlyArray<Lab
   if (!running(names.agent) || !running(names.bundle)) return "degraded"
   return mine.some((r) => r.name === names.bundle && r.health === "unhealthy") ? "unhealthy" : "running"
 }
+
+/**
+ * The overlay's lower dir, if the cwd can be one: its real path goes into a mount option string,
+ * where `,` separates options, `:` lower layers and `\\` escapes; such a cwd is copied instead.
+ */
+const overlayLower = (dir: string): string | undefined => {
+  try {
+    const real = fs.realpathSync(dir)
+    return /[,:\\\s=]/.test(real) ? undefined : real
+  } catch {
+    return undefined
+  }
+}
+const overlayOptions = (lower: string, upper: string, scratch: string): Record<string, string> => ({
+  type: "overlay",
+  device: "overlay",
+  o: `lowerdir=${lower},upperdir=${upper},workdir=${scratch},metacopy=on`
+})
+/** The engine's words when a container's volume cannot be mounted. */
+const OVERLAY_REFUSED = /error while mounting volume|failed to mount local volume/i
 
 /** Containers before networks before volumes: a network in use cannot be removed. */
 const removalOrder = { container: 0, network: 1, volume: 2 } as const
@@ -179,15 +208,61 @@ export const make = Effect.gen(function*() {
     ], { concurrency: 2, discard: true })
   })
 
+  /**
+   * The bottle's kept state (docs/lifecycle.md): the agent's home, and (unless mount_cwd) its
+   * workspace, on volumes named and labelled for the bottle. Made on the bottle's first launch
+   * and found again by name on a resume. A workspace seeded from the cwd is an overlay volume:
+   * the cwd, read-only, as its lower layer (the engine mounts it; nothing is copied, whatever
+   * the size of the cwd), and two volumes of the engine's own for the agent's changes (upper)
+   * and the overlay's scratch dir. The changes never reach the host's files, nor any directory
+   * of the host user: they live in the engine's volume store. `metacopy=on` makes the ownership
+   * fix-up a metadata copy-up (no file data is copied). Scoped: volumes made here are removed
+   * again if the launch fails (a resumed bottle's state is never removed by a failed resume).
+   */
+  const stateVolumes = (plan: BottlePlan, spec: SandboxSpec) => {
+    const n = names(plan.slug)
+    const v = n.volumes
+    const seed = spec.workspace?.seed
+    const create = Effect.fnUntraced(function*() {
+      const probe = spec.workspace ? v.workspace : v.home
+      const fresh = yield* docker.volumeMountpoint(probe).pipe(Effect.as(false), Effect.catchIf((e) => e.reason._tag === "NotFound", () => Effect.succeed(true)))
+      if (!fresh) return { created: [] as ReadonlyArray<string>, workspace: "kept" as const }
+      const made: Array<string> = []
+      const volume = (name: string, role: BottleRole, options?: Record<string, string>) =>
+        docker.createVolume({ name, labels: n.labels(role), ...(options ? { options } : {}) }).pipe(Effect.andThen(Effect.sync(() => made.push(name))))
+      const lower = seed === undefined ? undefined : overlayLower(seed)
+      const workspace: "empty" | "overlay" | "copy" | "none" = !spec.workspace ? "none" : seed === undefined ? "empty" : lower ? "overlay" : "copy"
+      yield* Effect.all([
+        volume(v.home, "home"),
+        workspace === "overlay" ? Effect.all([volume(v.upper, "workspace-upper"), volume(v.scratch, "workspace-scratch")], { concurrency: 2 }) : Effect.void,
+        workspace === "empty" || workspace === "copy" ? volume(v.workspace, "workspace") : Effect.void
+      ], { concurrency: 3 }).pipe(Effect.onError(() => removeVolumes(made)))
+      if (workspace === "overlay") {
+        const [upper, scratch] = yield* Effect.all([docker.volumeMountpoint(v.upper), docker.volumeMountpoint(v.scratch)], { concurrency: 2 }).pipe(Effect.onError(() => removeVolumes(made)))
+        yield* volume(v.workspace, "workspace", overlayOptions(lower!, upper, scratch)).pipe(Effect.onError(() => removeVolumes(made)))
+      }
+      return { created: made as ReadonlyArray<string>, workspace }
+    })
+    return Effect.acquireRelease(create(), (r, exit) => (Exit.isFailure(exit) && r.created.length > 0 ? removeVolumes(r.created) : Effect.void))
+  }
+  const removeVolumes = (vs: ReadonlyArray<string>) =>
+    Effect.forEach([...vs].reverse(), (name) => docker.removeVolume(name).pipe(Effect.catchCause((c) => Effect.logError(`could not remove volume ${name}`, c))), { discard: true })
+
   const sandbox = Effect.fnUntraced(function*(plan: BottlePlan, _net: BottleNetwork, spec: SandboxSpec) {
     const rt = yield* dockerRuntime(plan)
-    const agent = yield* docker.container({
-      name: names(plan.slug).agent,
+    const n = names(plan.slug)
+    const kept = yield* stateVolumes(plan, spec)
+    const stateMounts = (workspace: boolean) => [
+      { source: n.volumes.home, target: AGENT_HOME, readonly: false, volume: true },
+      ...(workspace ? [{ source: n.volumes.workspace, target: plan.workdir, readonly: false, volume: true, nocopy: true }] : [])
+    ]
+    const containerSpec: ContainerSpec = {
+      name: n.agent,
       image: spec.image,
       networks: [{ name: rt.internalNetwork }],
       env: { ...plan.env, HOME: AGENT_HOME },
-      labels: names(plan.slug).labels("agent"),
-      mounts: [{ source: spec.provisionDir, target: spec.provisionTarget, readonly: true }, ...spec.mounts],
+      labels: n.labels("agent"),
+      mounts: [{ source: spec.provisionDir, target: spec.provisionTarget, readonly: true }, ...stateMounts(spec.workspace !== undefined), ...spec.mounts],
       workdir: plan.workdir,
       user: "root",
       hostname: plan.slug,
@@ -195,9 +270,23 @@ export const make = Effect.gen(function*() {
       ...(plan.resources.cpus !== undefined ? { cpus: plan.resources.cpus } : {}),
       ...(plan.resources.memory !== undefined ? { memory: plan.resources.memory } : {}),
       extraArgs: agentIsolation(plan)
-    })
+    }
+    let copy = kept.workspace === "copy"
+    const agent = yield* docker.container(containerSpec).pipe(
+      // An engine that cannot mount the overlay (Docker Desktop: the cwd is not a path of its
+      // VM; a rootless engine on an old kernel): the workspace becomes a copy, made once.
+      Effect.catchIf((e) => kept.workspace === "overlay" && e.reason._tag === "CommandFailed" && OVERLAY_REFUSED.test(e.reason.stderr), (e) =>
+        Effect.gen(function*() {
+          yield* Effect.logDebug(`overlay workspace refused, copying instead: ${e.message}`)
+          yield* docker.removeContainer(n.agent)
+          yield* docker.removeVolume(n.volumes.workspace)
+          yield* docker.createVolume({ name: n.volumes.workspace, labels: n.labels("workspace") })
+          copy = true
+          return yield* docker.container(containerSpec)
+        }))
+    )
     yield* reportStep("provision")
-    if (plan.copyCwd) yield* docker.copyTo(agent.name, `${plan.cwd}/.`, plan.workdir)
+    if (copy && spec.workspace?.seed !== undefined) yield* docker.copyTo(agent.name, `${spec.workspace.seed}/.`, plan.workdir)
     const prov = yield* docker.exec(agent.name, spec.provision, { user: "root" })
     if (prov.exitCode !== 0) return yield* failed(`provisioning the agent: ${prov.stderr.trim() || `exit ${prov.exitCode}`}`)
   }, Effect.mapError((e) => (e instanceof DockerError ? toBackendError(e) : e)))
@@ -211,7 +300,8 @@ export const make = Effect.gen(function*() {
         [...new Set(rs.map((r) => r.slug))].map((s): BottleState => ({
           slug: s,
           status: statusOf(names(s), s, rs),
-          parts: rs.filter((r) => r.slug === s && r.kind === "container").map((r) => r.name)
+          parts: rs.filter((r) => r.slug === s && r.kind === "container").map((r) => r.name),
+          volumes: rs.filter((r) => r.slug === s && r.kind === "volume").map((r) => r.name)
         }))
       ),
       Effect.mapError(toBackendError)
@@ -247,18 +337,49 @@ export const make = Effect.gen(function*() {
         tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
         ...execOptions(plan, options.user)
       }).pipe(Effect.mapError(toBackendError)),
+    session: Effect.fnUntraced(function*(plan, argv) {
+      const agent = names(plan.slug).agent
+      // The command records its pid (it execs in place of the shell): after docker's client
+      // returns, a command still alive means the client was detached (Ctrl-P Ctrl-Q), not that
+      // it exited. The agent could fake the record: the worst it gets is a bottle kept running.
+      const marker = `/tmp/.bottle-session-${crypto.randomBytes(6).toString("hex")}`
+      const code = yield* docker.execInteractive(agent, ["sh", "-c", "echo $$ > \"$0\"; exec \"$@\"", marker, ...argv], {
+        tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
+        ...execOptions(plan, "agent")
+      })
+      // Root in the sandbox has no CAP_KILL (kill -0 is refused): the process's /proc entry says.
+      const alive = code === 0 ? false : (yield* docker.exec(agent, ["sh", "-c", "p=$(cat \"$0\") && [ -d \"/proc/$p\" ]", marker], { user: "root" }).pipe(Effect.orElseSucceed(() => ({ exitCode: 1 })))).exitCode === 0
+      yield* docker.exec(agent, ["rm", "-f", marker], { user: "root" }).pipe(Effect.ignore)
+      return alive ? { _tag: "Detached" as const } : { _tag: "Exited" as const, exitCode: code }
+    }, Effect.mapError(toBackendError)),
+    copyOut: Effect.fnUntraced(function*(plan, sandboxPath, hostPath) {
+      if (fs.existsSync(hostPath) || isLink(hostPath)) return yield* failed(`${hostPath} exists: copy to a new path (nothing on the host is overwritten)`)
+      yield* docker.copyFrom(names(plan.slug).agent, path.posix.resolve(plan.workdir, sandboxPath), hostPath).pipe(Effect.mapError(toBackendError))
+    }),
+    copyIn: Effect.fnUntraced(function*(plan, hostPath, sandboxPath) {
+      const agent = names(plan.slug).agent
+      const dest = path.posix.resolve(plan.workdir, sandboxPath)
+      // docker cp puts a source into a destination dir that exists, else at the destination.
+      const isDir = (yield* docker.exec(agent, ["test", "-d", dest], { user: "root" }).pipe(Effect.mapError(toBackendError))).exitCode === 0
+      const target = isDir ? path.posix.join(dest, path.basename(path.resolve(hostPath))) : dest
+      yield* docker.copyTo(agent, hostPath, dest).pipe(Effect.mapError(toBackendError))
+      // docker cp gives root (or the host uid) the files: the agent's user owns what it is given.
+      const own = yield* docker.exec(agent, ["chown", "-R", "-h", "node:node", "--", target], { user: "root" }).pipe(Effect.mapError(toBackendError))
+      if (own.exitCode !== 0) return yield* failed(`copied, but could not give ${target} to the agent's user: ${own.stderr.trim()}`)
+    }),
     inspect,
     logs: Effect.fnUntraced(function*(slug, options) {
       const name = names(slug).bundle
       yield* docker.containerState(name)
       yield* docker.logs(name, { follow: options.follow })
     }, Effect.mapError(toBackendError)),
-    remove: Effect.fnUntraced(function*(slug) {
+    remove: Effect.fnUntraced(function*(slug, options) {
       const leftovers: Array<string> = []
       let holdsAddress = false
       // This root's objects of the slug, and unlabelled ones a version before root labels left
       // (their names collided across roots then, so at most one root can have them).
-      const mine = (yield* docker.listLabelled(slug)).filter((r) => r.root === rootId || r.root === undefined)
+      // Volumes are the bottle's kept state: removed only when asked (purge).
+      const mine = (yield* docker.listLabelled(slug)).filter((r) => (r.root === rootId || r.root === undefined) && (options.volumes || r.kind !== "volume"))
       for (const r of inRemovalOrder(mine)) {
         yield* removeResource(r).pipe(Effect.catch((e) =>
           Effect.sync(() => {

@@ -16,7 +16,7 @@ import { canonicalPath } from "./canonicalPath.ts"
 export const stateRootId = (root: string): string =>
   createHash("sha256").update(canonicalPath(root)).digest("hex").slice(0, 8)
 
-export type BottleRole = "agent" | "bundle" | "internal" | "egress"
+export type BottleRole = "agent" | "bundle" | "internal" | "egress" | "workspace" | "workspace-upper" | "workspace-scratch" | "home"
 
 export interface BottleNames {
   readonly rootId: string
@@ -26,6 +26,12 @@ export interface BottleNames {
   readonly bundle: string
   readonly internalNetwork: string
   readonly egressNetwork: string
+  /**
+   * The bottle's volumes, kept across stop/resume (docs/lifecycle.md): the workspace, its
+   * copy-on-write layer and the overlay's scratch dir when it is an overlay of the cwd, the
+   * agent's home.
+   */
+  readonly volumes: { readonly workspace: string; readonly upper: string; readonly scratch: string; readonly home: string }
   readonly labels: (role: BottleRole) => Record<string, string>
 }
 
@@ -42,6 +48,7 @@ export const namesIn = (rootId: string, slug: string): BottleNames => {
     bundle: `${base}-bundle`,
     internalNetwork: `${base}-int`,
     egressNetwork: `${base}-ext`,
+    volumes: { workspace: `${base}-work`, upper: `${base}-upper`, scratch: `${base}-scratch`, home: `${base}-home` },
     labels: (role) => ({ [LABEL_SLUG]: slug, [LABEL_ROOT]: rootId, [LABEL_ROLE]: role })
   }
 }

@@ -24,6 +24,8 @@ export interface BottleRow {
   readonly createdAt: string
   /** What its backend runs for it (containers, VMs, pods). */
   readonly containers: ReadonlyArray<string>
+  /** What its backend keeps for it across stop/resume (workspace and home volumes). */
+  readonly volumes: ReadonlyArray<string>
 }
 
 /** The backend a bottle was launched on: its plan's, else its record's, else docker (the only one before plans named it). */
@@ -61,7 +63,8 @@ export const listBottles = Effect.fn("listBottles")(function*() {
       backend,
       status: Option.match(found, { onNone: () => "unknown" as const, onSome: (s) => s?.status ?? "stopped" }),
       createdAt: Option.match(meta, { onNone: () => "", onSome: (m) => m.createdAt }),
-      containers: Option.match(found, { onNone: () => [], onSome: (s) => s?.parts ?? [] })
+      containers: Option.match(found, { onNone: () => [], onSome: (s) => s?.parts ?? [] }),
+      volumes: Option.match(found, { onNone: () => [], onSome: (s) => s?.volumes ?? [] })
     }
   })
 })
@@ -101,7 +104,9 @@ export const teardown = Effect.fn("teardown")(function*(slug: string, options: T
       const found = yield* backend.inspect(slug).pipe(Effect.catch((e) => (e.reason._tag === "Unavailable" ? Effect.succeed([]) : Effect.fail(e))))
       if (found.length === 0) return yield* new StateError({ reason: new StateNotFound({ slug }) })
     }
-    const { leftovers, holdsAddress } = yield* backend.remove(slug)
+    // Plain stop keeps the bottle's state (its workspace and home volumes) for `resume`; purge
+    // removes it with the rest.
+    const { leftovers, holdsAddress } = yield* backend.remove(slug, { volumes: options.purge })
     // The address block is free once nothing holds it: the next bottle given that subnet could
     // not create its network over the old one.
     if (!holdsAddress) yield* state.releaseLeases(slug)

@@ -17,8 +17,9 @@
  * error the operator sees, beside whatever failed before it. Each key is recorded in the
  * state dir (meta.json) the moment it exists and stays recorded until it is revoked, so even
  * a launch killed outright leaves `bottle stop` what to revoke (src/programs/deployKeys.ts).
- * In detach mode a successful launch keeps everything running; its teardown is `bottle stop`,
- * which works from the state dir and the backend.
+ * In detach mode a successful launch keeps everything running, and so does an attached session
+ * left with the detach keys; its teardown is `bottle stop`, which works from the state dir and
+ * the backend.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -79,12 +80,17 @@ export interface LaunchedBottle {
   readonly slug: string
   /** The attached session's exit code (attach mode). */
   readonly exitCode?: number
+  /** The attached session was left with the detach keys: the bottle keeps running (attach mode). */
+  readonly detached?: boolean
 }
 
 /**
  * Shell run as root in the agent once: trust the bottle CA, place prompt and skills, own the
- * home (and a copied workspace). Paths come in as positional parameters, never spliced into
- * the script, so no manifest value can become shell syntax.
+ * home (and the bottle's own workspace, when first made). Paths come in as positional
+ * parameters, never spliced into the script, so no manifest value can become shell syntax.
+ * Ownership is fixed entry by entry (`find … ! -user`), links themselves (`-h`), never followed:
+ * the home and the workspace are kept across resumes, so the agent may have planted anything
+ * there, and on a copy-on-write workspace a blanket `chown -R` would copy up every file.
  */
 const PROVISION_SCRIPT = `set -eu
 provision="$1"; home="$2"; workdir="$3"; prompt="$4"; skills="$5"; own_workdir="$6"
@@ -92,29 +98,41 @@ install -m 0644 "$provision/ca.pem" /usr/local/share/ca-certificates/bot-bottle.
 # Appending is what update-ca-certificates would do for one new CA, without rehashing them all.
 cat "$provision/ca.pem" >> /etc/ssl/certs/ca-certificates.crt
 mkdir -p "$home/.bottle" "$workdir"
+rm -f "$prompt"
 install -m 0600 "$provision/prompt.md" "$prompt"
 if [ -d "$provision/skills" ]; then mkdir -p "$skills" && cp -a "$provision/skills/." "$skills/"; fi
-# The git gate: each upstream's URL is rewritten to the gate's (never through the proxy), and a
-# copied workspace's remotes naming an upstream point at the gate. Pairs: gate URL, upstream URL.
-shift 6
+own() { find "$1" -xdev \\( ! -user node -o ! -group node \\) -exec chown -h node:node {} + ; }
+if [ "$own_workdir" = yes ]; then own "$workdir"; fi
+# The git gate (pairs after $7: gate URL, upstream URL): the agent's git reaches each upstream
+# through the gate, never through the proxy, by a config file rewritten at every provision
+# (a resumed bottle's gate may have another address) and included from the global one; in a
+# copied workspace, remotes naming an upstream (or an earlier address of its gate) point at the
+# gate, changed as the agent's user so .git stays the agent's.
+copied="$7"; shift 7
+gate="$home/.bottle/gate.gitconfig"
+rm -f "$gate"
 while [ "$#" -ge 2 ]; do
-  HOME="$home" git config --global "url.$1.insteadOf" "$2"
-  HOME="$home" git config --global "http.$1.proxy" ""
-  if [ "$own_workdir" = yes ] && [ -e "$workdir/.git" ]; then
-    for r in $(git -c safe.directory='*' -C "$workdir" remote 2>/dev/null); do
-      if [ "$(git -c safe.directory='*' -C "$workdir" config --get "remote.$r.url")" = "$2" ]; then git -c safe.directory='*' -C "$workdir" remote set-url "$r" "$1"; fi
+  git config --file "$gate" "url.$1.insteadOf" "$2"
+  git config --file "$gate" "http.$1.proxy" ""
+  if [ "$copied" = yes ] && [ -e "$workdir/.git" ]; then
+    for r in $(runuser -u node -- git -C "$workdir" remote 2>/dev/null); do
+      url="$(runuser -u node -- git -C "$workdir" config --get "remote.$r.url" || true)"
+      case "$url" in "$2"|http://*:"\${1##*:}") runuser -u node -- git -C "$workdir" remote set-url "$r" "$1" ;; esac
     done
   fi
   shift 2
 done
-chown -R node:node "$home"
-if [ "$own_workdir" = yes ]; then chown -R node:node "$workdir"; fi
+if [ -f "$gate" ] && ! HOME="$home" git config --global --get-all include.path 2>/dev/null | grep -qxF "$gate"; then
+  HOME="$home" git config --global --add include.path "$gate"
+fi
+own "$home"
 chmod 1777 /tmp
 `
-const provisionArgv = (plan: BottlePlan, skillsDir: string) =>
+const provisionArgv = (plan: BottlePlan, skillsDir: string, fresh: boolean) =>
   // A mounted workspace holds the user's own files, owned as they are on the host: never chowned.
-  ["sh", "-c", PROVISION_SCRIPT, "provision", AGENT_PROVISION_DIR, AGENT_HOME, plan.workdir, plan.promptPath, skillsDir, plan.mountCwd ? "no" : "yes",
-    ...plan.git.upstreams.flatMap((u, i) => [gateUrl(plan.network.bundleIp, i, u.name), u.url])]
+  // The bottle's own workspace is given to the agent's user once, when it is first made.
+  ["sh", "-c", PROVISION_SCRIPT, "provision", AGENT_PROVISION_DIR, AGENT_HOME, plan.workdir, plan.promptPath, skillsDir, !plan.mountCwd && fresh ? "yes" : "no",
+    plan.mountCwd ? "no" : "yes", ...plan.git.upstreams.flatMap((u, i) => [gateUrl(plan.network.bundleIp, i, u.name), u.url])]
 
 /** Each step's failure names the step. */
 const failedAt = (step: LaunchStep) => (e: { readonly message: string }) => new LaunchError({ reason: new LaunchFailed({ step, message: e.message }) })
@@ -240,17 +258,19 @@ export const acquireBottle = Effect.fnUntraced(function*(
     provisionDir: dirs.agentDir,
     provisionTarget: AGENT_PROVISION_DIR,
     mounts: workspaceMounts,
-    provision: provisionArgv(plan, SKILLS_DIR)
+    // The bottle's own workspace (kept across stop/resume), seeded from the cwd with copy_cwd.
+    workspace: plan.mountCwd ? undefined : { seed: plan.copyCwd ? plan.cwd : undefined },
+    provision: provisionArgv(plan, SKILLS_DIR, options.fresh)
   })), Effect.mapError(failedAt("sandbox")))
   yield* Effect.all([bundle, sandbox], { concurrency: 2, discard: true })
   return plan
 })
 
-/** Attach: run the agent's command with the caller's terminal; returns its exit code. */
+/** Attach: run the agent's command with the caller's terminal, until it exits or is detached from. */
 export const attach = Effect.fn("attach")(function*(plan: BottlePlan) {
   const backend = yield* Backend
   yield* reportStep("attach")
-  return yield* backend.attach(plan, [...plan.command], { user: "agent" })
+  return yield* backend.session(plan, [...plan.command])
 })
 
 /** One line for what ended an attempt: its first error, else its first defect, else an interruption. */
@@ -279,16 +299,21 @@ export const launch = Effect.fn("launch")(function*(plan: BottlePlan, options: L
   return yield* Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
+      let ran = false
       const exit = yield* Effect.exit(restore(Effect.gen(function*() {
         const acquired = yield* acquireBottle(plan, options, failures).pipe(Scope.provide(scope))
+        ran = true
         if (options.mode === "detach") return { slug: plan.slug } satisfies LaunchedBottle
-        const exitCode = yield* attach(acquired).pipe(Effect.mapError(failedAt("attach")))
-        return { slug: plan.slug, exitCode } satisfies LaunchedBottle
+        const end = yield* attach(acquired).pipe(Effect.mapError(failedAt("attach")))
+        return (end._tag === "Detached" ? { slug: plan.slug, detached: true } : { slug: plan.slug, exitCode: end.exitCode }) satisfies LaunchedBottle
       })))
-      if (Exit.isSuccess(exit) && options.mode === "detach") return exit.value
+      // Detached (by the flag, or by the detach keys during the session): left running.
+      if (Exit.isSuccess(exit) && (options.mode === "detach" || exit.value.detached === true)) return exit.value
       // Releases run in reverse order, every one of them even when one before it breaks, so
       // nothing can skip a deploy-key revocation behind it.
-      const closed = yield* Effect.exit(Scope.close(scope, exit))
+      // Once the bottle has run, its state (state dir, workspace, home) is the agent's work: how
+      // the session ended (an error, an interruption) never discards it as a failed launch would.
+      const closed = yield* Effect.exit(Scope.close(scope, ran ? (Exit.void as Exit.Exit<unknown, unknown>) : exit))
       const failed = yield* Ref.get(failures)
       const revocation = failed.length === 0 ? undefined : new LaunchError({
         reason: new RevocationFailed({

@@ -16,6 +16,10 @@
  *   the sandbox gets no secret at all;
  * - `exec` and `attach` run with the bottle's env (`plan.env`, HOME) on every call (a microVM's
  *   exec does not inherit PID 1's env).
+ * - the bottle's state (its own workspace, the agent's home) outlives the sandbox: a later
+ *   `sandbox` for the slug gets it back as it was, until `remove(slug, { volumes: true })` or
+ *   `removeOrphans`; a `sandbox` acquisition that fails removes what it created itself; a
+ *   workspace seeded from a host dir never writes to that dir (docs/lifecycle.md).
  */
 import { Context, type Effect, type Redacted, Schema, type Scope } from "effect"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
@@ -100,6 +104,12 @@ export interface SandboxSpec {
   readonly provisionTarget: string
   /** The workspace's mounts (mount_cwd), empty when the cwd is copied or not used. */
   readonly mounts: ReadonlyArray<HostMount>
+  /**
+   * The bottle's own workspace at `plan.workdir`, kept across stop/resume (absent with
+   * mount_cwd). `seed`: the host dir it starts as a private copy of (copy_cwd), read, never
+   * written; taken when the workspace is first made, never again.
+   */
+  readonly workspace?: { readonly seed?: string | undefined } | undefined
   /** Run once, as root, when the sandbox is exec-ready (after the cwd copy): argv, no shell splicing. */
   readonly provision: ReadonlyArray<string>
 }
@@ -115,11 +125,15 @@ export interface ExecResult {
 /** degraded: some parts are not running; unhealthy: the bundle reports a crashed daemon. */
 export type BottleStatus = "running" | "stopped" | "degraded" | "unhealthy"
 
+export type SessionEnd = { readonly _tag: "Exited"; readonly exitCode: number } | { readonly _tag: "Detached" }
+
 export interface BottleState {
   readonly slug: string
   readonly status: BottleStatus
   /** What the backend runs for it (container names, VM names, pods): for humans. */
   readonly parts: ReadonlyArray<string>
+  /** What it keeps for the bottle across stop/resume (volume names): for humans. */
+  readonly volumes: ReadonlyArray<string>
 }
 
 export class Backend extends Context.Service<Backend, {
@@ -145,6 +159,16 @@ export class Backend extends Context.Service<Backend, {
   readonly sandbox: (plan: BottlePlan, network: BottleNetwork, spec: SandboxSpec) => Effect.Effect<void, BackendError, Scope.Scope>
   /** Runs argv in the sandbox (bottle env, workdir) and collects its output, whatever its exit code. */
   readonly exec: (plan: BottlePlan, argv: ReadonlyArray<string>, options: { readonly user: SandboxUser; readonly stdin?: string }) => Effect.Effect<ExecResult, BackendError>
+  /** Copies a sandbox path out to `hostPath`, which must not exist (links are copied as links, never followed). */
+  readonly copyOut: (plan: BottlePlan, sandboxPath: string, hostPath: string) => Effect.Effect<void, BackendError>
+  /** Copies a host file or dir into the sandbox at `sandboxPath`, owned by the agent's user. */
+  readonly copyIn: (plan: BottlePlan, hostPath: string, sandboxPath: string) => Effect.Effect<void, BackendError>
+  /**
+   * The agent's session: argv in the sandbox with the caller's terminal, as the agent's user.
+   * `detached`: the caller left with the terminal's detach keys (docker's Ctrl-P Ctrl-Q) and the
+   * command still runs; else its exit code.
+   */
+  readonly session: (plan: BottlePlan, argv: ReadonlyArray<string>) => Effect.Effect<SessionEnd, BackendError>
   /** Runs argv in the sandbox with the caller's terminal; returns its exit code. */
   readonly attach: (plan: BottlePlan, argv: ReadonlyArray<string>, options: { readonly user: SandboxUser }) => Effect.Effect<number, BackendError>
   /** The state of this backend's bottles (`slug` narrows): what `ls`, `resume` and `exec` need. */
@@ -152,10 +176,11 @@ export class Backend extends Context.Service<Backend, {
   /** Prints the bundle's daemon log (`follow`: until interrupted); NotFound when no bundle runs. */
   readonly logs: (slug: string, options: { readonly follow: boolean }) => Effect.Effect<void, BackendError>
   /**
-   * Removes everything this backend runs for `slug`; returns what could not be removed (one
-   * line each). `holdsAddress`: a leftover still holds the bottle's leased address.
+   * Removes everything this backend runs for `slug`, and its kept state too with `volumes`;
+   * returns what could not be removed (one line each). `holdsAddress`: a leftover still holds
+   * the bottle's leased address.
    */
-  readonly remove: (slug: string) => Effect.Effect<{ readonly leftovers: ReadonlyArray<string>; readonly holdsAddress: boolean }, BackendError>
+  readonly remove: (slug: string, options: { readonly volumes: boolean }) => Effect.Effect<{ readonly leftovers: ReadonlyArray<string>; readonly holdsAddress: boolean }, BackendError>
   /** Everything this backend runs for a bottle not in `known`, removed unless `dryRun`; one line each. */
   readonly removeOrphans: (known: ReadonlySet<string>, options: { readonly dryRun: boolean }) => Effect.Effect<ReadonlyArray<string>, BackendError>
 }>()("bot-bottle/Backend") {}

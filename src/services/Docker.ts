@@ -72,9 +72,21 @@ export interface NetworkAttachment {
 }
 
 export interface Mount {
+  /** A host path (bind), or a volume's name (`volume: true`). */
   readonly source: string
   readonly target: string
   readonly readonly: boolean
+  /** A named volume rather than a bind mount. */
+  readonly volume?: boolean
+  /** A volume that is not filled from the image's content at that path on its first use. */
+  readonly nocopy?: boolean
+}
+
+export interface VolumeSpec {
+  readonly name: string
+  readonly labels: Record<string, string>
+  /** The driver's options (`--opt k=v`), e.g. the local driver's overlay mount. */
+  readonly options?: Record<string, string>
 }
 
 export interface ContainerSpec {
@@ -178,4 +190,10 @@ export class Docker extends Context.Service<Docker, {
   /** Everything (containers, networks, volumes) carrying our slug label; `slug` narrows. */
   readonly listLabelled: (slug?: string) => Effect.Effect<ReadonlyArray<LabelledResource>, DockerError>
   readonly removeVolume: (name: string) => Effect.Effect<void, DockerError>
+  /** `docker volume create`: a no-op when a volume of that name exists already. */
+  readonly createVolume: (spec: VolumeSpec) => Effect.Effect<void, DockerError>
+  /** Where a volume's data is on the engine's own filesystem (`docker volume inspect`). */
+  readonly volumeMountpoint: (name: string) => Effect.Effect<string, DockerError>
+  /** `docker cp <container>:<path> <hostPath>` (symbolic links are copied as links, never followed). */
+  readonly copyFrom: (container: string, containerPath: string, hostPath: string) => Effect.Effect<void, DockerError>
 }>()("bot-bottle/Docker") {}

@@ -1,6 +1,7 @@
 /**
  * `bottle start` attached, as a person uses it: in a real terminal (tmux), the agent's command
- * gets the TTY; its exit code comes back; exiting or Ctrl-C tears everything down.
+ * gets the TTY; its exit code comes back; exiting or Ctrl-C tears everything down but the
+ * volumes that keep its workspace and home for `resume` (test/e2e/lifecycle*.test.ts).
  */
 import { spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
@@ -8,7 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { bottleNames } from "../../src/programs/bottleNames.ts"
-import { BIN, ensureBuilt, labelled, subnetLeaseHolders, tempDir, waitFor } from "./support.ts"
+import { BIN, ensureBuilt, labelled, runningParts, subnetLeaseHolders, tempDir, waitFor } from "./support.ts"
 
 const manifest = `
 agents:
@@ -109,7 +110,7 @@ describe("bottle start, attached to a terminal", () => {
     expect(fs.readFileSync(path.join(cwd, "agent-file.txt"), "utf8")).toBe("from-the-agent\n")
     const after = fs.statSync(path.join(cwd, "host-file.txt"))
     expect([after.uid, after.gid]).toEqual([before.uid, before.gid])
-    expect(labelled(slug)).toEqual([])
+    expect(runningParts(slug), "nothing runs; the volumes stay for resume").toEqual([])
     // The read-only placeholders laid over missing guarded names are gone with the bottle.
     for (const n of [".envrc", ".vscode", "HEAD"]) expect(fs.existsSync(path.join(cwd, n)), n).toBe(false)
   }, 600_000)
@@ -126,7 +127,7 @@ describe("bottle start, attached to a terminal", () => {
     expect(text).toMatch(/^600:0$/m)
     expect(text).toContain("Review carefully.")
     expect(fs.readFileSync(exitFile, "utf8").trim()).toBe("EXIT=7")
-    expect(labelled(slug)).toEqual([])
+    expect(runningParts(slug), "nothing runs; the volumes stay for resume").toEqual([])
     expect(fs.existsSync(path.join(stateDir, "bottles", slug, "plan.json")), "state kept for logs and resume").toBe(true)
     expect(subnetLeaseHolders(stateDir)).not.toContain(slug)
   }, 600_000)
@@ -138,7 +139,7 @@ describe("bottle start, attached to a terminal", () => {
     tmux("send-keys", "-t", session, "C-c")
     await waitFor(() => fs.existsSync(exitFile), 60_000, "the CLI to exit")
     expect(fs.readFileSync(exitFile, "utf8").trim()).toMatch(/^EXIT=(130|2)$/)
-    expect(labelled(slug)).toEqual([])
+    expect(runningParts(slug), "nothing runs; the volumes stay for resume").toEqual([])
   }, 600_000)
 
   it("a credential grant is shown and asked about with the start; yes approves it (remembered) and starts the bottle", async () => {
@@ -166,6 +167,6 @@ bottles:
     tmux("send-keys", "-t", session, "exit 3", "Enter")
     await waitFor(() => fs.existsSync(exitFile), 60_000, "the CLI to exit")
     expect(fs.readFileSync(exitFile, "utf8").trim()).toBe("EXIT=3")
-    expect(labelled(slug)).toEqual([])
+    expect(runningParts(slug), "nothing runs; the volumes stay for resume").toEqual([])
   }, 420_000)
 })

@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { issueServerCert, makeTestCa } from "../egress/support/pki.ts"
 import { bottleNames, stateRootId } from "../../src/programs/bottleNames.ts"
-import { baseEnv, cli, cliSpawn, docker, ensureBuilt, hostService, labelled, subnetLeaseHolders, tempDir, waitFor } from "./support.ts"
+import { baseEnv, cli, cliSpawn, docker, ensureBuilt, hostService, labelled, runningParts, subnetLeaseHolders, tempDir, waitFor } from "./support.ts"
 
 const UPSTREAM_HOST = "api.upstream-test.dev"
 const OTHER_HOST = "other.upstream-test.dev"
@@ -395,11 +395,12 @@ describe("docker backend: isolation probes, each with a positive control", () =>
 })
 
 describe("docker backend: stop", () => {
-  it("`bottle stop` leaves no container, network or volume carrying the label", () => {
+  it("`bottle stop` leaves no container or network carrying the label; only the volumes kept for resume", () => {
     docker(["rm", "-f", upstream])
     const r = cli(["stop", slug], { cwd, env })
     expect(r.code, r.stderr).toBe(0)
-    expect(labelled(slug)).toEqual([])
+    expect(runningParts(slug)).toEqual([])
+    expect(labelled(slug).every((l) => l.startsWith("volume "))).toBe(true)
     expect(subnetLeaseHolders(stateDir)).toEqual([])
     // The state stays: the audit log can still be read, and the plan shows as stopped.
     const audit = cli(["logs", slug, "--egress"], { cwd, env })
@@ -434,7 +435,7 @@ describe("docker backend: resume, a crashed sidecar, cleanup", () => {
     expect(r.stdout).not.toContain("hello from upstream")
     docker(["rm", "-f", upstream])
     expect(cli(["stop", slug], { cwd, env }).code).toBe(0)
-    expect(labelled(slug)).toEqual([])
+    expect(runningParts(slug)).toEqual([])
   })
 
   it("`bottle cleanup` removes what is labelled as ours but belongs to no bottle", () => {

@@ -114,9 +114,13 @@ describe("leases and names across state roots, on a shared engine", () => {
     for (const c of [nb.agent, nb.bundle]) expect(running(c), c).toBe(true)
   })
 
-  it("`bottle stop --purge` in the other root removes the rest: nothing carrying the slug is left", () => {
+  it("`bottle stop --purge` in the other root removes the rest: nothing carrying the slug is left (but root A's kept volumes)", () => {
     const stop = cli(["stop", slug, "--purge"], { cwd, env: envOf(roots.b) })
     expect(stop.code, stop.stderr).toBe(0)
+    const volumesOfA = Object.values(bottleNames(roots.a, slug).volumes)
+    expect(labelled(slug).filter((l) => !volumesOfA.some((v) => l === `volume ${v}`))).toEqual([])
+    const purgeA = cli(["stop", slug, "--purge"], { cwd, env: envOf(roots.a) })
+    expect(purgeA.code, purgeA.stderr).toBe(0)
     expect(labelled(slug)).toEqual([])
   })
 })

@@ -49,6 +49,9 @@ export const labelled = (slug: string): Array<string> => {
   ].filter((l) => l.trim() !== "")
 }
 
+/** What the engine runs for a bottle (containers, networks): `labelled` less the volumes `stop` keeps for `resume`. */
+export const runningParts = (slug: string): Array<string> => labelled(slug).filter((l) => !l.startsWith("volume "))
+
 /** Slugs holding a subnet lease in a state root (the index files; owner records sit in by-slug/). */
 export const subnetLeaseHolders = (stateDir: string): Array<string> => {
   const dir = path.join(stateDir, "leases", "subnet")

@@ -34,6 +34,8 @@ export interface FakeBackendOptions {
   readonly addressesInUse?: ReadonlyArray<string>
   /** Subnets taken on the substrate after the look: a network on one of them is refused (AddressTaken). */
   readonly takenMeanwhile?: ReadonlyArray<string>
+  /** The session ends with the detach keys instead of an exit. */
+  readonly detach?: boolean
   /** Overrides, for the methods launch does not use (inspect, remove, ...). Unset: they die. */
   readonly stub?: Partial<Backend["Service"]>
 }
@@ -80,6 +82,13 @@ export const layerTest = (options: FakeBackendOptions = {}) =>
       attach: (plan) => rec.gate(`attach ${plan.slug}`).pipe(Effect.andThen(rec.record(`attach ${plan.slug}`)), Effect.as(options.attachExitCode ?? 0)),
       inspect: unexpected("inspect") as (slug?: string) => Effect.Effect<ReadonlyArray<BottleState>, BackendError>,
       logs: unexpected("logs"),
+      session: (plan) =>
+        rec.gate(`attach ${plan.slug}`).pipe(
+          Effect.andThen(rec.record(`attach ${plan.slug}`)),
+          Effect.as(options.detach ? { _tag: "Detached" as const } : { _tag: "Exited" as const, exitCode: options.attachExitCode ?? 0 })
+        ),
+      copyOut: unexpected("copyOut"),
+      copyIn: unexpected("copyIn"),
       remove: unexpected("remove"),
       removeOrphans: unexpected("removeOrphans"),
       ...options.stub

@@ -13,11 +13,13 @@ import {
   Docker,
   DockerCommandFailed,
   DockerError,
+  DockerNotFound,
   DockerSubnetOverlap,
   DockerUnavailable,
   type ContainerSpec,
   type LabelledResource,
-  type NetworkSpec
+  type NetworkSpec,
+  type VolumeSpec
 } from "../../src/services/Docker.ts"
 import { Recorder } from "./Recorder.ts"
 
@@ -39,6 +41,10 @@ export interface FakeDockerOptions {
    * (a race): invisible to the listing, refused with SubnetOverlap on create.
    */
   readonly takenMeanwhile?: ReadonlyArray<string>
+  /** Volumes the engine already has (a resumed bottle's); those created are added. */
+  readonly volumes?: ReadonlyArray<string>
+  /** Receives the spec of every volume created. */
+  readonly volumeSpecs?: Array<VolumeSpec>
 }
 
 const unreachable = new DockerError({ reason: new DockerUnavailable({ message: "Cannot connect to the Docker daemon at unix:///fake.sock" }) })
@@ -49,6 +55,7 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
   Layer.effect(Docker, Effect.gen(function*() {
     const rec = yield* Recorder
     const networks = new Map<string, ReadonlyArray<string>>((options.engineNetworks ?? []).map((n) => [n.name, n.subnets]))
+    const volumes = new Set<string>(options.volumes ?? [])
     // Exact-match overlap is enough here: the fake's subnets are all /24s of the pool.
     const createNetwork = (spec: NetworkSpec) => {
       const subnet = spec.subnet
@@ -123,6 +130,16 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
           Effect.andThen(labelled === "unavailable" ? Effect.fail(unreachable) : Effect.succeed(labelled.filter((r) => slug === undefined || r.slug === slug)))
         )
       },
-      removeVolume: (name) => rec.record(`release volume ${name}`)
+      removeVolume: (name) => Effect.sync(() => volumes.delete(name)).pipe(Effect.andThen(rec.record(`release volume ${name}`))),
+      createVolume: (spec) =>
+        Effect.sync(() => {
+          volumes.add(spec.name)
+          options.volumeSpecs?.push(spec)
+        }).pipe(Effect.andThen(rec.record(`acquire volume ${spec.name}`))),
+      volumeMountpoint: (name) =>
+        volumes.has(name)
+          ? Effect.succeed(`/var/lib/docker/volumes/${name}/_data`)
+          : Effect.fail(new DockerError({ reason: new DockerNotFound({ what: `No such volume: ${name}` }) })),
+      copyFrom: (container) => rec.record(`copy from ${container}`)
     })
   }))

@@ -22,6 +22,7 @@ import { Config, ConfigProvider, Effect, Option, Redacted, Schedule } from "effe
 import { ensureBottleCa } from "../../src/schema/BottleCa.ts"
 import type { Route } from "../../src/schema/Route.ts"
 import { loadRoutes } from "../../src/schema/RoutesFile.ts"
+import { type Asker, makeAsker, withGrants } from "./ask.ts"
 import { AuditLog } from "./audit.ts"
 import { type EgressLimits, limitsFromEnv } from "./config.ts"
 import { EgressError, errorMessage } from "./errors.ts"
@@ -80,13 +81,15 @@ const readTokens = (routes: ReadonlyArray<Route>, env: Record<string, string | u
     return tokens
   })
 
-const policyFrom = Effect.fn("egress.policyFrom")(function*(file: string, env: Record<string, string | undefined> | undefined): Effect.fn.Return<Policy, EgressError> {
+const policyFrom = Effect.fn("egress.policyFrom")(function*(file: string, env: Record<string, string | undefined> | undefined, asker?: Asker): Effect.fn.Return<Policy, EgressError> {
   const routes = yield* loadRoutes(file).pipe(Effect.mapError((e) => new EgressError({ reason: e.reason })))
   const tokens = yield* readTokens(routes.routes, env)
-  const { policy, missing } = compilePolicy(routes.routes, { get: (name) => tokens.get(name) })
+  // on_unrouted: ask: the routes approvals granted (bare, no auth) come after the file's.
+  const ask = routes.on_unrouted === "ask" && asker !== undefined ? withGrants(routes.routes, asker) : undefined
+  const { policy, missing } = compilePolicy(ask?.routes ?? routes.routes, { get: (name) => tokens.get(name) })
   const first = missing[0]
   if (first) return yield* new EgressError({ reason: { _tag: "MissingToken", env: first.env, host: first.host } })
-  return policy
+  return ask ? { ...policy, ask: ask.hooks } : policy
 })
 
 /** Reads and checks the extra CA files (each PEM certificate must parse): a bad one fails the start. */
@@ -140,7 +143,11 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
     catch: (cause) => new EgressError({ reason: { _tag: "CaFailed", path: ca.keyPath, message: errorMessage(cause) } })
   })
   const envLimits = yield* limitsFromEnv(options.env ?? process.env)
-  const initial = yield* policyFrom(options.routesFile, options.env)
+  // on_unrouted: ask keeps its approval requests in the daemon's own dir; a used once grant wakes the reload.
+  let onAskChange: () => void = () => {}
+  const askExpiry = Number((options.env ?? process.env)["BOTTLE_EGRESS_ASK_EXPIRY_SECONDS"] ?? NaN)
+  const asker = makeAsker(options.stateDir, { ...(Number.isInteger(askExpiry) && askExpiry > 0 ? { expirySeconds: askExpiry } : {}), onUse: () => onAskChange() })
+  const initial = yield* policyFrom(options.routesFile, options.env, asker)
   const extraCas = yield* readExtraCas(options.extraCaFiles ?? [])
 
   // Bound now, before the proxy engine (mockttp) is even loaded: see listener.ts.
@@ -186,15 +193,16 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
   // Live reload: a replaced file (atomic rename in the mounted directory) changes its inode,
   // so we compare a stamp rather than trusting watch events alone (bind mounts may not deliver
   // them); a watch event only makes the next check immediate.
-  let stamp = fileStamp(options.routesFile)
+  const stampNow = () => `${fileStamp(options.routesFile)}|${asker.stamp()}`
+  let stamp = stampNow()
   const reload = Effect.gen(function*() {
-    const policy = yield* policyFrom(options.routesFile, options.env)
+    const policy = yield* policyFrom(options.routesFile, options.env, asker)
     yield* Effect.promise(() => proxy.setPolicy(policy))
     yield* Effect.logInfo(`egress: routes reloaded from ${options.routesFile} (${policy.routes.length} routes)`)
   })
   const check = Effect.suspend(() => {
-    const now = fileStamp(options.routesFile)
-    if (now === stamp || now === "missing") return Effect.void
+    const now = stampNow()
+    if (now === stamp || now.startsWith("missing")) return Effect.void
     stamp = now
     return reload.pipe(
       Effect.catch((e: EgressError) => Effect.logError(`egress: keeping previous routes: ${e.message}`)),
@@ -212,9 +220,21 @@ export const runEgress = Effect.fn("runEgress")(function*(options: EgressOptions
       } catch {
         watcher = undefined
       }
-      return { watcher, onChange: (f: () => void) => (notify = f) }
+      // Answers to approval requests (on_unrouted: ask) land in their own dir.
+      let answers: fs.FSWatcher | undefined
+      try {
+        answers = fs.watch(asker.answersDir, { persistent: false }, () => notify?.())
+        answers.on("error", () => {})
+      } catch {
+        answers = undefined
+      }
+      onAskChange = () => notify?.()
+      return { watcher, answers, onChange: (f: () => void) => (notify = f) }
     }),
-    ({ watcher }) => Effect.sync(() => watcher?.close())
+    ({ watcher, answers }) => Effect.sync(() => {
+      watcher?.close()
+      answers?.close()
+    })
   )
   const pollMs = options.pollMs ?? 1000
   yield* Effect.forkScoped(

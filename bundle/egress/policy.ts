@@ -25,6 +25,7 @@
 import type { Redacted } from "effect"
 import { Redacted as R } from "effect"
 import { hostMatches, type Route } from "../../src/schema/Route.ts"
+import type { AskHooks } from "./ask.ts"
 import { describeFinding, type HeldToken, scanDecoded, scanSetFor, scanUrl } from "./dlp.ts"
 
 export interface CompiledRoute {
@@ -47,6 +48,8 @@ export interface CompiledRoute {
 
 export interface Policy {
   readonly routes: ReadonlyArray<CompiledRoute>
+  /** `on_unrouted: ask` (ask.ts): unrouted hosts are queued for approval; approved ones are routes here. */
+  readonly ask?: AskHooks | undefined
   /** The tokens as held: what a response may echo (redaction). */
   readonly tokens: ReadonlyArray<HeldToken>
   /** What DLP looks for: the tokens plus their base64/hex forms (precomputed once per policy). */

@@ -50,6 +50,7 @@ import type { AuditDecision, AuditEntry } from "../../src/schema/AuditLog.ts"
 import type { AuditLog } from "./audit.ts"
 import type { HeldListener } from "./listener.ts"
 import { Admission, gateConnections } from "./admission.ts"
+import { askDecision } from "./ask.ts"
 import { DEFAULT_LIMITS, type EgressLimits } from "./config.ts"
 import { BodyScanner, describeFinding, MIN_SCANNED_TOKEN, Redactor, scanDecoded, scanWindowFor } from "./dlp.ts"
 import { type CompiledRoute, decide, type Decision, type Policy, type RequestFacts } from "./policy.ts"
@@ -451,7 +452,11 @@ class Generation {
     let d = this.decisions.get(req)
     if (d === undefined) {
       const busy = this.shed?.()
-      d = busy ? { _tag: "Deny", rule: busy.rule, reason: busy.reason, dlp: false, busy: true } : decide(this.policy, factsOf(req))
+      if (busy) d = { _tag: "Deny", rule: busy.rule, reason: busy.reason, dlp: false, busy: true }
+      else {
+        const facts = factsOf(req)
+        d = askDecision(this.policy, decide(this.policy, facts), facts)
+      }
       this.decisions.set(req, d)
     }
     return d
@@ -462,7 +467,8 @@ class Generation {
     const { host, port } = hostOfTarget(target)
     if (port === undefined) return { rule: "bad-connect", reason: `CONNECT target ${JSON.stringify(target)} has no port` }
     const candidates = this.policy.routes.filter((r) => hostMatches(r.route.host, host))
-    if (candidates.length === 0) return { rule: "default-deny", reason: `host ${host} is not routed` }
+    // on_unrouted: ask: the tunnel opens, and its first request gets the 403 naming the approval.
+    if (candidates.length === 0) return this.policy.ask ? undefined : { rule: "default-deny", reason: `host ${host} is not routed` }
     if (candidates.some((r) => r.ports.includes(port))) return undefined
     return { rule: candidates[0]!.name, reason: `port ${port} not allowed (allowed: ${candidates[0]!.ports.join(", ")})` }
   }

@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import { CliError, Command } from "effect/cli"
 import * as BottleLive from "../layers/BottleLive.ts"
 import { packageVersion } from "../programs/assets.ts"
+import { approvals, approve, deny } from "./approvals.ts"
 import { cleanup } from "./cleanup.ts"
 import { cp } from "./cp.ts"
 import { daemon } from "./daemon.ts"
@@ -25,7 +26,7 @@ import { stop } from "./stop.ts"
 
 const bottle = Command.make("bottle").pipe(
   Command.withDescription("Run an AI coding agent in a sandbox whose only way out is a sidecar you control"),
-  Command.withSubcommands([start, run, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon, cp, pull])
+  Command.withSubcommands([start, run, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon, cp, pull, approvals, approve, deny])
 )
 
 const program = Command.run(bottle, { version: packageVersion() }).pipe(

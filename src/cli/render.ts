@@ -25,7 +25,7 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrant
     : plan.copyCwd ? `${plan.cwd} copied to ${plan.workdir}` : `${plan.workdir} (empty; copy_cwd is off)`)
   row("network", describeNetwork(plan))
   row("daemons", plan.daemons.join(", "))
-  if (plan.egress.routes.length === 0) row("egress", "no routes: every request is refused")
+  if (plan.egress.routes.length === 0) row("egress", plan.egress.onUnrouted === "ask" ? "no routes" : "no routes: every request is refused")
   plan.egress.routes.forEach((r, i) => {
     const scope = [
       r.methods ? r.methods.join("|") : "any method",
@@ -49,11 +49,15 @@ export const renderPlan = (plan: BottlePlan, manifestLabel: string, pendingGrant
       : ""
     row(i === 0 ? "egress" : "", `${r.host} (${scope})${auth}${reach}${grant}${open}`)
   })
+  if (plan.egress.onUnrouted === "ask") row("", "unrouted hosts: ASK (refused with a pending approval id; `bottle approve ID --route once|session`)")
   if (plan.git.upstreams.length === 0) row("git", "no upstreams")
   plan.git.upstreams.forEach((u, i) =>
     row(i === 0 ? "git" : "", `${u.name} → ${u.url} (push ${(u.push?.allow ?? ["refs/heads/bottle/*"]).join(" ")}${u.push?.force ? ", force" : ""}${u.deploy_key ? `; deploy key on ${u.deploy_key.repo}, revoked at teardown` : ""})`)
   )
-  row("supervise", plan.supervise ? "on (agent can ask for approval)" : "off")
+  row("supervise", plan.supervise
+    ? `on: MCP server "supervise" at ${plan.env["MCP_SUPERVISE_URL"] ?? "the bundle"} (user scope, ~/.claude.json); \`bottle approvals\` to answer${
+      plan.supervisePermissionPrompts ? "; Claude Code's permission prompts go to the queue" : ""}; unanswered requests expire after ${plan.superviseExpireMinutes ?? 30} min`
+    : "off")
   row("command", plan.command.join(" "))
   row("prompt", plan.prompt.trim() ? `${plan.prompt.length} characters` : "none")
   if (plan.skills.length > 0) row("skills", plan.skills.map((s) => `${s.name} (${s.source})`).join(", "))

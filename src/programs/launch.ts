@@ -25,9 +25,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cause, Effect, Exit, Fiber, Redacted, Ref, Schema, Scope } from "effect"
 import * as YAML from "yaml"
-import { AGENT_HOME, SKILLS_DIR } from "../providers/claude.ts"
+import { AGENT_HOME, mcpUserConfig, SKILLS_DIR } from "../providers/claude.ts"
 import { ensureBottleCa } from "../schema/BottleCa.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
+import { superviseUrl } from "../schema/Bundle.ts"
 import { DAEMONS, hostDirOf } from "../schema/BundleProtocol.ts"
 import { gateUrl } from "../schema/GitGate.ts"
 import type { LaunchStep } from "../schema/LaunchProgress.ts"
@@ -102,30 +103,36 @@ rm -f "$prompt"
 install -m 0600 "$provision/prompt.md" "$prompt"
 if [ -d "$provision/skills" ]; then mkdir -p "$skills" && cp -a "$provision/skills/." "$skills/"; fi
 own() { find "$1" -xdev \\( ! -user node -o ! -group node \\) -exec chown -h node:node {} + ; }
+own "$home"
 if [ "$own_workdir" = yes ]; then own "$workdir"; fi
+# supervise: merge the MCP server into Claude Code's user-scope config, keeping what is there.
+# Written as the agent's user (the home is the agent's: a planted symlink must not become a
+# root write); the provisioning file is read before dropping to it.
+if [ -f "$provision/mcp-servers.json" ]; then node -e 'const fs=require("fs");const [s,d]=process.argv.slice(1);const add=JSON.parse(fs.readFileSync(s,"utf8")).mcpServers;process.setgid("node");process.setuid("node");let c={};try{c=JSON.parse(fs.readFileSync(d,"utf8"))}catch{}c.mcpServers={...c.mcpServers,...add};fs.writeFileSync(d,JSON.stringify(c,null,2))' "$provision/mcp-servers.json" "$home/.claude.json"; fi
 # The git gate (pairs after $7: gate URL, upstream URL): the agent's git reaches each upstream
 # through the gate, never through the proxy, by a config file rewritten at every provision
 # (a resumed bottle's gate may have another address) and included from the global one; in a
 # copied workspace, remotes naming an upstream (or an earlier address of its gate) point at the
-# gate, changed as the agent's user so .git stays the agent's.
+# gate. All of it as the agent's user: the home and the workspace are the agent's (kept across
+# resumes), so a planted symlink must never become a root write.
 copied="$7"; shift 7
 gate="$home/.bottle/gate.gitconfig"
-rm -f "$gate"
+agent() { runuser -u node -- env HOME="$home" "$@"; }
+agent rm -f "$gate"
 while [ "$#" -ge 2 ]; do
-  git config --file "$gate" "url.$1.insteadOf" "$2"
-  git config --file "$gate" "http.$1.proxy" ""
+  agent git config --file "$gate" "url.$1.insteadOf" "$2"
+  agent git config --file "$gate" "http.$1.proxy" ""
   if [ "$copied" = yes ] && [ -e "$workdir/.git" ]; then
-    for r in $(runuser -u node -- git -C "$workdir" remote 2>/dev/null); do
-      url="$(runuser -u node -- git -C "$workdir" config --get "remote.$r.url" || true)"
-      case "$url" in "$2"|http://*:"\${1##*:}") runuser -u node -- git -C "$workdir" remote set-url "$r" "$1" ;; esac
+    for r in $(agent git -C "$workdir" remote 2>/dev/null); do
+      url="$(agent git -C "$workdir" config --get "remote.$r.url" || true)"
+      case "$url" in "$2"|http://*:"\${1##*:}") agent git -C "$workdir" remote set-url "$r" "$1" ;; esac
     done
   fi
   shift 2
 done
-if [ -f "$gate" ] && ! HOME="$home" git config --global --get-all include.path 2>/dev/null | grep -qxF "$gate"; then
-  HOME="$home" git config --global --add include.path "$gate"
+if [ -f "$gate" ] && ! agent git config --global --get-all include.path 2>/dev/null | grep -qxF "$gate"; then
+  agent git config --global --add include.path "$gate"
 fi
-own "$home"
 chmod 1777 /tmp
 `
 const provisionArgv = (plan: BottlePlan, skillsDir: string, fresh: boolean) =>
@@ -154,9 +161,19 @@ const bottleState = Effect.fnUntraced(function*(plan: BottlePlan, options: Launc
   // The egress daemon's files, in its subdir of the state (bundle protocol).
   const egress = DAEMONS.egress.stateSubdir
   if (options.fresh || !fs.existsSync(path.join(hostDirOf(dir, DAEMONS.egress), "routes.yaml"))) {
-    yield* state.writeFile(slug, `${egress}/routes.yaml`, YAML.stringify({ routes: plan.egress.routes }))
+    yield* state.writeFile(slug, `${egress}/routes.yaml`, YAML.stringify({ routes: plan.egress.routes, ...(plan.egress.onUnrouted ? { on_unrouted: plan.egress.onUnrouted } : {}) }))
   }
   yield* state.writeFile(slug, "agent/prompt.md", plan.prompt)
+  // The supervise daemon's settings (bundle/supervise/main.ts reads them at start).
+  if (plan.supervise) {
+    yield* state.writeJson(slug, `${DAEMONS.supervise.stateSubdir}/config.json`, { expirySeconds: (plan.superviseExpireMinutes ?? 30) * 60 })
+  }
+  // Every daemon's subdir exists, owned by us, before it is mounted (else the engine creates
+  // it, as root, and the daemon, running as this user, cannot write its own state).
+  yield* Effect.try({
+    try: () => { for (const name of plan.daemons) fs.mkdirSync(hostDirOf(dir, DAEMONS[name]), { recursive: true, mode: 0o700 }) },
+    catch: (e) => new LaunchError({ reason: new LaunchFailed({ step: "state", message: (e as Error).message }) })
+  })
   const extraEgressCa = options.env["BOTTLE_EGRESS_EXTRA_CA_CERTS"]
   if (extraEgressCa) {
     yield* state.writeFile(slug, `${egress}/extra-ca.pem`, yield* Effect.try({
@@ -241,6 +258,12 @@ export const acquireBottle = Effect.fnUntraced(function*(
   ], { concurrency: 3 })
   yield* keys.saveMeta((m) => ({ ...m, agentImage: images.agent, bundleImage: images.bundle }))
   yield* Fiber.join(ca)
+  // supervise: the MCP server at the bundle's final address, at user scope (provisioning merges
+  // it into the agent's ~/.claude.json).
+  if (plan.supervise) {
+    const state = yield* StateStore
+    yield* state.writeFile(plan.slug, "agent/mcp-servers.json", JSON.stringify(mcpUserConfig(superviseUrl(plan.network.bundleIp))), 0o644)
+  }
 
   // The bundle and the sandbox start side by side: the agent needs the bundle only when its
   // command runs. Either failing interrupts the other, and releases run. The bundle gets the

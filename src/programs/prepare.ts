@@ -11,7 +11,7 @@ import * as path from "node:path"
 import { Effect } from "effect"
 import * as YAML from "yaml"
 import { claude, PROMPT_PATH } from "../providers/claude.ts"
-import { proxyEnv, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
+import { proxyEnv, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor, SUPERVISE_URL_VARIABLE, superviseUrl } from "../schema/Bundle.ts"
 import { gateUrl } from "../schema/GitGate.ts"
 import { type BottlePlan, type Daemon, runtimeFor } from "../schema/BottlePlan.ts"
 import type { Backend } from "../schema/Manifest.ts"
@@ -189,7 +189,9 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
   const { subnet, bundleIp } = subnetFor(subnetIndex)
   const names = bottleNames(state.root, slug)
 
-  const supervise = bottle.supervise ?? false
+  const supervise = bottle.supervise !== undefined && bottle.supervise !== false
+  const permissionPrompts = typeof bottle.supervise === "object" && bottle.supervise.permission_prompts === true
+  const expireMinutes = typeof bottle.supervise === "object" ? bottle.supervise.expire_minutes : undefined
   const upstreams = bottle.git?.upstreams ?? []
   const daemons: Array<Daemon> = ["egress", ...(upstreams.length > 0 ? (["git-gate"] as const) : []), ...(supervise ? (["supervise"] as const) : [])]
   const template = claude
@@ -204,13 +206,15 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
     provider: agent.provider ?? "claude",
     manifestFile: loaded.file,
     cwd: path.resolve(input.cwd),
-    command: [...template.command(agent.command ?? template.defaultCommand, { hasPrompt: prompt.trim() !== "", supervise })],
+    command: [...template.command(agent.command ?? template.defaultCommand, { hasPrompt: prompt.trim() !== "", supervise, permissionPrompts })],
     env: {
       ...template.env(roles),
       ...proxyEnv(bundleIp),
       ...(upstreams.length > 0 ? { GIT_GATE_URL: gateUrl(bundleIp, 0, upstreams[0]!.name) } : {}),
-      NO_PROXY: "localhost,127.0.0.1,::1",
-      no_proxy: "localhost,127.0.0.1,::1",
+      // The supervise MCP endpoint is on the bundle, not through the proxy.
+      NO_PROXY: supervise ? `localhost,127.0.0.1,::1,${bundleIp}` : "localhost,127.0.0.1,::1",
+      no_proxy: supervise ? `localhost,127.0.0.1,::1,${bundleIp}` : "localhost,127.0.0.1,::1",
+      ...(supervise ? { [SUPERVISE_URL_VARIABLE]: superviseUrl(bundleIp) } : {}),
       ...bottle.env,
       ...agent.env
     },
@@ -222,9 +226,15 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
     skills,
     network: { subnetIndex, subnet, bundleIp },
     runtime: runtimeFor[backend](names.base),
-    egress: { routes, tokens: tokenEnvs.map((env) => ({ env, present: !!input.env[env] })) },
+    egress: {
+      routes,
+      tokens: tokenEnvs.map((env) => ({ env, present: !!input.env[env] })),
+      ...(bottle.egress?.on_unrouted === "ask" ? { onUnrouted: "ask" as const } : {})
+    },
     git: { upstreams },
     supervise,
+    ...(permissionPrompts ? { supervisePermissionPrompts: true } : {}),
+    ...(expireMinutes !== undefined ? { superviseExpireMinutes: expireMinutes } : {}),
     daemons,
     resources: { ...(bottle.resources?.cpus !== undefined ? { cpus: bottle.resources.cpus } : {}), ...(bottle.resources?.memory !== undefined ? { memory: bottle.resources.memory } : {}) }
   }

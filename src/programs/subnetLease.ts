@@ -17,7 +17,7 @@
  * overlap error never reaches the user while a free subnet is left.
  */
 import { Effect } from "effect"
-import { PROXY_VARIABLES, proxyEnv, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor } from "../schema/Bundle.ts"
+import { PROXY_VARIABLES, proxyEnv, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor, SUPERVISE_URL_VARIABLE, superviseUrl } from "../schema/Bundle.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 import { Backend } from "../services/Backend.ts"
 import { StateStore } from "../services/StateStore.ts"
@@ -57,6 +57,11 @@ export const withSubnet = (plan: BottlePlan, index: number): BottlePlan => {
   const env = { ...plan.env }
   for (const k of PROXY_VARIABLES) if (k in env) env[k] = proxies[k]
   if (env["GIT_GATE_URL"]) env["GIT_GATE_URL"] = env["GIT_GATE_URL"].replace(`//${plan.network.bundleIp}:`, `//${bundleIp}:`)
+  // The supervise endpoint (and its NO_PROXY exemption) follow the bundle's address.
+  if (SUPERVISE_URL_VARIABLE in env) env[SUPERVISE_URL_VARIABLE] = superviseUrl(bundleIp)
+  for (const k of ["NO_PROXY", "no_proxy"]) {
+    if (env[k] !== undefined) env[k] = env[k].split(",").map((h) => (h === plan.network.bundleIp ? bundleIp : h)).join(",")
+  }
   return { ...plan, env, network: { ...plan.network, subnetIndex: index, subnet, bundleIp } }
 }
 

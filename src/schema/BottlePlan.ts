@@ -64,11 +64,17 @@ const planFields = {
   }),
   egress: Schema.Struct({
     routes: Schema.Array(Route),
+    /** A request to a host no route names: refused (absent, `deny`) or queued for approval (`ask`). */
+    onUnrouted: Schema.optionalKey(Schema.Literals(["deny", "ask"])),
     /** Env var names of tokens the bundle gets from the host; `present` on the host at plan time. */
     tokens: Schema.Array(Schema.Struct({ env: Schema.String, present: Schema.Boolean }))
   }),
   git: Schema.Struct({ upstreams: Schema.Array(GitUpstream) }),
   supervise: Schema.Boolean,
+  /** Claude Code's permission prompts go to the approval queue (`supervise: { permission_prompts: true }`). */
+  supervisePermissionPrompts: Schema.optionalKey(Schema.Boolean),
+  /** How long a supervise request waits for an answer before it expires (default 30). */
+  superviseExpireMinutes: Schema.optionalKey(Schema.Number),
   daemons: Schema.Array(Daemon),
   resources: Schema.Struct({ cpus: Schema.optionalKey(Schema.Number), memory: Schema.optionalKey(Schema.String) })
 }

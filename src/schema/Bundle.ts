@@ -17,6 +17,10 @@ export const subnetFor = (index: number) => ({
   bundleIp: `10.213.${index}.2`
 })
 
+/** The supervise daemon's MCP endpoint as the agent reaches it (its env's MCP_SUPERVISE_URL). */
+export const SUPERVISE_URL_VARIABLE = "MCP_SUPERVISE_URL"
+export const superviseUrl = (bundleIp: string): string => `http://${bundleIp}:${SUPERVISE_PORT}/mcp`
+
 /** The variables that point the agent's tools at the egress proxy. */
 export const PROXY_VARIABLES = ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] as const
 

@@ -122,8 +122,10 @@ export const DAEMONS = {
     port: SUPERVISE_PORT,
     stateSubdir: "supervise",
     envPrefix: "BOTTLE_SUPERVISE_",
+    // requests/<id>.json (the daemon's), answers/<id>.json (the host's): the approval queue.
     env: ({ dir, port }) => ({ BOTTLE_SUPERVISE_DIR: dir, BOTTLE_SUPERVISE_LISTEN: `0.0.0.0:${port}` }),
-    readiness: "ready-fd"
+    readiness: "ready-fd",
+    build: { source: "bundle/supervise/main.ts", entry: "supervise-daemon" }
   }
 } as const satisfies Record<string, DaemonRow>
 

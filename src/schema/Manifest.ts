@@ -6,7 +6,7 @@
  * Guarantees: tokens are referenced by env-var name only; nothing here holds a secret value.
  */
 import { Schema } from "effect"
-import { EnvVarName, Route } from "./Route.ts"
+import { EnvVarName, OnUnrouted, Route } from "./Route.ts"
 
 export { EnvVarName }
 
@@ -104,9 +104,21 @@ const MemorySize = Schema.String.pipe(
 export const Bottle = Schema.Struct({
   backend: Schema.optionalKey(Backend).annotate({ description: "docker (default) or smolmachines" }),
   env: Schema.optionalKey(EnvMap),
-  egress: Schema.optionalKey(Schema.Struct({ routes: Schema.Array(Route) })),
+  egress: Schema.optionalKey(Schema.Struct({ routes: Schema.Array(Route), on_unrouted: Schema.optionalKey(OnUnrouted) })),
   git: Schema.optionalKey(Schema.Struct({ upstreams: Schema.Array(GitUpstream) })),
-  supervise: Schema.optionalKey(Schema.Boolean),
+  supervise: Schema.optionalKey(
+    Schema.Union([
+      Schema.Boolean,
+      Schema.Struct({
+        permission_prompts: Schema.optionalKey(Schema.Boolean).annotate({
+          description: "Route Claude Code's own permission prompts to the approval queue (--permission-prompt-tool mcp__supervise__permission_prompt; used by headless runs, claude -p)"
+        }),
+        expire_minutes: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 10080 })))).annotate({
+          description: "An unanswered request expires (as expired, never approved) after this many minutes (default 30)"
+        })
+      })
+    ])
+  ).annotate({ description: "Run the supervise MCP server: the agent asks the operator for approval (`bottle approvals`, `bottle approve ID`)" }),
   workspace: Schema.optionalKey(
     Schema.Struct({
       copy_cwd: Schema.optionalKey(Schema.Boolean).annotate({ description: "Copy the current directory into the sandbox (a snapshot; the host copy is untouched)" }),

@@ -71,9 +71,16 @@ export const Route = Schema.Struct({
 })
 export type Route = typeof Route.Type
 
-/** The daemon's routes.yaml: `routes: [...]`. */
+/** What egress does with a request to a host no route names: refuse it (default), or queue it for approval. */
+export const OnUnrouted = Schema.Literals(["deny", "ask"]).annotate({
+  description: "A request to a host no route names: deny (default), or ask: refused with a 403 naming a pending approval request (`bottle approve ID --route once|session`)"
+})
+export type OnUnrouted = typeof OnUnrouted.Type
+
+/** The daemon's routes.yaml: `routes: [...]`, and `on_unrouted` (default deny). */
 export const RoutesFile = Schema.Struct({
-  routes: Schema.Array(Route)
+  routes: Schema.Array(Route),
+  on_unrouted: Schema.optionalKey(OnUnrouted)
 })
 export type RoutesFile = typeof RoutesFile.Type
 

@@ -1,0 +1,184 @@
+/**
+ * The approval queue on the host (src/programs/approvals.ts over the live StateStore on a temp
+ * dir, files as the daemons write them): order, first answer wins (also under a real race of
+ * processes), expiry never approves, planted symlinks / giant / garbage files are skipped, ids
+ * never come from input, and the watch stream sees a new request and its answer.
+ */
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Stream } from "effect"
+import { layerAt } from "../src/layers/StateStore.ts"
+import { answer, get, list, watch } from "../src/programs/approvals.ts"
+import { type ApprovalRequest, APPROVAL_ID, displayText, newApprovalId } from "../src/schema/Approval.ts"
+import { writeRequest } from "../src/schema/ApprovalQueue.ts"
+
+const tempRoot = () => fs.mkdtempSync(path.join(os.tmpdir(), "bb-approvals-test-"))
+const bottle = (root: string, slug: string) => {
+  fs.mkdirSync(path.join(root, "bottles", slug), { recursive: true })
+  return path.join(root, "bottles", slug)
+}
+const request = (over: Partial<ApprovalRequest> = {}): ApprovalRequest => {
+  const now = Date.now()
+  return {
+    id: newApprovalId(),
+    kind: "tool",
+    title: "deploy to staging",
+    details: "runs make deploy",
+    requester: "agent",
+    createdAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + 60_000).toISOString(),
+    ...over
+  }
+}
+
+describe("approvals", () => {
+  it.effect("lists pending first, then oldest first; approve keeps the note; a second answer keeps the first", () => {
+    const root = tempRoot()
+    const dir = path.join(bottle(root, "b1"), "supervise")
+    const t = Date.now()
+    const old = request({ title: "old", createdAt: new Date(t - 5000).toISOString() })
+    const young = request({ title: "young", createdAt: new Date(t - 1000).toISOString() })
+    const answered = request({ title: "answered", createdAt: new Date(t - 9000).toISOString() })
+    for (const r of [young, answered, old]) writeRequest(dir, r)
+    return Effect.gen(function*() {
+      yield* answer(answered.id, "deny", { note: "no" })
+      const all = yield* list()
+      assert.deepStrictEqual(all.map((a) => a.title), ["old", "young", "answered"])
+      const first = yield* answer(old.id, "approve", { note: "go ahead" })
+      assert.strictEqual(first.outcome, "answered")
+      const second = yield* answer(old.id, "deny", { note: "changed my mind" })
+      assert.strictEqual(second.outcome, "already")
+      const now = yield* get(old.id)
+      assert.strictEqual(now.status, "approved")
+      assert.strictEqual(now.note, "go ahead")
+      assert.strictEqual(now.bottle, "b1")
+    }).pipe(Effect.provide(layerAt(root)))
+  })
+
+  it.effect("an unanswered request past its expiry is expired and cannot be approved", () => {
+    const root = tempRoot()
+    const dir = path.join(bottle(root, "b1"), "supervise")
+    const r = request({ expiresAt: new Date(Date.now() - 1).toISOString() })
+    writeRequest(dir, r)
+    return Effect.gen(function*() {
+      assert.strictEqual((yield* get(r.id)).status, "expired")
+      const exit = yield* Effect.exit(answer(r.id, "approve"))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.include(String(exit), "expired")
+      assert.isFalse(fs.existsSync(path.join(dir, "answers", `${r.id}.json`)))
+    }).pipe(Effect.provide(layerAt(root)))
+  })
+
+  it.effect("--route is refused on a non-egress request; an egress approval defaults to once", () => {
+    const root = tempRoot()
+    const dir = bottle(root, "b1")
+    const tool = request()
+    const eg = request({ kind: "egress", egress: { host: "example.com", port: 443, method: "GET", path: "/" } })
+    writeRequest(path.join(dir, "supervise"), tool)
+    writeRequest(path.join(dir, "egress"), eg)
+    return Effect.gen(function*() {
+      const bad = yield* Effect.exit(answer(tool.id, "approve", { route: "session" }))
+      assert.isTrue(Exit.isFailure(bad))
+      assert.strictEqual((yield* get(tool.id)).status, "pending")
+      const ok = yield* answer(eg.id, "approve")
+      assert.strictEqual(ok.approval.route, "once")
+      assert.strictEqual(ok.approval.host, "example.com")
+    }).pipe(Effect.provide(layerAt(root)))
+  })
+
+  it.effect("ids are checked before they name a file: a path is refused", () => {
+    const root = tempRoot()
+    bottle(root, "b1")
+    return Effect.gen(function*() {
+      for (const id of ["../../etc/passwd", "ABCDEFGHIJKL", "", "a".repeat(13)]) {
+        const exit = yield* Effect.exit(get(id))
+        assert.isTrue(Exit.isFailure(exit), id)
+      }
+      for (let i = 0; i < 50; i++) assert.match(newApprovalId(), APPROVAL_ID)
+    }).pipe(Effect.provide(layerAt(root)))
+  })
+
+  it.effect("symlinks, oversized and garbage files in the queue are skipped, the rest listed", () => {
+    const root = tempRoot()
+    const dir = path.join(bottle(root, "b1"), "supervise")
+    const good = request()
+    writeRequest(dir, good)
+    const secret = path.join(root, "secret.json")
+    fs.writeFileSync(secret, JSON.stringify(request({ id: "aaaaaaaaaaaa", title: "via symlink" })))
+    fs.symlinkSync(secret, path.join(dir, "requests", "aaaaaaaaaaaa.json"))
+    fs.writeFileSync(path.join(dir, "requests", "bbbbbbbbbbbb.json"), JSON.stringify(request({ id: "bbbbbbbbbbbb", details: "x".repeat(70_000) })))
+    fs.writeFileSync(path.join(dir, "requests", "cccccccccccc.json"), "{not json")
+    fs.writeFileSync(path.join(dir, "requests", "dddddddddddd.json"), JSON.stringify(request({ id: "eeeeeeeeeeee" })))
+    return Effect.gen(function*() {
+      const all = yield* list("b1")
+      assert.deepStrictEqual(all.map((a) => a.id), [good.id])
+    }).pipe(Effect.provide(layerAt(root)))
+  })
+
+  it.effect("an unknown bottle is one NotFound", () => {
+    const root = tempRoot()
+    return Effect.gen(function*() {
+      const exit = yield* Effect.exit(list("nope"))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.include(String(exit), "nope")
+    }).pipe(Effect.provide(layerAt(root)))
+  })
+
+  it("displayText escapes control and bidi characters", () => {
+    assert.strictEqual(displayText("a\u001b[31mb\nc\u202ed"), "a\\u001b[31mb\\nc\\u202ed")
+  })
+
+  it.live("watch emits a new request, then its answer", () => {
+    const root = tempRoot()
+    const dir = path.join(bottle(root, "b1"), "supervise")
+    const r = request()
+    return Effect.gen(function*() {
+      const fiber = yield* watch({ pollEvery: "100 millis" }).pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
+      yield* Effect.sleep("150 millis")
+      writeRequest(dir, r)
+      yield* Effect.sleep("150 millis")
+      yield* answer(r.id, "approve", { note: "ok" })
+      const events = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(events.map((e) => [e.change, e.approval.id, e.approval.status]), [["new", r.id, "pending"], ["changed", r.id, "approved"]])
+    }).pipe(Effect.provide(layerAt(root)), Effect.timeout("10 seconds"))
+  }, { timeout: 20_000 })
+
+  it("of many processes answering at once, exactly one answer is written", async () => {
+    const root = tempRoot()
+    const dir = path.join(bottle(root, "b1"), "supervise")
+    const r = request()
+    writeRequest(dir, r)
+    const script = `
+      import { writeAnswer } from ${JSON.stringify(path.resolve("src/schema/ApprovalQueue.ts"))}
+      const w = writeAnswer(process.argv[1], { id: process.argv[2], status: process.argv[3], answeredAt: new Date().toISOString(), note: process.argv[4] })
+      process.stdout.write(String(w.written))`
+    const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => new Promise<string>((resolve, reject) => {
+      const p = spawn(process.execPath, ["--input-type=module", "-e", script, dir, r.id, i % 2 ? "approved" : "denied", `n${i}`], { stdio: ["ignore", "pipe", "inherit"] })
+      let out = ""
+      p.stdout.on("data", (d) => (out += d))
+      p.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}`))))
+    })))
+    assert.strictEqual(runs.filter((o) => o === "true").length, 1)
+    const winner = runs.indexOf("true")
+    const onDisk = JSON.parse(fs.readFileSync(path.join(dir, "answers", `${r.id}.json`), "utf8"))
+    assert.strictEqual(onDisk.note, `n${winner}`)
+  })
+
+  it.effect("a symlinked answers dir (planted by the sidecar) is refused: nothing is written where it points", () => {
+    const root = tempRoot()
+    const dir = path.join(bottle(root, "b1"), "supervise")
+    const r = request()
+    writeRequest(dir, r)
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "bb-elsewhere-"))
+    fs.symlinkSync(elsewhere, path.join(dir, "answers"))
+    return Effect.gen(function*() {
+      const exit = yield* Effect.exit(answer(r.id, "approve"))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.include(String(exit), "not a directory")
+      assert.deepStrictEqual(fs.readdirSync(elsewhere), [])
+    }).pipe(Effect.provide(layerAt(root)))
+  })
+})

@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["test/**/*.test.ts"],
+          include: ["test/**/*.test.ts", "test/**/*.test.tsx"],
           exclude: ["test/e2e/**"],
           testTimeout: 30_000
         }

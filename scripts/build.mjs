@@ -47,6 +47,10 @@ await build({
   sourcemap: "linked",
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   define: { __BOTTLE_VERSION__: JSON.stringify(JSON.parse(fs.readFileSync("package.json", "utf8")).version) },
+  // The dashboard's Ink/React components (.tsx) compile to React's automatic runtime; Ink's
+  // optional React DevTools hook (only under DEV=true) is not bundled.
+  jsx: "automatic",
+  external: ["react-devtools-core"],
   plugins: [stubUnused],
   logLevel: "warning"
 })

@@ -11,6 +11,7 @@ import { approvals, approve, deny } from "./approvals.ts"
 import { cleanup } from "./cleanup.ts"
 import { cp } from "./cp.ts"
 import { daemon } from "./daemon.ts"
+import { dash } from "./dash.ts"
 import { doctor } from "./doctor.ts"
 import { egress } from "./egress.ts"
 import { exec } from "./exec.ts"
@@ -26,7 +27,7 @@ import { stop } from "./stop.ts"
 
 const bottle = Command.make("bottle").pipe(
   Command.withDescription("Run an AI coding agent in a sandbox whose only way out is a sidecar you control"),
-  Command.withSubcommands([start, run, plan, ls, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon, cp, pull, approvals, approve, deny])
+  Command.withSubcommands([start, run, plan, ls, dash, exec, stop, resume, logs, cleanup, schema, doctor, egress, daemon, cp, pull, approvals, approve, deny])
 )
 
 const program = Command.run(bottle, { version: packageVersion() }).pipe(

@@ -6,7 +6,8 @@
 import type { LaunchStep, ProgressEvent } from "../schema/LaunchProgress.ts"
 import { Effect } from "effect"
 
-const LABELS: { readonly [S in LaunchStep]: string } = {
+/** Each launch step as a person reads it (the dashboard's modal shows the same words). */
+export const LABELS: { readonly [S in LaunchStep]: string } = {
   state: "writing bottle state",
   lease: "leasing the bottle's addresses",
   ca: "minting the bottle CA",

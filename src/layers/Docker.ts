@@ -281,6 +281,11 @@ export const make = Effect.gen(function*() {
     copyTo: (container, hostPath, containerPath) => docker(["cp", hostPath, `${container}:${containerPath}`]).pipe(Effect.asVoid),
     waitForLogLine: (container, match) =>
       runner.watch([DOCKER, "logs", "--follow", container], match).pipe(Effect.mapError(toDockerError)),
+    events: (rootId, onEvent) =>
+      runner.watch([DOCKER, "events", "--filter", "type=container", "--filter", `label=${LABEL_ROOT}=${rootId}`, "--format", "{{.Action}}"], () => {
+        onEvent()
+        return false
+      }).pipe(Effect.asVoid, Effect.mapError(toDockerError)),
     logs: (container, options) =>
       runner.interactive([DOCKER, "logs", ...(options?.follow ? ["--follow"] : []), ...(options?.tail !== undefined ? ["--tail", String(options.tail)] : []), container]).pipe(
         Effect.mapError(toDockerError),

@@ -368,6 +368,7 @@ export const make = Effect.gen(function*() {
       if (own.exitCode !== 0) return yield* failed(`copied, but could not give ${target} to the agent's user: ${own.stderr.trim()}`)
     }),
     inspect,
+    ...(docker.events ? { changes: (onChange: () => void) => docker.events!(rootId, onChange).pipe(Effect.mapError(toBackendError)) } : {}),
     logs: Effect.fnUntraced(function*(slug, options) {
       const name = names(slug).bundle
       yield* docker.containerState(name)

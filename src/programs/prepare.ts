@@ -201,6 +201,8 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
     version: 2,
     slug,
     agent: input.agent,
+    ...(agent.label !== undefined ? { label: agent.label } : {}),
+    ...(agent.color !== undefined ? { color: agent.color } : {}),
     bottle: agent.bottle,
     backend,
     provider: agent.provider ?? "claude",

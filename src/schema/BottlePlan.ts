@@ -4,7 +4,7 @@
  * dir, so `resume` and `stop` work from it later.
  */
 import { Schema, SchemaTransformation } from "effect"
-import { Backend, GitUpstream, Provider } from "./Manifest.ts"
+import { AgentColor, Backend, GitUpstream, Provider } from "./Manifest.ts"
 import { DAEMON_NAMES } from "./BundleProtocol.ts"
 import { Route } from "./Route.ts"
 
@@ -40,6 +40,9 @@ export const runtimeFor: { readonly [B in Backend]: (base: string) => Extract<Ba
 const planFields = {
   slug: Schema.String,
   agent: Schema.String,
+  /** The agent's `label` and `color` from the manifest (for `bottle dash`). */
+  label: Schema.optionalKey(Schema.String),
+  color: Schema.optionalKey(AgentColor),
   bottle: Schema.String,
   backend: Backend,
   provider: Provider,

@@ -27,6 +27,20 @@ const EnvMap = Schema.Record(Schema.String, Schema.String).annotate({
 export const Provider = Schema.Literals(["claude"])
 export type Provider = typeof Provider.Type
 
+/** The dashboard's palette (terminal colour names): an agent's `color` is one of these. */
+export const AGENT_COLORS = ["red", "green", "yellow", "blue", "magenta", "cyan", "white", "gray"] as const
+export const AgentColor = Schema.Literals(AGENT_COLORS)
+export type AgentColor = typeof AgentColor.Type
+
+/** A short label for lists (`bottle dash`): letters, digits, space, '.', '_', '-'; at most 12 characters. */
+export const AgentLabel = Schema.String.pipe(
+  Schema.check(
+    Schema.isPattern(/^[\p{L}\p{N}][\p{L}\p{N} ._-]{0,11}$/u, {
+      message: "expected a short label: letters, digits, space, '.', '_' or '-', starting with a letter or digit (at most 12 characters)"
+    })
+  )
+)
+
 export const Agent = Schema.Struct({
   bottle: Name.annotate({ description: "The bottle (key of `bottles`) this agent runs in" }),
   provider: Schema.optionalKey(Provider).annotate({ description: "How to run the agent (default claude)" }),
@@ -39,7 +53,9 @@ export const Agent = Schema.Struct({
   skills: Schema.optionalKey(Schema.Array(Schema.String)).annotate({
     description: "Skill directories (relative to the manifest) copied into the agent's skills dir"
   }),
-  env: Schema.optionalKey(EnvMap)
+  env: Schema.optionalKey(EnvMap),
+  label: Schema.optionalKey(AgentLabel).annotate({ description: "Short label shown by `bottle dash` (default: the agent's name)" }),
+  color: Schema.optionalKey(AgentColor).annotate({ description: "The agent's colour in `bottle dash`: red, green, yellow, blue, magenta, cyan, white or gray" })
 })
 export type Agent = typeof Agent.Type
 

@@ -173,6 +173,11 @@ export class Backend extends Context.Service<Backend, {
   readonly attach: (plan: BottlePlan, argv: ReadonlyArray<string>, options: { readonly user: SandboxUser }) => Effect.Effect<number, BackendError>
   /** The state of this backend's bottles (`slug` narrows): what `ls`, `resume` and `exec` need. */
   readonly inspect: (slug?: string) => Effect.Effect<ReadonlyArray<BottleState>, BackendError>
+  /**
+   * Optional: runs until interrupted, calling `onChange` whenever this root's bottles may have
+   * changed state on the substrate (engine events), so a watcher (`bottle dash`) need not poll.
+   */
+  readonly changes?: (onChange: () => void) => Effect.Effect<void, BackendError>
   /** Prints the bundle's daemon log (`follow`: until interrupted); NotFound when no bundle runs. */
   readonly logs: (slug: string, options: { readonly follow: boolean }) => Effect.Effect<void, BackendError>
   /**

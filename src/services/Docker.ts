@@ -186,6 +186,11 @@ export class Docker extends Context.Service<Docker, {
    * output ends (undefined: it stopped). One process, not a poll.
    */
   readonly waitForLogLine: (container: string, match: (line: string) => boolean) => Effect.Effect<string | undefined, DockerError>
+  /**
+   * Follows the engine's container events for objects labelled with state root `rootId`, calling
+   * `onEvent` for each, until interrupted (`docker events`). Optional: the dashboard's watcher.
+   */
+  readonly events?: (rootId: string, onEvent: () => void) => Effect.Effect<void, DockerError>
   readonly logs: (container: string, options?: { readonly follow?: boolean; readonly tail?: number }) => Effect.Effect<void, DockerError>
   /** Everything (containers, networks, volumes) carrying our slug label; `slug` narrows. */
   readonly listLabelled: (slug?: string) => Effect.Effect<ReadonlyArray<LabelledResource>, DockerError>

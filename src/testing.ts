@@ -133,6 +133,8 @@ export const BottleTest = (options: BottleTestOptions = {}) => {
       network: (plan) => scoped("network", plan.slug).pipe(Effect.as({ complete: Effect.void })),
       bundle: (plan) => scoped("bundle", plan.slug),
       sandbox: (plan) => scoped("sandbox", plan.slug),
+      // The fake's sandbox is isolated: its isolation probe passes.
+      probe: () => Effect.succeed({ ok: true, results: [], problems: [] }),
       exec: (plan, argv, o) => answer(plan, argv, o.user, o.stdin),
       attach: (plan, argv, o) => Effect.map(answer(plan, argv, o.user), (r) => r.exitCode),
       session: (plan, argv) => Effect.map(answer(plan, argv, "agent"), (r) => ({ _tag: "Exited" as const, exitCode: r.exitCode })),

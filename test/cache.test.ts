@@ -78,4 +78,93 @@ describe("Cache", () => {
     assert.strictEqual(cacheRoot({ BOTTLE_CACHE_DIR: "/c" }), "/c")
     assert.strictEqual(cacheRoot({ XDG_CACHE_HOME: "/x" }), "/x/bot-bottle")
   })
+
+  const putText = (cache: ReturnType<typeof make>, key: string, text: string) =>
+    Effect.gen(function*() {
+      const tmp = yield* cache.tempPath("smolmachine")
+      fs.writeFileSync(tmp, text)
+      return yield* cache.put("smolmachine", key, tmp)
+    })
+
+  it.effect("a truncated or grown entry (size differs from the record) is removed and reported missing", () =>
+    Effect.gen(function*() {
+      const cache = make(tempRoot())
+      const stored = yield* putText(cache, "img1", "artifact-bytes")
+      fs.appendFileSync(stored, "x")
+      assert.isUndefined(yield* cache.get("smolmachine", "img1"))
+      assert.isFalse(fs.existsSync(stored), "a corrupt entry is removed, so it is rebuilt")
+    }))
+
+  it.effect("an entry changed in place at the same size fails its digest and is removed", () =>
+    Effect.gen(function*() {
+      const cache = make(tempRoot())
+      const stored = yield* putText(cache, "img1", "artifact-bytes")
+      fs.writeFileSync(stored, "ARTIFACT-BYTES")
+      fs.utimesSync(stored, new Date(), new Date(Date.now() + 5000))
+      assert.isUndefined(yield* cache.get("smolmachine", "img1"))
+      // An intact one passes (and its check is recorded, so the next hit is a stat only).
+      const again = yield* putText(cache, "img1", "artifact-bytes")
+      assert.strictEqual(yield* cache.get("smolmachine", "img1"), again)
+    }))
+
+  it.effect("an entry without its record (a crash between the renames) is corrupt", () =>
+    Effect.gen(function*() {
+      const cache = make(tempRoot())
+      const stored = yield* putText(cache, "img1", "a")
+      fs.rmSync(`${stored}.meta.json`)
+      assert.isUndefined(yield* cache.get("smolmachine", "img1"))
+    }))
+
+  it.effect("bounded: past maxBytes, the least recently used entries go first, never the one just put", () =>
+    Effect.gen(function*() {
+      const cache = make(tempRoot(), { maxBytes: 25 })
+      yield* putText(cache, "a", "0123456789")
+      yield* putText(cache, "b", "0123456789")
+      // Using "a" makes "b" the least recently used.
+      yield* Effect.sync(() => {
+        const t = Date.now() + 10
+        while (Date.now() < t) { /* a later use time */ }
+      })
+      assert.isDefined(yield* cache.get("smolmachine", "a"))
+      yield* putText(cache, "c", "0123456789")
+      assert.isUndefined(yield* cache.get("smolmachine", "b"), "evicted")
+      assert.isDefined(yield* cache.get("smolmachine", "a"))
+      assert.isDefined(yield* cache.get("smolmachine", "c"))
+    }))
+
+  it.live("lock is exclusive: a second holder waits until the first releases", () =>
+    Effect.gen(function*() {
+      const cache = make(tempRoot())
+      const order: Array<string> = []
+      const holder = (name: string) =>
+        Effect.scoped(Effect.gen(function*() {
+          yield* cache.lock("smolmachine", "img")
+          order.push(`${name} in`)
+          yield* Effect.sleep(100)
+          order.push(`${name} out`)
+        }))
+      yield* Effect.all([holder("a"), holder("b")], { concurrency: 2 })
+      assert.deepStrictEqual(order.map((o) => o.split(" ")[1]), ["in", "out", "in", "out"])
+    }))
+
+  it.live("a lock left by a process that died is taken over", () =>
+    Effect.gen(function*() {
+      const root = tempRoot()
+      const cache = make(root)
+      fs.mkdirSync(path.join(root, "smolmachine"), { recursive: true })
+      // A pid that is not running (pid_max is far below this).
+      fs.writeFileSync(path.join(root, "smolmachine", "img.lock"), "99999999")
+      yield* Effect.scoped(cache.lock("smolmachine", "img")).pipe(Effect.timeout("5 seconds"))
+      assert.isFalse(fs.existsSync(path.join(root, "smolmachine", "img.lock")), "released")
+    }))
+
+  it.effect("clear removes every entry of the namespace; entries lists them", () =>
+    Effect.gen(function*() {
+      const cache = make(tempRoot())
+      yield* putText(cache, "a", "1")
+      yield* putText(cache, "b", "22")
+      assert.deepStrictEqual((yield* cache.entries).map((e) => [e.key, e.size]).sort(), [["a", 1], ["b", 2]])
+      assert.lengthOf(yield* cache.clear("smolmachine"), 2)
+      assert.deepStrictEqual(yield* cache.entries, [])
+    }))
 })

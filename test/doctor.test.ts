@@ -73,4 +73,19 @@ describe("bottle doctor", () => {
     const recent = bottle(["doctor"], withPath(fakeSmolvm("1.9.1")))
     assert.match(recent.stdout, /^✓ smolvm: 1\.9\.1$/m)
   })
+
+  it("reports hardware virtualization (KVM on Linux) as it finds it, a warning when missing, never a failed check", () => {
+    const r = bottle(["doctor"])
+    const kvm = fs.existsSync("/dev/kvm")
+    if (process.platform === "linux") {
+      assert.match(r.stdout, kvm ? /^(✓ hardware virtualization: KVM \(\/dev\/kvm is usable\)|! hardware virtualization: KVM: \/dev\/kvm is not usable by this user)$/m : /^! hardware virtualization: KVM: \/dev\/kvm does not exist$/m)
+    }
+    assert.strictEqual(r.stderr.trim(), "bottle: 1 check failed", "only the unreachable engine failed")
+  })
+
+  it("`bottle doctor <bottle>` for a bottle that does not exist: one line, non-zero", () => {
+    const r = bottle(["doctor", "no-such-bottle"], { BOTTLE_STATE_DIR: tmp("bb-doctor-state-") })
+    assert.notStrictEqual(r.status, 0)
+    assert.strictEqual(r.stderr.trim(), `bottle: no bottle named "no-such-bottle" (see \`bottle ls\`)`)
+  })
 })

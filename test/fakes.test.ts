@@ -57,10 +57,10 @@ describe("fake Smolvm", () => {
       assertDies(yield* Effect.exit(smolvm.list), "unexpected call to list")
       assertDies(yield* Effect.exit(smolvm.packCreate("img", "/out")), "unexpected call to packCreate")
       assertDies(yield* Effect.exit(smolvm.remove("a")), "unexpected call to remove")
-      const r = yield* smolvm.exec("a", ["true"], {})
-      assert.deepStrictEqual(r, { stdout: "ok", exitCode: 0 })
+      const r = yield* smolvm.exec("a", ["true"], { env: {} })
+      assert.deepStrictEqual(r, { stdout: "ok", stderr: "", exitCode: 0 })
       assert.deepStrictEqual(yield* events, ["exec a true"])
-    }).pipe(Effect.provide(withRecorder(FakeSmolvm.layerTest({ exec: () => Effect.succeed({ stdout: "ok", exitCode: 0 }) })))))
+    }).pipe(Effect.provide(withRecorder(FakeSmolvm.layerTest({ exec: () => Effect.succeed({ stdout: "ok", stderr: "", exitCode: 0 }) })))))
 
   it.effect("an interrupt while a machine is starting releases the machines started before", () =>
     Effect.gen(function*() {

@@ -168,7 +168,7 @@ describe("launch", () => {
       const steps = reported.flatMap((e) => (e._tag === "Step" ? [e.step] : []))
       assert.deepStrictEqual(steps.slice(0, 6), ["state", "lease", "ca", "deploy-keys", "network", "images"])
       assert.sameMembers(steps.slice(6, 8), ["bundle", "sandbox"])
-      assert.deepStrictEqual(steps.slice(8), ["attach"])
+      assert.deepStrictEqual(steps.slice(8), ["probe", "attach"])
       const events = normalize(plan.slug, yield* Ref.get(rec.events))
       assert.isTrue(events.indexOf("step deploy-keys") < events.indexOf("acquire deploy-key acme/app#100"), "a step is reported before it acquires")
       assert.isTrue(events.indexOf("step lease") > events.indexOf("acquire state-dir"), "... and after the step before it")
@@ -442,4 +442,43 @@ describe("launch: a broken release and a failed revocation together", () => {
       // The failed first launch removed its state dir; the key still alive is recorded again.
       assert.deepStrictEqual(yield* recordedKeys(plan.slug), ["acme/app#100"])
     }).pipe(Effect.provide(layers({ bundleFailure: UNHEALTHY_FAILURE, failRelease: ["sandbox", "bundle"] }, { failRevoke: true }))))
+
+  it.effect("the isolation probe runs once both are up, before attach; a failing one tears everything down, naming what was reachable", () =>
+    Effect.gen(function*() {
+      const plan = yield* makePlan
+      const exit = yield* Effect.exit(launch(plan, opts("attach")))
+      assert.isTrue(Exit.isFailure(exit))
+      const message = Exit.isFailure(exit) ? String(Cause.squash(exit.cause)) : ""
+      assert.include(message, "launch failed at probe: isolation probe failed, so the bottle was torn down: the host gateway (10.0.0.1:443) is reachable (refused) — install the fixed release")
+      const events = normalize(plan.slug, yield* Ref.get((yield* Recorder).events))
+      const probeAt = events.indexOf("probe SLUG")
+      assert.isTrue(probeAt > events.indexOf("acquire bundle SLUG") && probeAt > events.indexOf("provision SLUG"), "after the bundle and the sandbox")
+      assert.notInclude(events, "attach SLUG", "never attached")
+      const acquired = events.filter((e) => e.startsWith("acquire"))
+      assert.deepStrictEqual(events.filter((e) => e.startsWith("release")), [...acquired].reverse().map(releaseOf))
+      assert.isFalse(yield* (yield* StateStore).exists(plan.slug), "no state dir left behind")
+    }).pipe(Effect.provide(layers({
+      probe: () =>
+        Effect.succeed({
+          ok: false,
+          results: [],
+          problems: ["the host gateway (10.0.0.1:443) is reachable (refused)"],
+          advice: "install the fixed release"
+        })
+    }))))
+
+  it.effect("interrupted while the probe runs: everything is released", () =>
+    Effect.gen(function*() {
+      const plan = yield* makePlan
+      const rec = yield* Recorder
+      yield* Ref.set(rec.blockOn, `probe ${plan.slug}`)
+      const fiber = yield* Effect.forkChild(launch(plan, opts("detach")))
+      yield* untilBlocked
+      const exit = yield* Fiber.interrupt(fiber).pipe(Effect.andThen(Fiber.await(fiber)))
+      assert.isTrue(Exit.isFailure(exit) && Exit.hasInterrupts(exit))
+      const events = normalize(plan.slug, yield* Ref.get(rec.events))
+      const acquired = events.filter((e) => e.startsWith("acquire"))
+      assert.sameMembers(acquired, ACQUIRES)
+      assert.deepStrictEqual(events.filter((e) => e.startsWith("release")), [...acquired].reverse().map(releaseOf))
+    }).pipe(Effect.provide(layers({ probe: () => Effect.succeed({ ok: true, results: [], problems: [] }) }))))
 })

@@ -1,23 +1,32 @@
 /**
- * `bottle cleanup`: remove everything labelled as ours whose bottle is gone. `--keys` also
- * sweeps every repository a bottle is configured for and revokes this machine's stale
- * `bot-bottle …` deploy keys (their bottle no longer runs: a crash, a killed launch).
+ * `bottle cleanup`: remove everything labelled as ours whose bottle is gone; `--cache`: the
+ * artifact cache too. `--keys` also sweeps every repository a bottle is configured for and
+ * revokes this machine's stale `bot-bottle …` deploy keys (their bottle no longer runs: a
+ * crash, a killed launch).
  */
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
+import { ARTIFACT_NAMESPACE } from "../layers/SmolmachinesBackend.ts"
 import { cleanup as cleanupProgram, listBottles } from "../programs/bottles.ts"
 import { sweepKeys } from "../programs/deployKeys.ts"
+import { Cache } from "../services/Cache.ts"
 import { CliFailure } from "./failure.ts"
 
 export const cleanup = Command.make(
   "cleanup",
   {
     dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Only list what would be removed"), Flag.withDefault(false)),
+    cache: Flag.Boolean("cache").pipe(Flag.withDescription("Also empty the cache of smolmachines artifacts (rebuilt on the next start); e.g. `bottle cleanup --cache`"), Flag.withDefault(false)),
     keys: Flag.Boolean("keys").pipe(Flag.withDescription("Also revoke stale bot-bottle deploy keys of this machine on every configured repository"), Flag.withDefault(false)),
     json: Flag.Boolean("json").pipe(Flag.withDescription("Print what was removed as JSON"), Flag.withDefault(false))
   },
-  Effect.fn(function*({ dryRun, keys, json }) {
-    const removed = yield* cleanupProgram({ dryRun })
+  Effect.fn(function*({ dryRun, cache, keys, json }) {
+    const removed = [...yield* cleanupProgram({ dryRun })]
+    if (cache) {
+      const c = yield* Cache
+      const entries = dryRun ? (yield* c.entries).filter((e) => e.namespace === ARTIFACT_NAMESPACE) : yield* c.clear(ARTIFACT_NAMESPACE)
+      for (const e of entries) removed.push(`cached artifact ${e.path} (${Math.ceil(e.size / 1024)} KB)`)
+    }
     const swept = keys
       ? yield* sweepKeys(
         // A bottle runs while its agent does (running, or unhealthy: its bundle says so); a
@@ -38,4 +47,4 @@ export const cleanup = Command.make(
       return yield* new CliFailure({ message: `could not revoke every stale deploy key (run \`bottle cleanup --keys\` again, or revoke by hand): ${swept.failures.join("; ")}` })
     }
   })
-).pipe(Command.withDescription("Remove containers, networks, volumes and leases left by bottles that no longer exist; --keys also revokes stale deploy keys (e.g. `bottle cleanup --keys --dry-run`)"))
+).pipe(Command.withDescription("Remove containers, networks, volumes and leases left by bottles that no longer exist (--cache: and cached smolmachines artifacts; --keys: and stale deploy keys, e.g. `bottle cleanup --keys --dry-run`)"))

@@ -1,11 +1,40 @@
-/** `bottle doctor`: checks what bottles need on this host, and says how to fix each failure. */
+/**
+ * `bottle doctor [<bottle>]`: checks what bottles need on this host (the engine, smolvm and
+ * hardware virtualization, the state dir), and says how to fix each failure. Given a running
+ * bottle, it reruns the isolation probe inside it (src/programs/isolationProbe.ts) and fails
+ * naming whatever the sandbox can reach that it must not.
+ */
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import { Console, Effect, Result, SemVer, SemVerRange } from "effect"
-import { Command } from "effect/cli"
+import { Console, Effect, Option, Result, SemVer, SemVerRange } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { Backend } from "../services/Backend.ts"
 import { Docker } from "../services/Docker.ts"
 import { SMOLVM_MINIMUM, Smolvm, smolvmRecentEnough } from "../services/Smolvm.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { CliFailure } from "./failure.ts"
+import { onBackend, savedPlan } from "./bottleArg.ts"
+
+/** Hardware virtualization for smolvm: KVM on Linux, Hypervisor.framework on macOS. */
+export const hardwareVirtualization = (platform: NodeJS.Platform = process.platform): { readonly ok: boolean; readonly detail: string } => {
+  if (platform === "linux") {
+    try {
+      fs.accessSync("/dev/kvm", fs.constants.R_OK | fs.constants.W_OK)
+      return { ok: true, detail: "KVM (/dev/kvm is usable)" }
+    } catch (e) {
+      return { ok: false, detail: `KVM: /dev/kvm ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "is not usable by this user"}` }
+    }
+  }
+  if (platform === "darwin") {
+    try {
+      const v = execFileSync("sysctl", ["-n", "kern.hv_support"], { encoding: "utf8", timeout: 2000 }).trim()
+      return v === "1" ? { ok: true, detail: "Hypervisor.framework (kern.hv_support=1)" } : { ok: false, detail: "Hypervisor.framework: kern.hv_support is not 1" }
+    } catch (e) {
+      return { ok: false, detail: `Hypervisor.framework: ${(e as Error).message}` }
+    }
+  }
+  return { ok: false, detail: `no hardware virtualization smolvm supports on ${platform}` }
+}
 
 /** Engines with the fix for CVE-2024-29018 (26.0.0, backported to 25.0.5 and 23.0.11). */
 const DNS_FIXED = SemVerRange.parseUnsafe(">=26.0.0 || >=25.0.5 <26.0.0 || >=23.0.11 <23.1.0")
@@ -20,7 +49,30 @@ export const engineHasDnsFix = (serverVersion: string): boolean => {
   return v !== undefined && Result.isSuccess(v) && SemVerRange.matches(DNS_FIXED, v.success)
 }
 
-export const doctor = Command.make("doctor", {}, Effect.fn(function*() {
+/** The isolation probe, rerun on a running bottle; one line per target, a failure names what was reachable. */
+const probeBottle = Effect.fn(function*(slug: string, json: boolean) {
+  const plan = yield* savedPlan(slug)
+  const report = yield* Effect.gen(function*() {
+    const backend = yield* Backend
+    const [found] = yield* backend.inspect(slug).pipe(Effect.orElseSucceed(() => []))
+    if (found?.status !== "running" && found?.status !== "unhealthy" && found?.status !== "degraded") {
+      return yield* new CliFailure({ message: `bottle ${slug} is not running (\`bottle resume ${slug} --detach\` brings it back)` })
+    }
+    return yield* backend.probe(plan)
+  }).pipe(onBackend(plan.backend))
+  if (json) {
+    yield* Console.log(JSON.stringify({ bottle: slug, backend: plan.backend, ok: report.ok, results: report.results, problems: report.problems, ...(report.advice ? { advice: report.advice } : {}) }, null, 2))
+  } else {
+    for (const r of report.results) yield* Console.log(`${r.ok ? "✓" : "✗"} ${r.label} ${r.host}:${r.port}: ${r.outcome}`)
+  }
+  if (!report.ok) return yield* new CliFailure({ message: `bottle ${slug}: ${report.problems.join("; ")}${report.advice ? ` — ${report.advice}` : ""}` })
+})
+
+export const doctor = Command.make("doctor", {
+  bottle: Argument.String("bottle").pipe(Argument.withDescription("A running bottle: rerun its isolation probe (see `bottle ls`)"), Argument.optional),
+  json: Flag.Boolean("json").pipe(Flag.withDescription("With <bottle>: the probe's results as JSON"), Flag.withDefault(false))
+}, Effect.fn(function*({ bottle, json }) {
+  if (Option.isSome(bottle)) return yield* probeBottle(bottle.value, json)
   const docker = yield* Docker
   const smolvm = yield* Smolvm
   const state = yield* StateStore
@@ -52,6 +104,9 @@ export const doctor = Command.make("doctor", {}, Effect.fn(function*() {
   } else {
     yield* warn("smolvm", smol.failure.message, "reinstall smolvm ≥ " + SMOLVM_MINIMUM + " (only needed for --backend smolmachines)")
   }
+  const hv = hardwareVirtualization()
+  if (hv.ok) yield* ok("hardware virtualization", hv.detail)
+  else yield* warn("hardware virtualization", hv.detail, "smolvm needs KVM (Linux) or Hypervisor.framework (macOS) for --backend smolmachines; the docker backend does not")
 
   const writable = yield* Effect.sync(() => {
     try {
@@ -66,4 +121,4 @@ export const doctor = Command.make("doctor", {}, Effect.fn(function*() {
   else yield* bad("state dir", `${state.root}: ${writable}`, "make it writable, or point $BOTTLE_STATE_DIR at a writable directory")
 
   if (failed > 0) return yield* new CliFailure({ message: `${failed} check${failed > 1 ? "s" : ""} failed` })
-})).pipe(Command.withDescription("Check the Docker engine, smolvm and the state dir, and say how to fix what fails"))
+})).pipe(Command.withDescription("Check the Docker engine, smolvm, hardware virtualization and the state dir, and say how to fix what fails; `bottle doctor <bottle>` reruns a running bottle's isolation probe (e.g. `bottle doctor my-bottle --json`)"))

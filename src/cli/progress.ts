@@ -18,6 +18,7 @@ export const LABELS: { readonly [S in LaunchStep]: string } = {
   "bundle:ready": "waiting for the sidecar bundle to be ready",
   sandbox: "starting agent",
   provision: "provisioning agent",
+  probe: "probing the sandbox's isolation",
   attach: "attaching to the agent"
 }
 
@@ -43,7 +44,7 @@ export const progress = () => {
         const line = event.line
         // Not a terminal (CI, logs): only the build's step headers, one per line.
         if (!tty) {
-          if (/^Step \d+\/\d+ :/.test(line)) process.stderr.write(`  ${line.slice(0, 160)}\n`)
+          if (/^(Step \d+\/\d+ :|smolmachines: )/.test(line)) process.stderr.write(`  ${line.slice(0, 160)}\n`)
           return
         }
         const cols = process.stderr.columns ?? 80

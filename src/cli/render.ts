@@ -77,7 +77,10 @@ const describeNetwork = (plan: BottlePlan): string => {
     case "docker":
       return `internal ${rt.internalNetwork} ${plan.network.subnet} (bundle ${plan.network.bundleIp}); egress ${rt.egressNetwork} (bundle only)`
     case "smolmachines":
-      return `bundle on ${rt.bundleNetwork} ${plan.network.subnet} (bundle ${plan.network.bundleIp}); VM ${rt.machine} may reach ${plan.network.bundleIp}/32 only`
+      // macOS: the bundle is published on a per-bottle loopback alias, which needs sudo (said up front).
+      return process.platform === "darwin"
+        ? `bundle on ${rt.bundleNetwork} ${plan.network.subnet}, published on a per-bottle 127.0.0.x alias (\`sudo ifconfig lo0 alias\`: sudo asked for); VM ${rt.machine} may reach that alias/32 only`
+        : `bundle on ${rt.bundleNetwork} ${plan.network.subnet} (bundle ${plan.network.bundleIp}); VM ${rt.machine} may reach ${plan.network.bundleIp}/32 only`
   }
 }
 

@@ -23,6 +23,7 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Exit, Fiber, Layer } from "effect"
+import { probeArgv, probeTargets, probeVerdict } from "../programs/isolationProbe.ts"
 import { agentImageSource, baseImageIds, bundleImageSource, ensureImage } from "../programs/images.ts"
 import { AGENT_HOME } from "../providers/claude.ts"
 import { subnetFor } from "../schema/Bundle.ts"
@@ -72,7 +73,7 @@ const dockerRuntime = (plan: BottlePlan) =>
  * The bundle container: what it is told (daemons, where their state is), what it mounts, the
  * route tokens it injects. Kept together: this is the bundle protocol as docker speaks it.
  */
-const bundleContainer = (names: BottleNames, plan: BottlePlan, internalNetwork: string, spec: BundleSpec, run: BundleRunSpec = bundleRunSpec(plan, spec.stateDir, (sub, file) => fs.existsSync(path.join(spec.stateDir, sub, file)))): ContainerSpec => ({
+export const bundleContainer = (names: BottleNames, plan: BottlePlan, internalNetwork: string, spec: BundleSpec, run: BundleRunSpec = bundleRunSpec(plan, spec.stateDir, (sub, file) => fs.existsSync(path.join(spec.stateDir, sub, file)))): ContainerSpec => ({
   name: names.bundle,
   image: spec.image,
   // The egress network is joined once the bundle runs: it is only needed once the agent makes
@@ -328,6 +329,11 @@ export const make = Effect.gen(function*() {
     network,
     bundle,
     sandbox,
+    probe: (plan) =>
+      docker.exec(names(plan.slug).agent, probeArgv(probeTargets(plan.network.bundleIp, plan.network.subnet)), execOptions(plan, "agent")).pipe(
+        Effect.map((r) => probeVerdict(r.stdout)),
+        Effect.mapError(toBackendError)
+      ),
     exec: (plan, argv, options) =>
       docker.exec(names(plan.slug).agent, argv, { ...execOptions(plan, options.user), ...(options.stdin !== undefined ? { stdin: options.stdin } : {}) }).pipe(
         Effect.mapError(toBackendError)

@@ -35,6 +35,7 @@ import type { LaunchStep } from "../schema/LaunchProgress.ts"
 import { Backend, type ImageSource } from "../services/Backend.ts"
 import { reportStep } from "../services/Progress.ts"
 import { StateStore } from "../services/StateStore.ts"
+import { probeFailureMessage } from "./isolationProbe.ts"
 import { acquireDeployKeys, keepRecord, type RevocationFailure } from "./deployKeys.ts"
 import { leaseSubnet, networkOnFreeSubnet, subnetsInUse } from "./subnetLease.ts"
 import { mountWorkspace } from "./workspace.ts"
@@ -286,6 +287,12 @@ export const acquireBottle = Effect.fnUntraced(function*(
     provision: provisionArgv(plan, SKILLS_DIR, options.fresh)
   })), Effect.mapError(failedAt("sandbox")))
   yield* Effect.all([bundle, sandbox], { concurrency: 2, discard: true })
+
+  // Never trust a flag: before anything attaches or any credential-bearing request can happen,
+  // the sandbox must reach the bundle and nothing else. A failure tears the bottle down.
+  yield* reportStep("probe")
+  const report = yield* backend.probe(plan).pipe(Effect.mapError(failedAt("probe")))
+  if (!report.ok) return yield* new LaunchError({ reason: new LaunchFailed({ step: "probe", message: probeFailureMessage(report) }) })
   return plan
 })
 

@@ -18,6 +18,8 @@ export const LaunchStep = Schema.Literals([
   "sandbox",
   /** The sandbox runs; copying the workspace and provisioning (CA, prompt, skills). */
   "provision",
+  /** Both run; probing from inside the sandbox that only the bundle is reachable. */
+  "probe",
   "attach"
 ])
 export type LaunchStep = typeof LaunchStep.Type

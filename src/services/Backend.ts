@@ -22,6 +22,7 @@
  *   workspace seeded from a host dir never writes to that dir (docs/lifecycle.md).
  */
 import { Context, type Effect, type Redacted, Schema, type Scope } from "effect"
+import type { ProbeReport } from "../programs/isolationProbe.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 
 export class BackendUnavailable extends Schema.TaggedClass<BackendUnavailable>()("Unavailable", { message: Schema.String }) {}
@@ -157,6 +158,12 @@ export class Backend extends Context.Service<Backend, {
   readonly bundle: (plan: BottlePlan, network: BottleNetwork, spec: BundleSpec) => Effect.Effect<void, BackendError, Scope.Scope>
   /** Scoped: the agent's sandbox, created, its workspace copied, provisioned, exec-ready. */
   readonly sandbox: (plan: BottlePlan, network: BottleNetwork, spec: SandboxSpec) => Effect.Effect<void, BackendError, Scope.Scope>
+  /**
+   * The isolation probe (src/programs/isolationProbe.ts) run inside the running sandbox: the
+   * bundle's proxy answers, nothing outside the allowlist does. A report, not a failure: launch
+   * fails closed on a bad one, `bottle doctor <bottle>` prints it.
+   */
+  readonly probe: (plan: BottlePlan) => Effect.Effect<ProbeReport, BackendError>
   /** Runs argv in the sandbox (bottle env, workdir) and collects its output, whatever its exit code. */
   readonly exec: (plan: BottlePlan, argv: ReadonlyArray<string>, options: { readonly user: SandboxUser; readonly stdin?: string }) => Effect.Effect<ExecResult, BackendError>
   /** Copies a sandbox path out to `hostPath`, which must not exist (links are copied as links, never followed). */

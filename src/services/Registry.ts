@@ -6,12 +6,12 @@
 import { Context, Effect, Schema, Scope } from "effect"
 
 export class RegistryError extends Schema.TaggedError<RegistryError>()("RegistryError", {
-  step: Schema.Literals(["start", "push", "ready"]),
+  step: Schema.Literals(["image", "start", "push", "ready"]),
   message: Schema.String
 }) {}
 
 export interface EphemeralRegistry {
-  /** Host-reachable address, e.g. "localhost:41234". */
+  /** Host-reachable address, e.g. "127.0.0.1:41234" (loopback: plain HTTP is allowed there). */
   readonly hostAddress: string
   /** Address on the private network, e.g. "bottle-reg-ab12:5000". */
   readonly networkAddress: string
@@ -19,8 +19,15 @@ export interface EphemeralRegistry {
 }
 
 export class Registry extends Context.Service<Registry, {
-  /** Scoped: the registry container and its network are removed when the scope closes. */
+  /**
+   * Scoped: a registry container on a private network of its own, published on 127.0.0.1 (an
+   * ephemeral port), answering before this returns. The container and its network are removed
+   * when the scope closes (success, failure, interruption).
+   */
   readonly ephemeral: (session: string) => Effect.Effect<EphemeralRegistry, RegistryError, Scope.Scope>
-  /** Pushes a `docker save` tarball into the registry as `repo:tag`; returns the host-side ref. */
+  /**
+   * Pushes a `docker save` tarball into the registry as `repo:tag` with a one-shot pusher
+   * container on the registry's network (removed even when interrupted); returns the host-side ref.
+   */
   readonly pushArchive: (registry: EphemeralRegistry, tarPath: string, repoTag: string) => Effect.Effect<string, RegistryError>
 }>()("bot-bottle/Registry") {}

@@ -3,7 +3,7 @@
  * create carry `--label bot-bottle.slug=<slug>`. Never trust a network flag: the backend probes
  * reachability from inside the guest after start and fails closed (see DESIGN.md).
  */
-import { Context, Effect, Result, Schema, Scope, SemVer } from "effect"
+import { Context, type Effect, Result, Schema, type Scope, SemVer } from "effect"
 
 /**
  * DESIGN.md: releases before 1.8 silently dropped `--allow-cidr` beside `--from`, and before
@@ -34,9 +34,11 @@ export class SmolvmCommandFailed extends Schema.TaggedClass<SmolvmCommandFailed>
 export class SmolvmMissing extends Schema.TaggedClass<SmolvmMissing>()("Missing", { message: Schema.String }) {}
 export class SmolvmTooOld extends Schema.TaggedClass<SmolvmTooOld>()("TooOld", { version: Schema.String, minimum: Schema.String }) {}
 export class SmolvmDecodeFailed extends Schema.TaggedClass<SmolvmDecodeFailed>()("DecodeFailed", { message: Schema.String }) {}
+/** The machine started but no exec succeeded within the bound. */
+export class SmolvmNotReady extends Schema.TaggedClass<SmolvmNotReady>()("NotReady", { name: Schema.String, timeoutMs: Schema.Number, lastError: Schema.String }) {}
 
 export class SmolvmError extends Schema.TaggedError<SmolvmError>()("SmolvmError", {
-  reason: Schema.Union([SmolvmCommandFailed, SmolvmMissing, SmolvmTooOld, SmolvmDecodeFailed])
+  reason: Schema.Union([SmolvmCommandFailed, SmolvmMissing, SmolvmTooOld, SmolvmDecodeFailed, SmolvmNotReady])
 }) {
   override get message(): string {
     const r = this.reason
@@ -46,9 +48,11 @@ export class SmolvmError extends Schema.TaggedError<SmolvmError>()("SmolvmError"
       case "Missing":
         return `smolvm is not installed or cannot run (${r.message}); install smolvm ≥ ${SMOLVM_MINIMUM} for --backend smolmachines (\`bottle doctor\` checks it)`
       case "TooOld":
-        return `smolvm ${r.version} is too old: --backend smolmachines needs ${r.minimum} or later (network allowlists were unreliable before)`
+        return `smolvm ${r.version} is too old: --backend smolmachines needs ${r.minimum} or later (network allowlists were unreliable before); install smolvm ${r.minimum} or later`
       case "DecodeFailed":
         return `smolvm printed output we could not decode: ${r.message}`
+      case "NotReady":
+        return `smolvm machine ${r.name} started but did not accept an exec within ${r.timeoutMs} ms (last: ${r.lastError.trim().split("\n").slice(-1)[0] ?? ""})`
     }
   }
 }
@@ -57,24 +61,63 @@ export interface MachineSpec {
   readonly name: string
   /** The `.smolmachine` artifact from `pack create`. */
   readonly from: string
+  /** Env of PID 1 only (`-e` at create): every exec passes the env again. */
   readonly env: Record<string, string>
   readonly labels: Record<string, string>
   /** Exactly the bundle's address, e.g. "172.30.5.2/32". */
   readonly allowCidrs: ReadonlyArray<string>
+  /** The guest's DNS server (`--dns`): the bundle, where nothing answers, so names go nowhere. */
+  readonly dns?: string
   readonly cpus?: number
-  readonly memory?: string
+  /** MiB (`--mem`). */
+  readonly memoryMib?: number
+  /** How long to poll for a working exec after start (default 60 s). */
+  readonly readyTimeoutMs?: number
 }
 
 export interface Machine {
   readonly name: string
 }
 
+/** One machine of `smolvm machine ls --json` (the fields we read; smolvm prints more). */
+export const MachineInfo = Schema.Struct({
+  name: Schema.String,
+  state: Schema.String,
+  labels: Schema.optionalKey(Schema.NullOr(Schema.Record(Schema.String, Schema.String))),
+  pid: Schema.optionalKey(Schema.NullOr(Schema.Number)),
+  network: Schema.optionalKey(Schema.Boolean)
+})
+export type MachineInfo = typeof MachineInfo.Type
+
+export interface MachineExecOptions {
+  readonly env: Record<string, string>
+  readonly workdir?: string
+  readonly stdin?: string | Uint8Array
+}
+
 export class Smolvm extends Context.Service<Smolvm, {
+  /** `smolvm --version`, as SemVer text. */
   readonly version: Effect.Effect<string, SmolvmError>
+  /** The version, failing with TooOld below SMOLVM_MINIMUM (or Missing). */
+  readonly ensureRecent: Effect.Effect<string, SmolvmError>
+  /** `pack create --image IMAGE -o OUT`; returns the artifact, `OUT.smolmachine` (OUT must not end in .smolmachine). */
   readonly packCreate: (image: string, out: string) => Effect.Effect<string, SmolvmError>
-  /** create + start, then poll until an exec succeeds. Scoped: stop + delete on release. */
+  /**
+   * create + start, poll until an exec succeeds (bounded: NotReady), then undo pack's ownership
+   * remap (`chown -R node:node /home/node`, `chmod 1777 /tmp /var/tmp`). Scoped: stop + delete
+   * on release (logged, never failing).
+   */
   readonly machine: (spec: MachineSpec) => Effect.Effect<Machine, SmolvmError, Scope.Scope>
-  readonly exec: (name: string, argv: ReadonlyArray<string>, env: Record<string, string>) => Effect.Effect<{ readonly stdout: string; readonly exitCode: number }, SmolvmError>
-  readonly list: Effect.Effect<ReadonlyArray<{ readonly name: string; readonly state: string; readonly labels: Record<string, string> }>, SmolvmError>
+  /** `machine exec`, with `env` passed again (create-time env reaches PID 1 only); any exit code. */
+  readonly exec: (name: string, argv: ReadonlyArray<string>, options: MachineExecOptions) => Effect.Effect<{ readonly stdout: string; readonly stderr: string; readonly exitCode: number }, SmolvmError>
+  /** `machine exec -i [-t]` with the caller's terminal; returns the exit code. */
+  readonly execInteractive: (name: string, argv: ReadonlyArray<string>, options: MachineExecOptions & { readonly tty: boolean }) => Effect.Effect<number, SmolvmError>
+  /** `machine cp HOST NAME:GUEST`. */
+  readonly copyTo: (name: string, hostPath: string, guestPath: string) => Effect.Effect<void, SmolvmError>
+  /** `machine cp NAME:GUEST HOST`. */
+  readonly copyFrom: (name: string, guestPath: string, hostPath: string) => Effect.Effect<void, SmolvmError>
+  /** `machine ls --json`, decoded. */
+  readonly list: Effect.Effect<ReadonlyArray<MachineInfo>, SmolvmError>
+  /** stop (if running) + delete --force; a machine already gone is fine. */
   readonly remove: (name: string) => Effect.Effect<void, SmolvmError>
 }>()("bot-bottle/Smolvm") {}

@@ -34,6 +34,8 @@ export interface FakeBackendOptions {
   readonly addressesInUse?: ReadonlyArray<string>
   /** Subnets taken on the substrate after the look: a network on one of them is refused (AddressTaken). */
   readonly takenMeanwhile?: ReadonlyArray<string>
+  /** The isolation probe's report (default: a pass); it is recorded as `probe <slug>` when given. */
+  readonly probe?: Backend["Service"]["probe"]
   /** The session ends with the detach keys instead of an exit. */
   readonly detach?: boolean
   /** Overrides, for the methods launch does not use (inspect, remove, ...). Unset: they die. */
@@ -82,6 +84,9 @@ export const layerTest = (options: FakeBackendOptions = {}) =>
       attach: (plan) => rec.gate(`attach ${plan.slug}`).pipe(Effect.andThen(rec.record(`attach ${plan.slug}`)), Effect.as(options.attachExitCode ?? 0)),
       inspect: unexpected("inspect") as (slug?: string) => Effect.Effect<ReadonlyArray<BottleState>, BackendError>,
       logs: unexpected("logs"),
+      probe: options.probe
+        ? (plan) => rec.gate(`probe ${plan.slug}`).pipe(Effect.andThen(rec.record(`probe ${plan.slug}`)), Effect.andThen(options.probe!(plan)))
+        : () => Effect.succeed({ ok: true, results: [], problems: [] }),
       session: (plan) =>
         rec.gate(`attach ${plan.slug}`).pipe(
           Effect.andThen(rec.record(`attach ${plan.slug}`)),

@@ -8,7 +8,7 @@ import { Effect, Layer, Ref } from "effect"
 import { Cache, CacheError } from "../../src/services/Cache.ts"
 import { Recorder } from "./Recorder.ts"
 
-export interface FakeCacheOptions extends Partial<Omit<Cache["Service"], "root">> {
+export interface FakeCacheOptions extends Partial<Omit<Cache["Service"], "root" | "entries">> {
   /** Pre-existing entries, keyed "namespace/key". */
   readonly entries?: ReadonlyArray<string>
   readonly failPut?: boolean
@@ -40,6 +40,9 @@ export const layerTest = (options: FakeCacheOptions = {}) =>
             )),
       tempPath: options.tempPath ??
         ((ns) => Ref.getAndUpdate(temps, (n) => n + 1).pipe(Effect.map((n) => pathOf(`${ns}/.tmp/${n}`)))),
+      lock: options.lock ?? ((ns, key) => Effect.acquireRelease(rec.record(`cache lock ${ns}/${key}`), () => rec.record(`cache unlock ${ns}/${key}`))),
+      entries: Effect.succeed([]),
+      clear: options.clear ?? (() => Effect.succeed([])),
       remove: options.remove ??
         ((ns, key) =>
           rec.record(`cache remove ${ns}/${key}`).pipe(

@@ -115,7 +115,13 @@ export const layerTest = (options: FakeDockerOptions = {}) =>
       exec: (container, argv) =>
         rec.gate(`exec ${container}`).pipe(
             Effect.andThen(rec.record(`exec ${container} ${argv[0]}`)),
-            Effect.as({ stdout: "", stderr: "", exitCode: options.provisionExitCode ?? 0 })
+            Effect.as(
+              // The isolation probe (src/programs/isolationProbe.ts): the fake's containers are
+              // isolated, so the bundle answers and nothing else does.
+              argv[0] === "node" && argv[1] === "-e" && argv[2]?.includes("/proc/net/route")
+                ? { stdout: JSON.stringify((JSON.parse(argv[3] ?? "[]") as Array<{ expect: string }>).map((t) => ({ ...t, outcome: t.expect === "open" ? "connected" : "timeout" }))), stderr: "", exitCode: 0 }
+                : { stdout: "", stderr: "", exitCode: options.provisionExitCode ?? 0 }
+            )
           ),
       execInteractive: (container) =>
         rec.gate(`attach ${container}`).pipe(Effect.andThen(rec.record(`attach ${container}`)), Effect.as(options.attachExitCode ?? 0)),

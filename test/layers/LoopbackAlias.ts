@@ -23,7 +23,16 @@ export const layerTest = (options: FakeLoopbackAliasOptions = {}) =>
       yield* rec.record(`acquire alias ${address}`)
       return address
     })
+    const alias = options.alias ??
+        ((slug: string) =>
+          rec.gate(`alias ${slug}`).pipe(
+            Effect.andThen(Effect.acquireRelease(add, (address) => rec.record(`release alias ${address}`)))
+          ))
     return LoopbackAlias.of({
+      needsAlias: options.needsAlias ?? true,
+      release: options.release ?? ((slug) => rec.record(`release alias of ${slug}`)),
+      current: options.current ?? ((slug) => Effect.die(new Error(`fake LoopbackAlias: unexpected call to current ${slug}`))),
+      endpoint: options.endpoint ?? ((slug) => alias(slug).pipe(Effect.map((a) => ({ allowCidr: `${a}/32`, address: a, publishOn: a })))),
       alias: options.alias ??
         ((slug) =>
           rec.gate(`alias ${slug}`).pipe(

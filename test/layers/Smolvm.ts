@@ -22,6 +22,10 @@ export const layerTest = (options: FakeSmolvmOptions = {}) =>
     const { exec, packCreate, remove } = options
     return Smolvm.of({
       version: options.version ?? unexpected("version"),
+      ensureRecent: options.ensureRecent ?? unexpected("ensureRecent"),
+      execInteractive: options.execInteractive ?? (() => unexpected("execInteractive")),
+      copyTo: options.copyTo ?? (() => unexpected("copyTo")),
+      copyFrom: options.copyFrom ?? (() => unexpected("copyFrom")),
       list: options.list ?? unexpected("list"),
       packCreate: packCreate
         ? (image, out) => rec.record(`pack ${image}`).pipe(Effect.andThen(packCreate(image, out)))

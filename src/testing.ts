@@ -164,6 +164,7 @@ export const BottleTest = (options: BottleTestOptions = {}) => {
     const gitHost = Layer.succeed(GitHost, GitHost.of({
       createDeployKey,
       revokeDeployKey,
+      listDeployKeys: () => Effect.succeed([]),
       deployKey: (spec) => Effect.acquireRelease(createDeployKey(spec), revokeDeployKey)
     }))
     return Layer.mergeAll(

@@ -89,11 +89,13 @@ describe("bundle protocol: the table drives the init", () => {
     expect(fs.existsSync(path.join(b.dir, "env.json")), "the daemon never ran").toBe(false)
   })
 
-  it("a row without a build (git-gate today) is refused clearly, and then none starts", async () => {
-    const b = init([...DAEMON_TABLE, fakeRow], { BOTTLE_DAEMONS: "fake,git-gate" })
-    await b.waitFor(new RegExp(`^${UNHEALTHY_LINE}: daemon git-gate is not built \\(have: egress, supervise, fake\\)`))
+  it("a row without a build (a planned daemon) is refused clearly, and then none starts", async () => {
+    const { build: _, ...planned } = { ...fakeRow, name: "planned", stateSubdir: "planned", envPrefix: "BOTTLE_PLANNED_" }
+    const table = [...DAEMON_TABLE, fakeRow, planned]
+    const b = init(table, { BOTTLE_DAEMONS: "fake,planned" })
+    await b.waitFor(new RegExp(`^${UNHEALTHY_LINE}: daemon planned is not built \\(have: .*fake\\)`))
     expect(fs.existsSync(path.join(b.dir, "env.json")), "no partial bundle").toBe(false)
-    expect(notBuiltDaemons(["egress", "git-gate", "supervise"])).toEqual(["git-gate"])
+    expect(notBuiltDaemons(["egress", "git-gate", "planned"], table)).toEqual(["planned"])
   })
 
   it("a daemon that exits turns the bundle unhealthy, naming it", async () => {

@@ -91,6 +91,23 @@ describe("teardown", () => {
       assert.deepStrictEqual(yield* bottleKept, { exists: true, leases: 0 })
     }).pipe(Effect.provide(layers({ labelled: resources(SLUG) }))))
 
+  it.effect("a pending key record (the process died before learning the key's id) is revoked by its public key, then dropped", () =>
+    Effect.gen(function*() {
+      yield* seed(JSON.stringify({ ...meta, deployKeys: [] }))
+      const state = yield* StateStore
+      yield* state.writeJson(SLUG, "deploy-keys/app.json", {
+        status: "pending", upstream: "app", provider: "github", apiUrl: "https://api.github.com", repo: "acme/app",
+        title: `bot-bottle ${SLUG} app h1`, publicKey: "ssh-ed25519 AAAAMINE bot-bottle", tokenEnv: "GH_ADMIN_TOKEN"
+      })
+      const revoked: Array<string> = []
+      yield* teardown(SLUG, { purge: false, env, onRevoked: (k) => revoked.push(`${k.repo}#${k.id}`) })
+      assert.deepStrictEqual(revoked, ["acme/app#42"])
+      assert.deepStrictEqual((yield* events).slice(0, 2), ["list deploy-keys acme/app", "release deploy-key acme/app#42"])
+      assert.isFalse(fs.existsSync(path.join(state.bottleDir(SLUG), "deploy-keys", "app.json")))
+    }).pipe(Effect.provide(layers({ labelled: resources(SLUG) }, {
+      listed: [{ id: 41, title: "someone else's", key: "ssh-ed25519 AAAAOTHER" }, { id: 42, title: "renamed", key: "ssh-ed25519 AAAAMINE" }]
+    }))))
+
   it.effect("--purge deletes the state once everything is gone", () =>
     Effect.gen(function*() {
       yield* seed()

@@ -2,8 +2,9 @@
  * `bottle logs <bottle>`: the sidecar bundle's daemon log (live while it runs; once the bottle
  * is stopped, the copy saved in its state dir at removal); `--egress` for the egress audit log,
  * as a table (time, decision, method, host, path, status, reason) or `--json` (one object per
- * line, camelCase keys). `-f` follows either until Ctrl-C. Text the agent influenced (hosts,
- * paths, reasons, daemon lines) is shown with its control characters escaped.
+ * line, camelCase keys); `--git` for the git gate's pushes (one JSON line each). `-f` follows
+ * the egress log or the daemon log until Ctrl-C. Text the agent influenced (hosts, paths,
+ * reasons, daemon lines) is shown with its control characters escaped.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -11,6 +12,7 @@ import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { type AuditEntry, auditJson, followAudit, readAudit } from "../schema/AuditLog.ts"
 import { DAEMONS, hostDirOf } from "../schema/BundleProtocol.ts"
+import { readGateAudit } from "../schema/GitGate.ts"
 import { Backend, SAVED_BUNDLE_LOG } from "../services/Backend.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { bottleArg, onBackend, savedPlan } from "./bottleArg.ts"
@@ -21,12 +23,17 @@ export const logs = Command.make(
   {
     bottle: bottleArg,
     egress: Flag.Boolean("egress").pipe(Flag.withDescription("Show the egress audit log: one line per request"), Flag.withDefault(false)),
+    git: Flag.Boolean("git").pipe(Flag.withDescription("Show the git gate's push audit log (one JSON line per push)"), Flag.withDefault(false)),
     follow: Flag.Boolean("follow").pipe(Flag.withAlias("f"), Flag.withDescription("Keep printing new lines until Ctrl-C"), Flag.withDefault(false)),
     json: Flag.Boolean("json").pipe(Flag.withDescription("With --egress: one JSON object per request (camelCase keys)"), Flag.withDefault(false))
   },
-  Effect.fn(function*({ bottle, egress, follow, json }) {
+  Effect.fn(function*({ bottle, egress, git, follow, json }) {
     const plan = yield* savedPlan(bottle)
     const state = yield* StateStore
+    if (git) {
+      for (const e of readGateAudit(hostDirOf(state.bottleDir(bottle), DAEMONS["git-gate"]))) yield* Console.log(JSON.stringify(e))
+      return
+    }
     if (egress) {
       const dir = hostDirOf(state.bottleDir(bottle), DAEMONS.egress)
       if (json) {
@@ -59,10 +66,11 @@ export const logs = Command.make(
     )
   })
 ).pipe(
-  Command.withDescription("Show a bottle's sidecar log (daemons; kept after stop), or its egress audit log"),
+  Command.withDescription("Show a bottle's sidecar log (daemons; kept after stop), its egress audit log, or its git pushes"),
   Command.withExamples([
     { command: "bottle logs claude-1a2b3c", description: "The sidecar's daemon log (kept after stop)" },
     { command: "bottle logs claude-1a2b3c --egress -f", description: "Follow requests as the agent makes them" },
-    { command: "bottle logs claude-1a2b3c --egress --json", description: "One JSON object per request, for scripts" }
+    { command: "bottle logs claude-1a2b3c --egress --json", description: "One JSON object per request, for scripts" },
+    { command: "bottle logs claude-1a2b3c --git", description: "The pushes the git gate forwarded or refused" }
   ])
 )

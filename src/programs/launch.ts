@@ -30,6 +30,7 @@ import { ensureBottleCa } from "../schema/BottleCa.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
 import { superviseUrl } from "../schema/Bundle.ts"
 import { DAEMONS, hostDirOf } from "../schema/BundleProtocol.ts"
+import { gateUrl } from "../schema/GitGate.ts"
 import type { LaunchStep } from "../schema/LaunchProgress.ts"
 import { Backend, type ImageSource } from "../services/Backend.ts"
 import { reportStep } from "../services/Progress.ts"
@@ -109,12 +110,37 @@ if [ "$own_workdir" = yes ]; then own "$workdir"; fi
 # Written as the agent's user (the home is the agent's: a planted symlink must not become a
 # root write); the provisioning file is read before dropping to it.
 if [ -f "$provision/mcp-servers.json" ]; then node -e 'const fs=require("fs");const [s,d]=process.argv.slice(1);const add=JSON.parse(fs.readFileSync(s,"utf8")).mcpServers;process.setgid("node");process.setuid("node");let c={};try{c=JSON.parse(fs.readFileSync(d,"utf8"))}catch{}c.mcpServers={...c.mcpServers,...add};fs.writeFileSync(d,JSON.stringify(c,null,2))' "$provision/mcp-servers.json" "$home/.claude.json"; fi
+# The git gate (pairs after $7: gate URL, upstream URL): the agent's git reaches each upstream
+# through the gate, never through the proxy, by a config file rewritten at every provision
+# (a resumed bottle's gate may have another address) and included from the global one; in a
+# copied workspace, remotes naming an upstream (or an earlier address of its gate) point at the
+# gate. All of it as the agent's user: the home and the workspace are the agent's (kept across
+# resumes), so a planted symlink must never become a root write.
+copied="$7"; shift 7
+gate="$home/.bottle/gate.gitconfig"
+agent() { runuser -u node -- env HOME="$home" "$@"; }
+agent rm -f "$gate"
+while [ "$#" -ge 2 ]; do
+  agent git config --file "$gate" "url.$1.insteadOf" "$2"
+  agent git config --file "$gate" "http.$1.proxy" ""
+  if [ "$copied" = yes ] && [ -e "$workdir/.git" ]; then
+    for r in $(agent git -C "$workdir" remote 2>/dev/null); do
+      url="$(agent git -C "$workdir" config --get "remote.$r.url" || true)"
+      case "$url" in "$2"|http://*:"\${1##*:}") agent git -C "$workdir" remote set-url "$r" "$1" ;; esac
+    done
+  fi
+  shift 2
+done
+if [ -f "$gate" ] && ! agent git config --global --get-all include.path 2>/dev/null | grep -qxF "$gate"; then
+  agent git config --global --add include.path "$gate"
+fi
 chmod 1777 /tmp
 `
 const provisionArgv = (plan: BottlePlan, skillsDir: string, fresh: boolean) =>
   // A mounted workspace holds the user's own files, owned as they are on the host: never chowned.
   // The bottle's own workspace is given to the agent's user once, when it is first made.
-  ["sh", "-c", PROVISION_SCRIPT, "provision", AGENT_PROVISION_DIR, AGENT_HOME, plan.workdir, plan.promptPath, skillsDir, !plan.mountCwd && fresh ? "yes" : "no"]
+  ["sh", "-c", PROVISION_SCRIPT, "provision", AGENT_PROVISION_DIR, AGENT_HOME, plan.workdir, plan.promptPath, skillsDir, !plan.mountCwd && fresh ? "yes" : "no",
+    plan.mountCwd ? "no" : "yes", ...plan.git.upstreams.flatMap((u, i) => [gateUrl(plan.network.bundleIp, i, u.name), u.url])]
 
 /** Each step's failure names the step. */
 const failedAt = (step: LaunchStep) => (e: { readonly message: string }) => new LaunchError({ reason: new LaunchFailed({ step, message: e.message }) })

@@ -12,6 +12,7 @@ import { Effect } from "effect"
 import * as YAML from "yaml"
 import { claude, PROMPT_PATH } from "../providers/claude.ts"
 import { proxyEnv, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor, SUPERVISE_URL_VARIABLE, superviseUrl } from "../schema/Bundle.ts"
+import { gateUrl } from "../schema/GitGate.ts"
 import { type BottlePlan, type Daemon, runtimeFor } from "../schema/BottlePlan.ts"
 import type { Backend } from "../schema/Manifest.ts"
 import { ManifestError, type ManifestProblem } from "../schema/ManifestError.ts"
@@ -211,6 +212,7 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
     env: {
       ...template.env(roles),
       ...proxyEnv(bundleIp),
+      ...(upstreams.length > 0 ? { GIT_GATE_URL: gateUrl(bundleIp, 0, upstreams[0]!.name) } : {}),
       // The supervise MCP endpoint is on the bundle, not through the proxy.
       NO_PROXY: supervise ? `localhost,127.0.0.1,::1,${bundleIp}` : "localhost,127.0.0.1,::1",
       no_proxy: supervise ? `localhost,127.0.0.1,::1,${bundleIp}` : "localhost,127.0.0.1,::1",

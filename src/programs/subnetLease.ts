@@ -56,6 +56,7 @@ export const withSubnet = (plan: BottlePlan, index: number): BottlePlan => {
   const proxies = proxyEnv(bundleIp)
   const env = { ...plan.env }
   for (const k of PROXY_VARIABLES) if (k in env) env[k] = proxies[k]
+  if (env["GIT_GATE_URL"]) env["GIT_GATE_URL"] = env["GIT_GATE_URL"].replace(`//${plan.network.bundleIp}:`, `//${bundleIp}:`)
   // The supervise endpoint (and its NO_PROXY exemption) follow the bundle's address.
   if (SUPERVISE_URL_VARIABLE in env) env[SUPERVISE_URL_VARIABLE] = superviseUrl(bundleIp)
   for (const k of ["NO_PROXY", "no_proxy"]) {

@@ -110,9 +110,12 @@ export const DAEMONS = {
     port: GIT_GATE_PORT,
     stateSubdir: "git-gate",
     envPrefix: "BOTTLE_GIT_GATE_",
-    // keys/<upstream>: the deploy keys' private halves (0600), written by the launcher.
+    // gate.json (src/schema/GitGate.ts), keys/<upstream>: the deploy keys' private halves
+    // (0600), known_hosts/<upstream>, all written by the launcher; audit.log, by the gate.
+    // Upstream i is served on port + i.
     env: ({ dir, port }) => ({ BOTTLE_GIT_GATE_DIR: dir, BOTTLE_GIT_GATE_LISTEN: `0.0.0.0:${port}` }),
-    readiness: "ready-fd"
+    readiness: "ready-fd",
+    build: { source: "bundle/git-gate/main.ts", entry: "git-gate-daemon" }
   },
   supervise: {
     name: "supervise",

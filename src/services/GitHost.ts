@@ -1,7 +1,10 @@
 /**
  * The git host's API (GitHub, Gitea) for per-bottle deploy keys: created at launch, always
  * revoked at teardown. A key that cannot be revoked is a security problem the operator must
- * see, so `revoke` fails loudly and the scoped `deployKey` records such failures.
+ * see, so `revoke` fails loudly and the scoped `deployKey` records such failures. A key the
+ * host no longer has (404 on delete) counts as revoked.
+ *
+ * Errors name the host, the repository, the status and what to do about it.
  */
 import { Context, Effect, Redacted, Schema, Scope } from "effect"
 
@@ -9,7 +12,9 @@ export class GitHostRequestFailed extends Schema.TaggedClass<GitHostRequestFaile
   method: Schema.String,
   url: Schema.String,
   status: Schema.Number,
-  body: Schema.String
+  body: Schema.String,
+  /** What the operator can do about it (e.g. the permission a 403 says the token lacks). */
+  hint: Schema.optionalKey(Schema.String)
 }) {}
 export class GitHostUnreachable extends Schema.TaggedClass<GitHostUnreachable>()("Unreachable", {
   url: Schema.String,
@@ -30,7 +35,7 @@ export class GitHostError extends Schema.TaggedError<GitHostError>()("GitHostErr
     const r = this.reason
     switch (r._tag) {
       case "RequestFailed":
-        return `${r.method} ${r.url} answered ${r.status}: ${r.body.slice(0, 200)}`
+        return `${r.method} ${r.url} answered ${r.status}${r.body ? `: ${r.body.slice(0, 200)}` : ""}${r.hint ? ` (${r.hint})` : ""}`
       case "Unreachable":
         return `${r.url} unreachable: ${r.message}`
       case "MissingToken":
@@ -41,27 +46,40 @@ export class GitHostError extends Schema.TaggedError<GitHostError>()("GitHostErr
   }
 }
 
-export interface DeployKeySpec {
+/** Which repository's keys, on which host's API. */
+export interface DeployKeyTarget {
   readonly provider: "github" | "gitea"
+  /** The API base: https://api.github.com, or a Gitea server's …/api/v1. */
   readonly apiUrl: string
+  /** owner/name */
   readonly repo: string
+}
+
+export interface DeployKeySpec extends DeployKeyTarget {
   readonly token: Redacted.Redacted<string>
   readonly title: string
   readonly publicKey: string
   readonly readOnly: boolean
 }
 
-export interface DeployKeyRef {
-  readonly provider: "github" | "gitea"
-  readonly apiUrl: string
-  readonly repo: string
+export interface DeployKeyRef extends DeployKeyTarget {
   readonly id: number
   readonly title: string
 }
 
+/** A key as the host lists it: `key` is the OpenSSH public key (type and base64 blob). */
+export interface ListedDeployKey {
+  readonly id: number
+  readonly title: string
+  readonly key: string
+}
+
 export class GitHost extends Context.Service<GitHost, {
   readonly createDeployKey: (spec: DeployKeySpec) => Effect.Effect<DeployKeyRef, GitHostError>
+  /** Succeeds when the key is gone, including when the host never had it (404). */
   readonly revokeDeployKey: (ref: DeployKeyRef, token: Redacted.Redacted<string>) => Effect.Effect<void, GitHostError>
+  /** The repository's deploy keys (all of them: the caller picks its own by title). */
+  readonly listDeployKeys: (target: DeployKeyTarget, token: Redacted.Redacted<string>) => Effect.Effect<ReadonlyArray<ListedDeployKey>, GitHostError>
   /** Scoped: created now; revoked when the scope closes. Revocation failures go to `onRevokeFailure`. */
   readonly deployKey: (
     spec: DeployKeySpec,

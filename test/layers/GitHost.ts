@@ -1,12 +1,14 @@
 /** Fake GitHost: deploy keys are numbered; revocation can be told to fail; created specs can be inspected. */
 import { Effect, Layer, Ref } from "effect"
-import { GitHost, GitHostError, GitHostRequestFailed, type DeployKeySpec } from "../../src/services/GitHost.ts"
+import { GitHost, GitHostError, GitHostRequestFailed, type DeployKeySpec, type ListedDeployKey } from "../../src/services/GitHost.ts"
 import { Recorder } from "./Recorder.ts"
 
 export interface FakeGitHostOptions {
   readonly failRevoke?: boolean
   /** Sees every key the program asks for (public key, title, ...). */
   readonly onCreate?: (spec: DeployKeySpec) => void
+  /** What listing a repository's keys answers (default none). */
+  readonly listed?: ReadonlyArray<ListedDeployKey>
 }
 
 export const layerTest = (options: FakeGitHostOptions = {}) =>
@@ -30,6 +32,7 @@ export const layerTest = (options: FakeGitHostOptions = {}) =>
     return GitHost.of({
       createDeployKey,
       revokeDeployKey,
+      listDeployKeys: (target) => rec.record(`list deploy-keys ${target.repo}`).pipe(Effect.as(options.listed ?? [])),
       deployKey: (spec, onRevokeFailure) =>
         rec.gate(`deploy-key ${spec.repo}`).pipe(Effect.andThen(Effect.acquireRelease(createDeployKey(spec), (ref) =>
           revokeDeployKey(ref).pipe(Effect.catch((e) => onRevokeFailure(ref, e))))))

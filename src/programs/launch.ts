@@ -39,6 +39,7 @@ import { probeFailureMessage } from "./isolationProbe.ts"
 import { acquireDeployKeys, keepRecord, type RevocationFailure } from "./deployKeys.ts"
 import { leaseSubnet, networkOnFreeSubnet, subnetsInUse } from "./subnetLease.ts"
 import { mountWorkspace } from "./workspace.ts"
+import { IMAGE_AGENT_ID } from "./agentUser.ts"
 
 export class LaunchFailed extends Schema.TaggedClass<LaunchFailed>()("LaunchFailed", { step: Schema.String, message: Schema.String }) {}
 export class RevocationFailed extends Schema.TaggedClass<RevocationFailed>()("RevocationFailed", {
@@ -93,9 +94,20 @@ export interface LaunchedBottle {
  * Ownership is fixed entry by entry (`find … ! -user`), links themselves (`-h`), never followed:
  * the home and the workspace are kept across resumes, so the agent may have planted anything
  * there, and on a copy-on-write workspace a blanket `chown -R` would copy up every file.
+ * First of all the agent's user `node` takes the workspace owner's uid/gid ($8, $9; see
+ * src/programs/agentUser.ts): its passwd and group lines are edited (duplicate ids allowed, as
+ * `usermod -o`/`groupmod -o` would; the slim image has no shadow tools, and `usermod -u` would
+ * walk the kept home as root), so every command run as `node` (exec, attach, `runuser`,
+ * `setpriv`, `chown node:node`) is that uid; the home is then re-owned by `own`.
  */
 const PROVISION_SCRIPT = `set -eu
-provision="$1"; home="$2"; workdir="$3"; prompt="$4"; skills="$5"; own_workdir="$6"
+provision="$1"; home="$2"; workdir="$3"; prompt="$4"; skills="$5"; own_workdir="$6"; uid="$8"; gid="$9"
+if [ "$(id -u node)" != "$uid" ] || [ "$(id -g node)" != "$gid" ]; then
+  for f in passwd group; do
+    awk -F: -v OFS=: -v u="$uid" -v g="$gid" -v f="$f" '$1 == "node" { if (f == "passwd") { $3 = u; $4 = g } else $3 = g } 1' "/etc/$f" > "/etc/$f.bottle"
+    cat "/etc/$f.bottle" > "/etc/$f"; rm -f "/etc/$f.bottle"
+  done
+fi
 install -m 0644 "$provision/ca.pem" /usr/local/share/ca-certificates/bot-bottle.crt
 # Appending is what update-ca-certificates would do for one new CA, without rehashing them all.
 cat "$provision/ca.pem" >> /etc/ssl/certs/ca-certificates.crt
@@ -110,13 +122,13 @@ if [ "$own_workdir" = yes ]; then own "$workdir"; fi
 # Written as the agent's user (the home is the agent's: a planted symlink must not become a
 # root write); the provisioning file is read before dropping to it.
 if [ -f "$provision/mcp-servers.json" ]; then node -e 'const fs=require("fs");const [s,d]=process.argv.slice(1);const add=JSON.parse(fs.readFileSync(s,"utf8")).mcpServers;process.setgid("node");process.setuid("node");let c={};try{c=JSON.parse(fs.readFileSync(d,"utf8"))}catch{}c.mcpServers={...c.mcpServers,...add};fs.writeFileSync(d,JSON.stringify(c,null,2))' "$provision/mcp-servers.json" "$home/.claude.json"; fi
-# The git gate (pairs after $7: gate URL, upstream URL): the agent's git reaches each upstream
+# The git gate (pairs after $9: gate URL, upstream URL): the agent's git reaches each upstream
 # through the gate, never through the proxy, by a config file rewritten at every provision
 # (a resumed bottle's gate may have another address) and included from the global one; in a
 # copied workspace, remotes naming an upstream (or an earlier address of its gate) point at the
 # gate. All of it as the agent's user: the home and the workspace are the agent's (kept across
 # resumes), so a planted symlink must never become a root write.
-copied="$7"; shift 7
+copied="$7"; shift 9
 gate="$home/.bottle/gate.gitconfig"
 agent() { runuser -u node -- env HOME="$home" "$@"; }
 agent rm -f "$gate"
@@ -136,11 +148,12 @@ if [ -f "$gate" ] && ! agent git config --global --get-all include.path 2>/dev/n
 fi
 chmod 1777 /tmp
 `
-const provisionArgv = (plan: BottlePlan, skillsDir: string, fresh: boolean) =>
+export const provisionArgv = (plan: BottlePlan, skillsDir: string, fresh: boolean) =>
   // A mounted workspace holds the user's own files, owned as they are on the host: never chowned.
-  // The bottle's own workspace is given to the agent's user once, when it is first made.
+  // The bottle's own workspace is given to the agent's user once, when it is first made (its
+  // files are already the agent's when the agent has the cwd owner's uid: only looked at).
   ["sh", "-c", PROVISION_SCRIPT, "provision", AGENT_PROVISION_DIR, AGENT_HOME, plan.workdir, plan.promptPath, skillsDir, !plan.mountCwd && fresh ? "yes" : "no",
-    plan.mountCwd ? "no" : "yes", ...plan.git.upstreams.flatMap((u, i) => [gateUrl(plan.network.bundleIp, i, u.name), u.url])]
+    plan.mountCwd ? "no" : "yes", String(plan.agentUser?.uid ?? IMAGE_AGENT_ID), String(plan.agentUser?.gid ?? IMAGE_AGENT_ID), ...plan.git.upstreams.flatMap((u, i) => [gateUrl(plan.network.bundleIp, i, u.name), u.url])]
 
 /** Each step's failure names the step. */
 const failedAt = (step: LaunchStep) => (e: { readonly message: string }) => new LaunchError({ reason: new LaunchFailed({ step, message: e.message }) })

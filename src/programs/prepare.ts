@@ -21,6 +21,7 @@ import { findSecretLines } from "../schema/SecretPatterns.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { bottleNames } from "./bottleNames.ts"
 import { type LoadedManifest, yamlProblem } from "./loadManifest.ts"
+import { agentIdsFor, IMAGE_AGENT_ID, workspaceOwner } from "./agentUser.ts"
 import { mountRefusal } from "./workspace.ts"
 
 export interface PrepareInput {
@@ -196,6 +197,7 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
   const daemons: Array<Daemon> = ["egress", ...(upstreams.length > 0 ? (["git-gate"] as const) : []), ...(supervise ? (["supervise"] as const) : [])]
   const template = claude
   const workdir = bottle.workspace?.workdir ?? "/workspace"
+  const agentUser = agentIdsFor(workspaceOwner(input.cwd))
 
   const plan: BottlePlan = {
     version: 2,
@@ -223,6 +225,7 @@ export const prepare = Effect.fn("prepare")(function*(input: PrepareInput) {
     workdir,
     copyCwd: bottle.workspace?.copy_cwd ?? false,
     ...(bottle.workspace?.mount_cwd ? { mountCwd: true } : {}),
+    ...(agentUser.uid !== IMAGE_AGENT_ID || agentUser.gid !== IMAGE_AGENT_ID ? { agentUser } : {}),
     prompt,
     promptPath: PROMPT_PATH,
     skills,

@@ -56,6 +56,8 @@ const planFields = {
   copyCwd: Schema.Boolean,
   /** Bind-mount the cwd at workdir (read-write) instead of copying it. */
   mountCwd: Schema.optionalKey(Schema.Boolean),
+  /** The agent user's uid/gid in the sandbox, when not the image's 1000:1000 (src/programs/agentUser.ts). */
+  agentUser: Schema.optionalKey(Schema.Struct({ uid: Schema.Number, gid: Schema.Number })),
   prompt: Schema.String,
   promptPath: Schema.String,
   skills: Schema.Array(Schema.Struct({ name: Schema.String, source: Schema.String })),

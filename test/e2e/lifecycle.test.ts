@@ -181,6 +181,46 @@ mkdir -p ~/.claude && echo '{"display":"hello"}' >> ~/.claude/history.jsonl`)
     expect(docker(["volume", "ls", "--filter", `label=bot-bottle.slug=${slug}`, "--format", "{{.Name}}"]).stdout.trim()).toBe("")
   })
 
+  it("a cwd owned by a host user (uid 1500): the agent runs as 1500, writes the cwd's files with no ownership walk, its new files are 1500; the host cwd is untouched; resume keeps its home", () => {
+    const cwd = hostRepo(path.join(tempDir("bb-life-outside-"), "target.txt"))
+    const chown = spawnSync("chown", ["-R", "-h", "1500:1500", cwd], { encoding: "utf8" })
+    expect(chown.status, chown.stderr).toBe(0)
+    const slug = `life-uid-${crypto.randomBytes(3).toString("hex")}`
+    const before = snapshot(cwd)
+
+    run(["start", "dev", "--yes", "--detach", "--name", slug], cwd)
+    started.push({ slug, cwd })
+    // The agent is uid/gid 1500 by the name node; the cwd's files are its own as they are (no
+    // copy-up: the upper layer holds nothing but what the agent writes).
+    const names = bottleNames(stateDir, slug)
+    const upper = docker(["volume", "inspect", "--format", "{{.Mountpoint}}", names.volumes.upper]).stdout.trim()
+    expect(fs.readdirSync(upper)).toEqual([])
+    const who = inAgent(slug, cwd, `set -e
+id -u; id -g; id -un; stat -c '%u:%g' src/main.txt ~ ~/.bottle
+echo "agent version" >> src/main.txt
+echo "new work" > agent-work.txt
+git -c user.name=agent -c user.email=agent@example.com commit -q -am "agent commit"
+stat -c '%u:%g' agent-work.txt src/main.txt`)
+    expect(who.stdout).toBe("1500\n1500\nnode\n1500:1500\n1500:1500\n1500:1500\n1500:1500\n1500:1500\n")
+    // What bottle cp brings in belongs to the agent's user: 1500.
+    const input = path.join(tempDir("bb-life-cp-in-"), "notes.txt")
+    fs.writeFileSync(input, "from the host\n")
+    run(["cp", input, `${slug}:notes.txt`], cwd)
+    expect(inAgent(slug, cwd, "stat -c '%u:%g' notes.txt").stdout).toBe("1500:1500\n")
+    const out = path.join(tempDir("bb-life-cp-"), "work.txt")
+    run(["cp", `${slug}:agent-work.txt`, out], cwd)
+    expect(fs.readFileSync(out, "utf8")).toBe("new work\n")
+    expect(snapshot(cwd)).toEqual(before)
+
+    // Resume: a new container (the image's node is 1000 again) takes 1500 again; the kept home is 1500's.
+    run(["stop", slug], cwd)
+    run(["resume", slug, "--detach"], cwd)
+    expect(inAgent(slug, cwd, "id -u && stat -c '%u:%g' ~ ~/.bottle agent-work.txt && touch ~/x && cat src/main.txt").stdout)
+      .toBe("1500\n1500:1500\n1500:1500\n1500:1500\nhost version\nagent version\n")
+    expect(snapshot(cwd)).toEqual(before)
+    run(["stop", slug, "--purge"], cwd)
+  })
+
   it("a hostile repository in the workspace runs nothing on the host at pull; a commit planting .git is refused and the host repository is unchanged", () => {
     const cwd = hostRepo("/nonexistent")
     const slug = `pull-${crypto.randomBytes(3).toString("hex")}`

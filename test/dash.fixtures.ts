@@ -63,11 +63,20 @@ export interface Fixture {
   readonly close: () => Promise<void>
 }
 
-export const makeFixture = async (options: { readonly failRevoke?: boolean; readonly watch?: boolean; readonly now?: () => number } = {}): Promise<Fixture> => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "bb-dash-state-"))
-  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "bb-dash-cwd-"))
-  fs.writeFileSync(path.join(cwd, "bottle.yaml"), MANIFEST)
-  const running = new Set<string>()
+export const makeFixture = async (
+  options: {
+    readonly failRevoke?: boolean
+    readonly watch?: boolean
+    readonly now?: () => number
+    /** An existing state root and cwd (bench/dash.ts: the driver made them; the bottles in it are running). */
+    readonly root?: string
+    readonly cwd?: string
+  } = {}
+): Promise<Fixture> => {
+  const root = options.root ?? fs.mkdtempSync(path.join(os.tmpdir(), "bb-dash-state-"))
+  const cwd = options.cwd ?? fs.mkdtempSync(path.join(os.tmpdir(), "bb-dash-cwd-"))
+  if (!options.cwd) fs.writeFileSync(path.join(cwd, "bottle.yaml"), MANIFEST)
+  const running = new Set<string>(options.root && fs.existsSync(path.join(root, "bottles")) ? fs.readdirSync(path.join(root, "bottles")) : [])
   const fakeBackend = FakeBackend.layerTest({
     stub: {
       inspect: (slug?: string) =>

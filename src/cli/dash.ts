@@ -9,6 +9,7 @@ import { Command, Flag } from "effect/cli"
 import type { DashServices } from "../dash/feed.ts"
 import { CliFailure } from "./failure.ts"
 import { jsonFlag } from "./flags.ts"
+import { applyDashV8Flags } from "./nodeFlags.ts"
 
 export const dash = Command.make(
   "dash",
@@ -27,6 +28,8 @@ export const dash = Command.make(
       const context = yield* Effect.context<DashServices>()
       // React's production build (the development one is slower and larger); read when React loads.
       process.env["NODE_ENV"] ??= "production"
+      // A long-lived, mostly idle process: a heap sized to what it uses (src/cli/nodeFlags.ts).
+      applyDashV8Flags()
       const { runDash } = yield* Effect.promise(() => import("../dash/run.tsx"))
       return yield* Effect.tryPromise({
         // --json alone means once too: a script cannot read the live screen.

@@ -9,7 +9,7 @@ import { table } from "../cli/render.ts"
 import { approvalQueue } from "./approvals.ts"
 import { App } from "./components/App.tsx"
 import { ColorContext, colorsWanted } from "./components/theme.tsx"
-import { type DashServices, makeDashApi } from "./feed.ts"
+import { type DashApi, type DashServices, makeDashApi } from "./feed.ts"
 import { age, rowJson } from "./model.ts"
 import { DashStore } from "./store.ts"
 
@@ -48,13 +48,16 @@ export const runDash = async (context: Context.Context<DashServices>, options: R
   const store = new DashStore(api, { watch: true })
   options.logSink.alert = (text) => store.alert("error", text)
   void store.start()
-  const ink = render(
-    <ColorContext.Provider value={colorsWanted(options.env)}>
+  await mountDash(store, api, options.env).waitUntilExit()
+  store.stop()
+  return 0
+}
+
+/** The live screen on this process's terminal (bench/dash.ts mounts it the same way). */
+export const mountDash = (store: DashStore, api: DashApi, env: Record<string, string | undefined>) =>
+  render(
+    <ColorContext.Provider value={colorsWanted(env)}>
       <App store={store} api={api} />
     </ColorContext.Provider>,
     { exitOnCtrlC: true, alternateScreen: true, incrementalRendering: true, interactive: true }
   )
-  await ink.waitUntilExit()
-  store.stop()
-  return 0
-}

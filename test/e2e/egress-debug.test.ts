@@ -105,7 +105,7 @@ describe("egress you can debug", () => {
     ])
     const cleanup = cli(["cleanup", "--dry-run", "--json"], { cwd, env })
     expect(cleanup.code, cleanup.stderr).toBe(0)
-    expect(JSON.parse(cleanup.stdout)).toEqual({ dryRun: true, removed: [] })
+    expect(JSON.parse(cleanup.stdout)).toEqual({ dryRun: true, removed: [], revokedKeys: [], failures: [] })
     const human = cli(["egress", "ls", slug], { cwd, env })
     expect(human.stdout).toMatch(new RegExp(`${API.replace(/\./g, "\\.")}\\s+live\\s+authorization: Bearer \\$E2E_DEBUG_TOKEN`))
   })

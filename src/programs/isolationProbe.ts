@@ -92,16 +92,18 @@ try {
 // The bundle gets a long timeout (it answers, or the probe fails anyway). A target that must
 // not answer is given up on after ${PROBE_TIMEOUT_MS} ms, or 3x the bundle's connect time if
 // that is longer: on a loaded host a refusal can take longer than the floor, and a reachable
-// address must never pass as a timeout.
+// address must never pass as a timeout. No timer outlives its target: the process exits as soon
+// as the last target has an outcome (a pending bundle timer once held every start for 3 s).
 const t0 = Date.now(); let bundleMs;
 const one = (t) => new Promise((done) => {
   const s = net.connect({ host: t.host, port: t.port });
-  let over = false;
-  const end = (outcome) => { if (over) return; over = true; s.destroy(); if (t.expect === "open" && bundleMs === undefined) bundleMs = outcome === "connected" ? Date.now() - t0 : 0; done({ ...t, outcome }); };
+  let over = false, timer;
+  const end = (outcome) => { if (over) return; over = true; clearTimeout(timer); s.destroy(); if (t.expect === "open" && bundleMs === undefined) bundleMs = outcome === "connected" ? Date.now() - t0 : 0; done({ ...t, outcome }); };
   s.on("connect", () => end("connected"));
   s.on("error", (e) => end(e.code === "ECONNREFUSED" ? "refused" : "blocked:" + (e.code || e.message)));
-  if (t.expect === "open") { setTimeout(() => end("timeout"), ${BUNDLE_TIMEOUT_MS}); return; }
+  if (t.expect === "open") { timer = setTimeout(() => end("timeout"), ${BUNDLE_TIMEOUT_MS}); return; }
   const check = () => {
+    if (over) return;
     const limit = bundleMs === undefined ? Infinity : Math.max(${PROBE_TIMEOUT_MS}, 3 * bundleMs);
     if (Date.now() - t0 >= limit) end("timeout"); else setTimeout(check, 10);
   };

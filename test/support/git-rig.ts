@@ -82,6 +82,23 @@ const api = async (base: string, p: string, init?: RequestInit) => {
 }
 
 /** Starts a rig holding `repos` (owner/name). */
+/**
+ * The default bridge's gateway: the host address every container reaches. A daemon started
+ * without `--bip` does not put it in the network's IPAM config until something asks (seen on a
+ * fresh dockerd 20.10: `[{"Subnet":"172.17.0.0/16"}]`); it is then the subnet's first address.
+ */
+export const bridgeGateway = (): string => {
+  const config = JSON.parse(dockerOut(["network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}"]) || "[]") as Array<{ Subnet?: string; Gateway?: string }>
+  const v4 = config.find((c) => c.Subnet !== undefined && !c.Subnet.includes(":"))
+  if (v4?.Gateway) return v4.Gateway
+  const m = v4?.Subnet?.match(/^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/)
+  if (!m) throw new Error(`the default bridge network has no IPv4 subnet: ${JSON.stringify(config)}`)
+  const n = m.slice(1, 5).reduce((a, o) => a * 256 + Number(o), 0)
+  const size = 2 ** (32 - Number(m[5]))
+  const first = n - (n % size) + 1
+  return [24, 16, 8, 0].map((s) => Math.floor(first / 2 ** s) % 256).join(".")
+}
+
 export const startRig = (options: { readonly repos: ReadonlyArray<string>; readonly token?: string; readonly env?: NodeJS.ProcessEnv }): GitRig => {
   const image = buildRigImage(options.env)
   const token = options.token ?? `rig-admin-${crypto.randomBytes(12).toString("hex")}`
@@ -90,7 +107,7 @@ export const startRig = (options: { readonly repos: ReadonlyArray<string>; reado
   const port = (p: string) => Number(dockerOut(["port", container, p]).split("\n")[0]!.split(":").pop())
   const sshPort = port("22/tcp")
   const apiPort = port("8080/tcp")
-  const sshHost = dockerOut(["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"])
+  const sshHost = bridgeGateway()
   const apiUrl = `http://127.0.0.1:${apiPort}`
   // Wait for sshd and the API (the repositories are made before either starts).
   const deadline = Date.now() + 60_000

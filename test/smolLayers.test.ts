@@ -69,6 +69,36 @@ describe("Smolvm live layer (pinned CLI)", () => {
       ])
     }))
 
+  it.effect("stop keeps the machine: `machine stop` for a running one, nothing for a stopped or gone one, never delete", () =>
+    Effect.gen(function*() {
+      const state: Record<string, string> = { up: "running", down: "stopped" }
+      const { calls, runner } = yield* recordingRunner((argv) => {
+        const sub = argv.slice(1, 3).join(" ")
+        if (sub === "machine ls") return ok(JSON.stringify(Object.entries(state).map(([name, s]) => ({ name, state: s }))))
+        if (sub === "machine stop") state[argv[4]!] = "stopped"
+        return ok()
+      })
+      const smolvm = yield* SmolvmLive.make.pipe(Effect.provideService(ProcessRunner, runner))
+      yield* smolvm.stop("up")
+      yield* smolvm.stop("down")
+      yield* smolvm.stop("gone")
+      const argvs = (yield* Ref.get(calls)).map((a) => a.join(" "))
+      assert.deepStrictEqual(argvs.filter((a) => !a.endsWith("ls --json")), ["smolvm machine stop --name up"])
+      assert.deepStrictEqual(state, { up: "stopped", down: "stopped" })
+    }))
+
+  it.live("start of a kept machine: start, poll exec until ready, undo the ownership remap (no create)", () =>
+    Effect.gen(function*() {
+      const { calls, runner } = yield* recordingRunner(() => ok())
+      const smolvm = yield* SmolvmLive.make.pipe(Effect.provideService(ProcessRunner, runner))
+      yield* smolvm.start("kept")
+      assert.deepStrictEqual((yield* Ref.get(calls)).map((a) => a.join(" ")), [
+        "smolvm machine start --name kept",
+        "smolvm machine exec --name kept -- true",
+        "smolvm machine exec --name kept -- sh -c chown -R node:node /home/node && chmod 1777 /tmp /var/tmp"
+      ])
+    }))
+
   it.live("a machine whose exec never gets ready fails NotReady (bounded), and is still deleted", () =>
     Effect.gen(function*() {
       let created = false

@@ -57,6 +57,27 @@ describe("StateStore leases", () => {
       assert.strictEqual((yield* store.takeLease("subnet", 2, "b")).index, 1)
     }))
 
+  it.effect("a scoped lease is released when its scope closes, unless keepIf says something kept is bound to it", () =>
+    Effect.gen(function*() {
+      const root = tempRoot()
+      const store = make(root)
+      // Nothing kept: released, however the scope ends.
+      yield* Effect.scoped(store.lease("subnet", 8, "plain", { keepIf: Effect.succeed(false) }))
+      yield* Effect.scoped(store.lease("subnet", 8, "none"))
+      assert.deepStrictEqual(leaseFiles(root, "subnet"), [])
+      // Kept (a stopped machine bound to the address): the next lease of the slug is the same index.
+      let kept = true
+      const first = yield* Effect.scoped(store.lease("subnet", 8, "vm", { keepIf: Effect.sync(() => kept) }))
+      yield* store.takeLease("subnet", 8, "other")
+      const again = yield* Effect.scoped(store.lease("subnet", 8, "vm", { keepIf: Effect.sync(() => kept) }))
+      assert.strictEqual(again.index, first.index, "the resumed bottle gets its address back")
+      assert.strictEqual(ownerRecord(root, "subnet", "vm"), String(first.index))
+      // Once nothing is kept (purged), releaseLeases frees it.
+      kept = false
+      yield* store.releaseLeases("vm")
+      assert.strictEqual(ownerRecord(root, "subnet", "vm"), undefined)
+    }))
+
   it.effect("releaseLeases frees every lease of a slug (in every pool), and only those", () =>
     Effect.gen(function*() {
       const store = make(tempRoot())

@@ -12,7 +12,7 @@
  */
 import { Effect, Layer } from "effect"
 import { ProcessRunner } from "../services/ProcessRunner.ts"
-import { type BundleEndpoint, LoopbackAlias, LoopbackAliasError } from "../services/LoopbackAlias.ts"
+import { type AliasOptions, type BundleEndpoint, LoopbackAlias, LoopbackAliasError } from "../services/LoopbackAlias.ts"
 import { StateStore } from "../services/StateStore.ts"
 import * as ProcessRunnerLive from "./ProcessRunner.ts"
 import * as StateStoreLive from "./StateStore.ts"
@@ -31,8 +31,8 @@ export const make = (platform: NodeJS.Platform) =>
   Effect.gen(function*() {
     const runner = yield* ProcessRunner
     const state = yield* StateStore
-    const alias = Effect.fn("LoopbackAlias.alias")(function*(slug: string) {
-      const lease = yield* state.lease(LOOPBACK_POOL, LOOPBACK_POOL_SIZE, slug).pipe(
+    const alias = Effect.fn("LoopbackAlias.alias")(function*(slug: string, options?: AliasOptions) {
+      const lease = yield* state.lease(LOOPBACK_POOL, LOOPBACK_POOL_SIZE, slug, { keepIf: options?.keepIf }).pipe(
         Effect.mapError((e) => new LoopbackAliasError({ address: "127.0.0.0/24", message: e.message }))
       )
       const address = aliasOf(lease.index)
@@ -76,9 +76,9 @@ export const make = (platform: NodeJS.Platform) =>
       current,
       release,
       needsAlias,
-      endpoint: (slug, bridgeIp) =>
+      endpoint: (slug, bridgeIp, options) =>
         needsAlias
-          ? alias(slug).pipe(Effect.map((a): BundleEndpoint => ({ allowCidr: `${a}/32`, address: a, publishOn: a })))
+          ? alias(slug, options).pipe(Effect.map((a): BundleEndpoint => ({ allowCidr: `${a}/32`, address: a, publishOn: a })))
           : Effect.succeed({ allowCidr: `${bridgeIp}/32`, address: bridgeIp, publishOn: undefined })
     })
   })

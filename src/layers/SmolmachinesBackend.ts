@@ -19,7 +19,12 @@
  * - the machine's env is the bottle's plain env only, given again on every exec;
  * - nothing trusts `--allow-cidr`: `probe` checks from inside the guest, and launch fails closed;
  * - machines are found by their labels (slug, state root): `inspect`, `remove`, `removeOrphans`
- *   only ever see this root's machines.
+ *   only ever see this root's machines;
+ * - the bottle's state is its machine: a session's end and `remove` without volumes stop it and
+ *   keep it (its disks hold the workspace and the home), a later `sandbox` starts it again
+ *   without seeding; only a launch that failed before the agent ran, `remove` with volumes and
+ *   `removeOrphans` delete one. While it exists the bottle keeps its address leases
+ *   (`keepsAddress`): its allowlist cannot change, and a resume at another address is refused.
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -67,6 +72,12 @@ const BACKEND = "smolmachines"
 const DOCKER = process.env["BOTTLE_DOCKER"] ?? "docker"
 /** The cache namespace of `.smolmachine` artifacts, keyed by the agent image's id. */
 export const ARTIFACT_NAMESPACE = "smolmachine"
+/**
+ * The label a machine carries its `--allow-cidr` in: smolvm cannot change a machine's allowlist
+ * after create (`machine update` has no such flag at v1.9.3) and `ls --json` does not show it,
+ * so a kept machine says itself which address it is bound to.
+ */
+export const LABEL_ALLOW_CIDR = "bot-bottle.allow-cidr"
 
 const failed = (message: string) => new BackendError({ backend: BACKEND, reason: new BackendFailed({ message }) })
 const fromDocker = (e: DockerError): BackendError =>
@@ -128,6 +139,19 @@ export const make = Effect.gen(function*() {
   const runner = yield* ProcessRunner
   const rootId = stateRootId((yield* StateStore).root)
   const names = (slug: string) => namesIn(rootId, slug)
+  /** This root's machine of the bottle (running or stopped), if smolvm has one. */
+  const machineOf = (slug: string) =>
+    smolvm.list.pipe(
+      Effect.map((ms) => ms.find((m) => m.labels?.[LABEL_ROOT] === rootId && m.labels?.[LABEL_SLUG] === slug)),
+      Effect.mapError(fromSmolvm)
+    )
+  /**
+   * A bottle's machine is kept from stop to resume (its disks are the workspace and the home),
+   * and its allowlist is fixed at create: while it exists, the bottle keeps its addresses. When
+   * smolvm cannot be asked, keep them too: a lease kept too long is freed by `stop --purge`;
+   * an address handed to another bottle while a machine is bound to it is not undone.
+   */
+  const keepsAddress = (slug: string) => machineOf(slug).pipe(Effect.map((m) => m !== undefined), Effect.orElseSucceed(() => true))
 
   const detail = (line: string) =>
     Effect.gen(function*() {
@@ -235,17 +259,19 @@ export const make = Effect.gen(function*() {
     const slugs = [...new Set([...machines.map((m) => m.labels![LABEL_SLUG]!), ...containers.map((c) => c.slug)])]
     return slugs.map((s): BottleState => {
       const machine = machines.find((m) => m.labels![LABEL_SLUG] === s)
+      // A stopped machine is the bottle's kept state (its disks), not a part that runs.
+      const machineUp = machine !== undefined && machine.state !== "stopped"
       const bundle = containers.find((c) => c.slug === s && c.name === names(s).bundle)
-      const parts = [...(machine ? [`machine ${machine.name}`] : []), ...containers.filter((c) => c.slug === s).map((c) => c.name)]
-      const status = !machine && !bundle
+      const parts = [...(machineUp ? [`machine ${machine.name}`] : []), ...containers.filter((c) => c.slug === s).map((c) => c.name)]
+      const status = !machineUp && !bundle
         ? "stopped"
         : machine?.state !== "running" || bundle?.state !== "running"
         ? "degraded"
         : bundle.health === "unhealthy"
         ? "unhealthy"
         : "running"
-      // Nothing is kept across stop/resume on this backend (no volumes): a resume starts afresh.
-      return { slug: s, status, parts, volumes: [] }
+      // Kept across stop/resume: the machine itself (its storage and overlay disks).
+      return { slug: s, status, parts, volumes: machine ? [`machine ${machine.name}`] : [] }
     })
   })
 
@@ -274,7 +300,7 @@ export const make = Effect.gen(function*() {
         ipRange: subnetFor(plan.network.subnetIndex).ipRange,
         labels: names(plan.slug).labels("internal")
       }).pipe(Effect.mapError(fromDocker))
-      const endpoint = yield* loopback.endpoint(plan.slug, plan.network.bundleIp).pipe(Effect.mapError((e) => failed(e.message)))
+      const endpoint = yield* loopback.endpoint(plan.slug, plan.network.bundleIp, { keepIf: keepsAddress(plan.slug) }).pipe(Effect.mapError((e) => failed(e.message)))
       return { complete: Effect.void, endpoint } satisfies SmolNetwork
     }),
     bundle: Effect.fnUntraced(function*(plan: BottlePlan, net: BottleNetwork, spec: BundleSpec) {
@@ -289,22 +315,50 @@ export const make = Effect.gen(function*() {
       const rt = yield* smolRuntime(plan)
       if (spec.mounts.length > 0) return yield* failed("mount_cwd is not supported by the smolmachines backend yet; use copy_cwd, or --backend docker")
       const endpoint = endpointOf(net)
-      const memoryMib = MiB(plan.resources.memory)
-      yield* smolvm.machine({
-        name: rt.machine,
-        from: spec.image,
-        env: machineEnv(plan, endpoint),
-        labels: names(plan.slug).labels("agent"),
-        allowCidrs: [endpoint.allowCidr],
-        dns: endpoint.address,
-        ...(plan.resources.cpus !== undefined ? { cpus: plan.resources.cpus } : {}),
-        ...(memoryMib !== undefined ? { memoryMib } : {})
-      }).pipe(Effect.mapError(fromSmolvm))
+      const env = machineEnv(plan, endpoint)
+      const kept = yield* machineOf(plan.slug)
+      const stopKept = (name: string) =>
+        smolvm.stop(name).pipe(Effect.catch((e) => Effect.logError(`could not stop smolvm machine ${name} (its state is kept): ${e.message}`)))
+      if (kept !== undefined) {
+        // The bottle's own machine, kept since its last session: its disks hold the workspace and
+        // the home as the agent left them. It is bound to the address it was created for.
+        const bound = kept.labels?.[LABEL_ALLOW_CIDR]
+        if (bound !== endpoint.allowCidr) {
+          return yield* failed(
+            `the bottle's machine ${kept.name} holds its workspace and home, and smolvm holds it to ${bound ?? "an address it does not name"} (fixed when it was created), but this start got ${endpoint.allowCidr}: something outside this state root (another docker network on that subnet, say) has taken the old address. Free it and resume again, or discard the machine and the work on it with \`bottle stop --purge ${plan.slug}\``
+          )
+        }
+        // Whatever happens from here, the machine is only ever stopped: it is the agent's work.
+        yield* Effect.addFinalizer(() => stopKept(kept.name))
+        yield* smolvm.start(kept.name).pipe(Effect.mapError(fromSmolvm))
+        yield* detail(`machine ${kept.name} resumed with its workspace and home`)
+      } else {
+        // A new machine: a launch that fails before the agent ran removes it (nothing of the
+        // agent's is on it); once it has run, a session's end stops it and keeps it.
+        yield* Effect.addFinalizer((exit) =>
+          exit._tag === "Success"
+            ? stopKept(rt.machine)
+            : smolvm.remove(rt.machine).pipe(Effect.catch((e) => Effect.logError(`could not remove smolvm machine ${rt.machine}: ${e.message}`)))
+        )
+        const memoryMib = MiB(plan.resources.memory)
+        yield* smolvm.create({
+          name: rt.machine,
+          from: spec.image,
+          env,
+          labels: { ...names(plan.slug).labels("agent"), [LABEL_ALLOW_CIDR]: endpoint.allowCidr },
+          allowCidrs: [endpoint.allowCidr],
+          dns: endpoint.address,
+          ...(plan.resources.cpus !== undefined ? { cpus: plan.resources.cpus } : {}),
+          ...(memoryMib !== undefined ? { memoryMib } : {})
+        }).pipe(Effect.mapError(fromSmolvm))
+        yield* smolvm.start(rt.machine).pipe(Effect.mapError(fromSmolvm))
+      }
+      // Provisioning files are new at every start (the CA, the gate's address may have moved).
       yield* copyDirIn(rt.machine, spec.provisionDir, spec.provisionTarget)
-      // The workspace starts as a copy of its seed (copy_cwd); not kept across stop/resume here.
+      // The workspace starts as a copy of its seed (copy_cwd), once: a kept machine has its own.
       const seed = spec.workspace?.seed
-      if (seed !== undefined) yield* copyDirIn(rt.machine, seed, plan.workdir)
-      const prov = yield* smolvm.exec(rt.machine, spec.provision, { env: machineEnv(plan, endpoint) }).pipe(Effect.mapError(fromSmolvm))
+      if (seed !== undefined && kept === undefined) yield* copyDirIn(rt.machine, seed, plan.workdir)
+      const prov = yield* smolvm.exec(rt.machine, spec.provision, { env }).pipe(Effect.mapError(fromSmolvm))
       if (prov.exitCode !== 0) return yield* failed(`provisioning the agent: ${prov.stderr.trim() || `exit ${prov.exitCode}`}`)
     }),
     probe,
@@ -352,6 +406,7 @@ export const make = Effect.gen(function*() {
       }).pipe(Effect.mapError(fromSmolvm))
     }),
     inspect,
+    keepsAddress,
     logs: Effect.fnUntraced(function*(slug, options) {
       const name = names(slug).bundle
       yield* docker.containerState(name)
@@ -361,7 +416,17 @@ export const make = Effect.gen(function*() {
       const leftovers: Array<string> = []
       let holdsAddress = false
       for (const m of (yield* smolvm.list.pipe(Effect.mapError(fromSmolvm))).filter((m) => m.labels?.[LABEL_ROOT] === rootId && m.labels?.[LABEL_SLUG] === slug)) {
-        yield* smolvm.remove(m.name).pipe(Effect.catch((e) => Effect.sync(() => leftovers.push(`machine ${m.name}: ${e.message}`))))
+        if (options.volumes) {
+          yield* smolvm.remove(m.name).pipe(Effect.catch((e) => Effect.sync(() => {
+            leftovers.push(`machine ${m.name}: ${e.message}`)
+            holdsAddress = true
+          })))
+        } else {
+          // Stopped, kept: its disks are the bottle's workspace and home, and it stays bound to
+          // the bottle's address, so the leases stay too.
+          holdsAddress = true
+          yield* smolvm.stop(m.name).pipe(Effect.catch((e) => Effect.sync(() => leftovers.push(`machine ${m.name}: ${e.message}`))))
+        }
       }
       yield* loopback.release(slug).pipe(Effect.catch((e) => Effect.sync(() => leftovers.push(`loopback alias ${e.address}: ${e.message}`))))
       const mine = (yield* docker.listLabelled(slug).pipe(Effect.mapError(fromDocker))).filter((r) => r.root === rootId && (options.volumes || r.kind !== "volume"))

@@ -12,6 +12,9 @@
  *   and the last error) and pack's ownership remap is undone; if any of that fails, or the scope
  *   closes (success, failure, interruption), the machine is stopped and deleted, and that
  *   release logs its failure and never fails;
+ * - `create`, `start` and `stop` are the same steps for a caller that keeps a machine between
+ *   sessions (the smolmachines backend keeps a stopped bottle's machine: its disks are the
+ *   bottle's workspace and home); `stop` of a machine already stopped or gone succeeds;
  * - nothing here trusts the allowlist: the backend probes it from inside afterwards.
  */
 import { Clock, Effect, Layer, Schema, SemVer } from "effect"
@@ -108,28 +111,45 @@ export const make = Effect.gen(function*() {
     }
   })
 
-  const machine = Effect.fn("Smolvm.machine")(function*(spec: MachineSpec) {
-    const createArgv = [
-      SMOLVM, "machine", "create", "--name", spec.name, "--from", spec.from,
-      ...spec.allowCidrs.flatMap((c) => ["--allow-cidr", c]),
-      ...Object.entries(spec.labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
-      ...envArgs(spec.env),
-      ...(spec.dns ? ["--dns", spec.dns] : []),
-      ...(spec.cpus !== undefined ? ["--cpus", String(Math.max(1, Math.ceil(spec.cpus)))] : []),
-      ...(spec.memoryMib !== undefined ? ["--mem", String(spec.memoryMib)] : [])
-    ]
-    // Acquired as soon as `create` is asked for: a create interrupted half-way may have left a
-    // machine, and the release (a remove of whatever is there) must run for it too.
-    yield* Effect.acquireRelease(
-      run(createArgv),
-      () => remove(spec.name).pipe(Effect.catch((e) => Effect.logError(`could not remove smolvm machine ${spec.name}: ${e.message}`)))
-    )
-    yield* run([SMOLVM, "machine", "start", "--name", spec.name])
-    yield* waitExecReady(spec.name, spec.readyTimeoutMs ?? 60_000)
-    const fix = yield* exec(spec.name, OWNERSHIP_FIX, { env: {} })
+  const createArgv = (spec: MachineSpec) => [
+    SMOLVM, "machine", "create", "--name", spec.name, "--from", spec.from,
+    ...spec.allowCidrs.flatMap((c) => ["--allow-cidr", c]),
+    ...Object.entries(spec.labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
+    ...envArgs(spec.env),
+    ...(spec.dns ? ["--dns", spec.dns] : []),
+    ...(spec.cpus !== undefined ? ["--cpus", String(Math.max(1, Math.ceil(spec.cpus)))] : []),
+    ...(spec.memoryMib !== undefined ? ["--mem", String(spec.memoryMib)] : [])
+  ]
+  const create = Effect.fn("Smolvm.create")(function*(spec: MachineSpec) {
+    yield* run(createArgv(spec))
+  })
+  const start = Effect.fn("Smolvm.start")(function*(name: string, options?: { readonly readyTimeoutMs?: number }) {
+    yield* run([SMOLVM, "machine", "start", "--name", name])
+    yield* waitExecReady(name, options?.readyTimeoutMs ?? 60_000)
+    const fix = yield* exec(name, OWNERSHIP_FIX, { env: {} })
     if (fix.exitCode !== 0) {
       return yield* new SmolvmError({ reason: new SmolvmCommandFailed({ argv: [SMOLVM, "machine", "exec", ...OWNERSHIP_FIX], exitCode: fix.exitCode, stderr: fix.stderr }) })
     }
+  })
+  const stop = Effect.fn("Smolvm.stop")(function*(name: string) {
+    const found = (yield* list).find((m) => m.name === name)
+    if (found === undefined || found.state === "stopped") return
+    const r = yield* runner.exec([SMOLVM, "machine", "stop", "--name", name]).pipe(Effect.mapError(toSmolvmError))
+    if (r.exitCode === 0) return
+    // A machine that was not running after all (it crashed since the listing) is stopped.
+    const now = (yield* list).find((m) => m.name === name)
+    if (now !== undefined && now.state !== "running") return
+    return yield* new SmolvmError({ reason: new SmolvmCommandFailed({ argv: [SMOLVM, "machine", "stop", "--name", name], exitCode: r.exitCode, stderr: r.stderr }) })
+  })
+
+  const machine = Effect.fn("Smolvm.machine")(function*(spec: MachineSpec) {
+    // Acquired as soon as `create` is asked for: a create interrupted half-way may have left a
+    // machine, and the release (a remove of whatever is there) must run for it too.
+    yield* Effect.acquireRelease(
+      create(spec),
+      () => remove(spec.name).pipe(Effect.catch((e) => Effect.logError(`could not remove smolvm machine ${spec.name}: ${e.message}`)))
+    )
+    yield* start(spec.name, spec.readyTimeoutMs !== undefined ? { readyTimeoutMs: spec.readyTimeoutMs } : undefined)
     return { name: spec.name }
   })
 
@@ -142,6 +162,9 @@ export const make = Effect.gen(function*() {
       return `${out}.smolmachine`
     }),
     machine,
+    create,
+    start,
+    stop,
     exec,
     execInteractive: Effect.fn("Smolvm.execInteractive")(function*(name, argv, options) {
       return yield* runner.interactive(execArgv(name, argv, options, options.tty ? ["-i", "-t"] : ["-i"])).pipe(Effect.mapError(toSmolvmError))

@@ -238,7 +238,8 @@ export const make = (root: string) => {
     lease: (pool, size, slug, options) =>
       Effect.acquireRelease(takeLeaseCreated(pool, size, slug, options), ({ lease: l, created }) =>
         created
-          ? Effect.sync(() => releaseOne(l.pool, l.index, l.slug)).pipe(
+          ? (options?.keepIf ?? Effect.succeed(false)).pipe(
+            Effect.flatMap((keep) => (keep ? Effect.void : Effect.sync(() => releaseOne(l.pool, l.index, l.slug)))),
             Effect.catchCause((c) => Effect.logError(`could not release lease ${l.pool}/${l.index}`, c))
           )
           : Effect.void).pipe(Effect.map((l) => l.lease)),

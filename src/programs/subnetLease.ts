@@ -72,11 +72,16 @@ export const subnetsInUse = Effect.gen(function*() {
 
 /**
  * Scoped: a subnet lease for the plan's bottle, skipping `avoid`; the plan with that subnet,
- * saved as plan.json.
+ * saved as plan.json. Kept at the scope's close when the backend keeps something bound to it
+ * (`Backend.keepsAddress`).
  */
 export const leaseSubnet = Effect.fnUntraced(function*(plan: BottlePlan, avoid: ReadonlySet<number>) {
   const state = yield* StateStore
-  const lease = yield* state.lease(SUBNET_POOL, SUBNET_POOL_SIZE, plan.slug, { avoid })
+  const backend = yield* Backend
+  // A backend whose kept state is bound to the address (a stopped microVM) keeps the lease past
+  // the session while that state exists: the resume gets the same subnet.
+  const keepIf = backend.keepsAddress?.(plan.slug)
+  const lease = yield* state.lease(SUBNET_POOL, SUBNET_POOL_SIZE, plan.slug, { avoid, keepIf })
   const leased = withSubnet(plan, lease.index)
   yield* state.writeJson(plan.slug, "plan.json", leased)
   return leased

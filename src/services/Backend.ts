@@ -181,6 +181,13 @@ export class Backend extends Context.Service<Backend, {
   readonly session: (plan: BottlePlan, argv: ReadonlyArray<string>) => Effect.Effect<SessionEnd, BackendError>
   /** Runs argv in the sandbox with the caller's terminal; returns its exit code. */
   readonly attach: (plan: BottlePlan, argv: ReadonlyArray<string>, options: { readonly user: SandboxUser }) => Effect.Effect<number, BackendError>
+  /**
+   * Optional: whether what this backend keeps for `slug` across stop/resume is bound to the
+   * bottle's leased addresses (a stopped microVM whose allowlist is fixed at create). While it
+   * is, a session's end keeps the leases (launch's `keepIf`) and `remove` without volumes says
+   * `holdsAddress`, so a resume gets the same address back; absent: never.
+   */
+  readonly keepsAddress?: (slug: string) => Effect.Effect<boolean>
   /** The state of this backend's bottles (`slug` narrows): what `ls`, `resume` and `exec` need. */
   readonly inspect: (slug?: string) => Effect.Effect<ReadonlyArray<BottleState>, BackendError>
   /**

@@ -24,11 +24,20 @@ export interface BundleEndpoint {
   readonly publishOn: string | undefined
 }
 
+export interface AliasOptions {
+  /**
+   * Asked when the scope closes: true keeps the alias's lease (not the alias itself) for the
+   * slug, because something kept is bound to the address (a stopped machine's allowlist); the
+   * next `alias` for the slug gets the same address. `bottle stop --purge` frees it.
+   */
+  readonly keepIf?: Effect.Effect<boolean> | undefined
+}
+
 export class LoopbackAlias extends Context.Service<LoopbackAlias, {
   /** Scoped: a leased 127.0.0.x alias is added now and removed when the scope closes. */
-  readonly alias: (slug: string) => Effect.Effect<string, LoopbackAliasError, Scope.Scope>
+  readonly alias: (slug: string, options?: AliasOptions) => Effect.Effect<string, LoopbackAliasError, Scope.Scope>
   /** Scoped: the platform's endpoint for a bottle whose bundle has `bridgeIp` (macOS: an alias). */
-  readonly endpoint: (slug: string, bridgeIp: string) => Effect.Effect<BundleEndpoint, LoopbackAliasError, Scope.Scope>
+  readonly endpoint: (slug: string, bridgeIp: string, options?: AliasOptions) => Effect.Effect<BundleEndpoint, LoopbackAliasError, Scope.Scope>
   /** The endpoint of a running bottle (its leased alias, or the bridge address), for exec and probes. */
   readonly current: (slug: string, bridgeIp: string) => Effect.Effect<BundleEndpoint, LoopbackAliasError>
   /** `bottle stop`: removes the alias of the slug's lease, if it holds one (the lease itself is freed by stop). */

@@ -108,6 +108,16 @@ export class Smolvm extends Context.Service<Smolvm, {
    * on release (logged, never failing).
    */
   readonly machine: (spec: MachineSpec) => Effect.Effect<Machine, SmolvmError, Scope.Scope>
+  /** `machine create` alone: the caller decides what becomes of the machine (see `start`, `stop`). */
+  readonly create: (spec: MachineSpec) => Effect.Effect<void, SmolvmError>
+  /**
+   * `machine start` of a created or stopped machine, then as `machine`: exec polled until ready,
+   * ownership fixed. A named machine keeps its disks (smolvm's per-machine storage and overlay
+   * disks, `machine data-dir`) from stop to start until it is deleted: what was written is there.
+   */
+  readonly start: (name: string, options?: { readonly readyTimeoutMs?: number }) => Effect.Effect<void, SmolvmError>
+  /** `machine stop`, keeping the machine and its disks; a machine already stopped, or gone, is fine. */
+  readonly stop: (name: string) => Effect.Effect<void, SmolvmError>
   /** `machine exec`, with `env` passed again (create-time env reaches PID 1 only); any exit code. */
   readonly exec: (name: string, argv: ReadonlyArray<string>, options: MachineExecOptions) => Effect.Effect<{ readonly stdout: string; readonly stderr: string; readonly exitCode: number }, SmolvmError>
   /** `machine exec -i [-t]` with the caller's terminal; returns the exit code. */

@@ -46,6 +46,12 @@ export interface LeaseOptions {
    * gives it up and gets another.
    */
   readonly avoid?: ReadonlySet<number>
+  /**
+   * Asked when the scope of `lease` closes: true keeps a lease this call took (something kept
+   * for the slug is bound to the address, e.g. a stopped microVM's allowlist); it is then freed
+   * by `releaseLeases` (`bottle stop --purge`, `bottle cleanup`). Absent: released.
+   */
+  readonly keepIf?: Effect.Effect<boolean> | undefined
 }
 
 export class StateStore extends Context.Service<StateStore, {

@@ -301,16 +301,47 @@ describe("smolmachines: Ctrl-C after each acquisition leaves nothing behind", ()
   }
 })
 
-describe("smolmachines: stop", () => {
-  it("`bottle stop` leaves no machine, container, network, registry or tarball; the artifact stays cached", () => {
+describe("smolmachines: stop keeps the agent's work, resume brings it back, purge removes it", () => {
+  const machine = () => bottleNames(stateDir, slug).agent
+  const container = () => `fake-smolvm-${machine()}`
+
+  it("`bottle stop` leaves the machine stopped (its disks are the work) and no container, network, registry or tarball; the artifact stays cached", () => {
+    // The agent's work: a file and a commit in the workspace, a file in its home.
+    const work = inAgent("cd /workspace && echo work > agent-work.txt && git init -q && git add -A && git -c user.name=a -c user.email=a@a commit -qm from-agent && echo home > /home/node/.agent-home && git rev-parse HEAD")
+    expect(work.code, work.stderr).toBe(0)
     // The test's upstream sits on the bundle's network: it goes first, as it is not the bottle's.
     docker(["rm", "-f", upstream])
     const r = cli(["stop", slug], { cwd, env })
     expect(r.code, r.stderr).toBe(0)
-    expect(labelled(slug)).toEqual([])
-    expect(machines().filter((m) => m.includes(bottleNames(stateDir, slug).agent))).toEqual([])
+    expect(labelled(slug), "the bundle's container and network").toEqual([])
+    expect(machines().filter((m) => m.includes(machine()))).toEqual([`record ${machine()}.json`, `container ${container()}`])
+    expect(docker(["inspect", "--format", "{{.State.Status}}", container()]).stdout.trim()).toBe("exited")
+    const ls = JSON.parse(cli(["ls", "--json"], { cwd, env }).stdout) as Array<{ slug: string; status: string; volumes: Array<string> }>
+    expect(ls.find((b) => b.slug === slug)).toMatchObject({ status: "stopped", volumes: [`machine ${machine()}`] })
     expect(pipelineLeft()).toEqual([])
     expect(tarballsLeft()).toEqual([])
+    expect(artifacts()).toHaveLength(1)
+  })
+
+  it("`bottle resume --detach` starts the same machine at the same address: the workspace, the commit and the home are as the agent left them; the probe passes", () => {
+    const before = cli(["ls", "--json"], { cwd, env })
+    expect(before.code).toBe(0)
+    const r = cli(["resume", slug, "--detach"], { cwd, env })
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toMatch(/resumed with its workspace and home/)
+    const back = inAgent("cat /workspace/agent-work.txt /home/node/.agent-home; git -C /workspace log --format=%s; echo $BOTTLE_E2E_MARK; id -un")
+    expect(back.code, back.stderr).toBe(0)
+    expect(back.stdout.trim().split("\n")).toEqual(["work", "home", "from-agent", "present-on-every-exec", "node"])
+    const doctor = cli(["doctor", slug, "--json"], { cwd, env })
+    expect(doctor.code, doctor.stdout + doctor.stderr).toBe(0)
+    expect((JSON.parse(doctor.stdout) as { ok: boolean }).ok).toBe(true)
+  })
+
+  it("`bottle stop --purge` leaves no machine, container, network, state or lease", () => {
+    const r = cli(["stop", slug, "--purge"], { cwd, env })
+    expect(r.code, r.stderr).toBe(0)
+    expectNothingLeft(slug)
+    expect(fs.readdirSync(path.join(stateDir, "leases"), { recursive: true }).map(String).filter((f) => f.includes(slug))).toEqual([])
     expect(artifacts()).toHaveLength(1)
   })
 })

@@ -27,6 +27,9 @@ export const layerTest = (options: FakeSmolvmOptions = {}) =>
       copyTo: options.copyTo ?? (() => unexpected("copyTo")),
       copyFrom: options.copyFrom ?? (() => unexpected("copyFrom")),
       list: options.list ?? unexpected("list"),
+      create: options.create ? (spec) => rec.record(`create machine ${spec.name}`).pipe(Effect.andThen(options.create!(spec))) : () => unexpected("create"),
+      start: options.start ? (name, o) => rec.record(`start machine ${name}`).pipe(Effect.andThen(options.start!(name, o))) : () => unexpected("start"),
+      stop: options.stop ? (name) => rec.record(`stop machine ${name}`).pipe(Effect.andThen(options.stop!(name))) : () => unexpected("stop"),
       packCreate: packCreate
         ? (image, out) => rec.record(`pack ${image}`).pipe(Effect.andThen(packCreate(image, out)))
         : () => unexpected("packCreate"),

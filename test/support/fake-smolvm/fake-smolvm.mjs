@@ -224,10 +224,30 @@ const enforce = (pid, allow) => {
   ns(["-A", "OUTPUT", "-j", "DROP"])
 }
 
+/**
+ * Fake-only: the container stands on the Docker network of its first allowed address (see the
+ * header). A stopped machine's bottle gets that network made again at resume (same name and
+ * subnet, a new id), and Docker will not start a container on a network that is gone: the
+ * container leaves the gone one and joins the one there now. (The real VM is NATed by the host
+ * and needs none of this; its allowlist is the same address either way.)
+ */
+const reattach = (rec) => {
+  const c = containerOf(rec.name)
+  const attached = JSON.parse(docker(["inspect", "--format", "{{json .NetworkSettings.Networks}}", c]).stdout || "{}") ?? {}
+  const live = new Set(docker(["network", "ls", "--no-trunc", "--format", "{{.ID}}"]).stdout.split("\n").filter(Boolean))
+  const want = networkFor(rec.allow)
+  for (const [name, n] of Object.entries(attached)) {
+    if (!live.has(n.NetworkID) || name !== want) docker(["network", "disconnect", "-f", name, c])
+  }
+  const now = JSON.parse(docker(["inspect", "--format", "{{json .NetworkSettings.Networks}}", c]).stdout || "{}") ?? {}
+  if (!(want in now)) dockerOk(["network", "connect", want, c], `attach machine to ${want}`)
+}
+
 const machineStart = (argv) => {
   const a = parse(argv, { "--name": { key: "name" }, "-n": { key: "name" } })
   const rec = readRecord(a.name ?? "default")
   if (!rec) die(`machine '${a.name ?? "default"}' not found`)
+  if (rec.net) reattach(rec)
   dockerOk(["start", containerOf(rec.name)], "start machine")
   const { pid } = stateOf(rec)
   if (!pid) die("machine exited during boot")

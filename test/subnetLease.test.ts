@@ -111,6 +111,27 @@ describe("launch leases a subnet the substrate does not use", () => {
       assert.include(yield* networkEvents, `release network ${plan.slug}`)
     }).pipe(Effect.provide(fakeLayers({ takenMeanwhile: ["10.213.0.0/24"] }))))
 
+  it.effect("a backend whose kept state is bound to the address (a stopped microVM): the lease outlives the session; a resume gets it back, or is refused naming the subnet, never moved", () => {
+    const taken: Array<string> = []
+    return Effect.gen(function*() {
+      const plan = yield* makePlan()
+      const state = yield* StateStore
+      const held = Effect.map(state.allLeases, (ls) => ls.map((x) => `${x.pool}#${x.index}=${x.slug}`))
+      yield* launch(plan, opts("attach"))
+      assert.deepStrictEqual(yield* held, [`subnet#0=${plan.slug}`], "kept when the session ended")
+      // Something outside this state root takes that subnet while the bottle is stopped.
+      taken.push("10.213.0.0/24")
+      const err = yield* Effect.flip(launch(plan, { ...opts("detach"), fresh: false }))
+      assert.include(err.message, "subnet 10.213.0.0/24 is taken")
+      assert.include(err.message, `bottle stop --purge ${plan.slug}`)
+      assert.deepStrictEqual(yield* held, [`subnet#0=${plan.slug}`], "the lease did not move off the machine's address")
+      // Freed again: the resume is on the same subnet.
+      taken.length = 0
+      yield* launch(plan, { ...opts("detach"), fresh: false })
+      assert.strictEqual((yield* saved(plan.slug)).network.subnet, "10.213.0.0/24")
+    }).pipe(Effect.provide(fakeLayers({ takenMeanwhile: taken, stub: { keepsAddress: () => Effect.succeed(true) } })))
+  })
+
   it.effect("a substrate whose networks cover the whole pool: Exhausted, and no lease or network left", () =>
     Effect.gen(function*() {
       const plan = yield* makePlan()

@@ -316,7 +316,13 @@ export const make = Effect.gen(function*() {
       if (spec.mounts.length > 0) return yield* failed("mount_cwd is not supported by the smolmachines backend yet; use copy_cwd, or --backend docker")
       const endpoint = endpointOf(net)
       const env = machineEnv(plan, endpoint)
-      const kept = yield* machineOf(plan.slug)
+      const found = yield* machineOf(plan.slug)
+      if (found !== undefined && spec.fresh === true) {
+        // A first launch: the state dir was just made, so a machine of this name is a leftover of
+        // a bottle that is gone (as \`bottle cleanup\` would find it), not this bottle's work.
+        yield* smolvm.remove(found.name).pipe(Effect.mapError(fromSmolvm))
+      }
+      const kept = spec.fresh === true ? undefined : found
       const stopKept = (name: string) =>
         smolvm.stop(name).pipe(Effect.catch((e) => Effect.logError(`could not stop smolvm machine ${name} (its state is kept): ${e.message}`)))
       if (kept !== undefined) {
@@ -333,15 +339,26 @@ export const make = Effect.gen(function*() {
         yield* smolvm.start(kept.name).pipe(Effect.mapError(fromSmolvm))
         yield* detail(`machine ${kept.name} resumed with its workspace and home`)
       } else {
+        // Not ours, not kept: a machine of that name without this root's labels is refused
+        // rather than replaced (its removal below would delete something we did not make).
+        const sameName = (yield* smolvm.list.pipe(Effect.mapError(fromSmolvm))).find((m) => m.name === rt.machine)
+        if (sameName !== undefined) {
+          return yield* failed(`a smolvm machine named ${rt.machine} exists that this state root did not make (labels ${JSON.stringify(sameName.labels ?? {})}); remove it with \`smolvm machine delete --name ${rt.machine}\` if it is not needed, or start the bottle under another --name`)
+        }
         // A new machine: a launch that fails before the agent ran removes it (nothing of the
-        // agent's is on it); once it has run, a session's end stops it and keeps it.
+        // agent's is on it); once it has run, a session's end stops it and keeps it. The
+        // create itself is not interrupted half-way (a machine smolvm made but did not record
+        // could not be found again), so once it returns the release knows what exists.
+        let created = false
         yield* Effect.addFinalizer((exit) =>
-          exit._tag === "Success"
+          !created
+            ? Effect.void
+            : exit._tag === "Success"
             ? stopKept(rt.machine)
             : smolvm.remove(rt.machine).pipe(Effect.catch((e) => Effect.logError(`could not remove smolvm machine ${rt.machine}: ${e.message}`)))
         )
         const memoryMib = MiB(plan.resources.memory)
-        yield* smolvm.create({
+        yield* Effect.uninterruptible(smolvm.create({
           name: rt.machine,
           from: spec.image,
           env,
@@ -350,7 +367,7 @@ export const make = Effect.gen(function*() {
           dns: endpoint.address,
           ...(plan.resources.cpus !== undefined ? { cpus: plan.resources.cpus } : {}),
           ...(memoryMib !== undefined ? { memoryMib } : {})
-        }).pipe(Effect.mapError(fromSmolvm))
+        }).pipe(Effect.tap(() => Effect.sync(() => (created = true))), Effect.mapError(fromSmolvm)))
         yield* smolvm.start(rt.machine).pipe(Effect.mapError(fromSmolvm))
       }
       // Provisioning files are new at every start (the CA, the gate's address may have moved).

@@ -297,7 +297,8 @@ export const acquireBottle = Effect.fnUntraced(function*(
     mounts: workspaceMounts,
     // The bottle's own workspace (kept across stop/resume), seeded from the cwd with copy_cwd.
     workspace: plan.mountCwd ? undefined : { seed: plan.copyCwd ? plan.cwd : undefined },
-    provision: provisionArgv(plan, SKILLS_DIR, options.fresh)
+    provision: provisionArgv(plan, SKILLS_DIR, options.fresh),
+    fresh: options.fresh
   })), Effect.mapError(failedAt("sandbox")))
   yield* Effect.all([bundle, sandbox], { concurrency: 2, discard: true })
 

@@ -19,7 +19,7 @@
 import { Effect } from "effect"
 import { PROXY_VARIABLES, proxyEnv, SUBNET_POOL, SUBNET_POOL_SIZE, subnetFor, SUPERVISE_URL_VARIABLE, superviseUrl } from "../schema/Bundle.ts"
 import type { BottlePlan } from "../schema/BottlePlan.ts"
-import { Backend } from "../services/Backend.ts"
+import { Backend, BackendError, BackendFailed } from "../services/Backend.ts"
 import { StateStore } from "../services/StateStore.ts"
 
 /** An IPv4 CIDR as [first, last] addresses (unsigned 32-bit); undefined for IPv6 or junk. */
@@ -75,13 +75,26 @@ export const subnetsInUse = Effect.gen(function*() {
  * saved as plan.json. Kept at the scope's close when the backend keeps something bound to it
  * (`Backend.keepsAddress`).
  */
+/**
+ * The subnet index the slug holds while its backend keeps something bound to that address (a
+ * stopped microVM's allowlist): such a lease never moves, whatever else wants the subnet.
+ */
+const boundSubnet = Effect.fnUntraced(function*(slug: string) {
+  const backend = yield* Backend
+  if (backend.keepsAddress === undefined || !(yield* backend.keepsAddress(slug))) return undefined
+  return (yield* (yield* StateStore).leasesOf(slug)).find((l) => l.pool === SUBNET_POOL)?.index
+})
+
 export const leaseSubnet = Effect.fnUntraced(function*(plan: BottlePlan, avoid: ReadonlySet<number>) {
   const state = yield* StateStore
   const backend = yield* Backend
   // A backend whose kept state is bound to the address (a stopped microVM) keeps the lease past
-  // the session while that state exists: the resume gets the same subnet.
+  // the session while that state exists, and the lease is not moved off it (the network step
+  // refuses instead): the resume gets the same subnet or nothing.
   const keepIf = backend.keepsAddress?.(plan.slug)
-  const lease = yield* state.lease(SUBNET_POOL, SUBNET_POOL_SIZE, plan.slug, { avoid, keepIf })
+  const bound = yield* boundSubnet(plan.slug)
+  const skip = bound === undefined ? avoid : new Set([...avoid].filter((i) => i !== bound))
+  const lease = yield* state.lease(SUBNET_POOL, SUBNET_POOL_SIZE, plan.slug, { avoid: skip, keepIf })
   const leased = withSubnet(plan, lease.index)
   yield* state.writeJson(plan.slug, "plan.json", leased)
   return leased
@@ -101,6 +114,14 @@ export const networkOnFreeSubnet = Effect.fnUntraced(function*(leased: BottlePla
       Effect.catchIf((e) => e.reason._tag === "AddressTaken", () => Effect.succeed(undefined))
     )
     if (network) return { plan, network }
+    if ((yield* boundSubnet(plan.slug)) === plan.network.subnetIndex) {
+      return yield* new BackendError({
+        backend: backend.name,
+        reason: new BackendFailed({
+          message: `subnet ${plan.network.subnet} is taken on the ${backend.name} backend by a network outside this state root, and bottle ${plan.slug}'s kept machine is held to its address (its allowlist is fixed when it is created): free the subnet (\`docker network ls\`) and resume again, or discard the machine and the work on it with \`bottle stop --purge ${plan.slug}\``
+        })
+      })
+    }
     yield* Effect.logDebug(`subnet ${plan.network.subnet} is taken on the ${backend.name} backend; trying the next one`)
     avoid.add(plan.network.subnetIndex)
     plan = yield* leaseSubnet(plan, avoid)

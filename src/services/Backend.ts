@@ -111,6 +111,11 @@ export interface SandboxSpec {
    * written; taken when the workspace is first made, never again.
    */
   readonly workspace?: { readonly seed?: string | undefined } | undefined
+  /**
+   * The bottle's first launch (its state dir was just made): anything the backend still keeps
+   * for the slug belongs to a bottle of that name that is gone, and is not this one's state.
+   */
+  readonly fresh?: boolean | undefined
   /** Run once, as root, when the sandbox is exec-ready (after the cwd copy): argv, no shell splicing. */
   readonly provision: ReadonlyArray<string>
 }

@@ -161,7 +161,16 @@ export const make = Effect.gen(function*() {
     // One `docker run -d` when the container has one network; else create → connect → start,
     // so it never runs on fewer networks than its spec says.
     const args = createArgs(spec)
-    const { stdout } = yield* docker(extra.length === 0 ? ["run", "--detach", ...args.slice(1)] : args, { env: secretEnv })
+    const { stdout } = yield* docker(extra.length === 0 ? ["run", "--detach", ...args.slice(1)] : args, { env: secretEnv }).pipe(
+      // `run` creates, then starts: a start that fails (a volume that cannot be mounted, a port
+      // taken) leaves the container created, and its name taken for the next launch. Unless
+      // the name was someone else's to begin with (nothing was created), it is ours to remove.
+      Effect.tapError((e) =>
+        extra.length === 0 && !(e.reason._tag === "CommandFailed" && /is already in use by container/.test(e.reason.stderr))
+          ? removeContainer(spec.name).pipe(Effect.ignore)
+          : Effect.void
+      )
+    )
     const id = stdout.trim()
     if (extra.length === 0) return { id, name: spec.name }
     // From here on the container exists: if connecting or starting fails, remove it.

@@ -312,7 +312,18 @@ export const make = Effect.gen(function*() {
           yield* docker.createVolume({ name: n.volumes.workspace, labels: n.labels("workspace") })
           copy = true
           return yield* docker.container(containerSpec)
-        }))
+        })),
+      // A kept overlay workspace whose lower layer (the cwd the bottle was started from) is gone:
+      // the agent's changes are intact in their volume, and the user is told how to reach them.
+      Effect.catchIf((e) => kept.workspace === "kept" && e.reason._tag === "CommandFailed" && OVERLAY_REFUSED.test(e.reason.stderr), (e) => {
+        const lower = e.reason._tag === "CommandFailed" ? e.reason.stderr.match(/lowerdir=([^,]+),upperdir=/)?.[1] : undefined
+        if (lower === undefined || fs.existsSync(lower)) return Effect.fail<DockerError | BackendError>(e)
+        return Effect.fail<DockerError | BackendError>(failed(
+          `the workspace of ${plan.slug} is the agent's changes laid over ${lower}, and ${lower} is gone (moved or deleted since the bottle started). ` +
+            `The agent's changes are kept (volume ${n.volumes.upper}): put the directory back at ${lower} (the same checkout, or a clone of it) and resume again; ` +
+            `an empty directory there will do to reach the files the agent changed or made (\`bottle cp ${plan.slug}:<path> <dest>\`, \`bottle pull\`). \`bottle stop --purge ${plan.slug}\` discards them.`
+        ))
+      })
     )
     yield* reportStep("provision")
     if (copy && spec.workspace?.seed !== undefined) yield* docker.copyTo(agent.name, `${spec.workspace.seed}/.`, plan.workdir)

@@ -15,7 +15,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { bottleNames } from "../../src/programs/bottleNames.ts"
-import { baseEnv, cli, docker, ensureBuilt, labelled, tempDir } from "./support.ts"
+import { baseEnv, cli, docker, ensureBuilt, labelled, runningParts, tempDir } from "./support.ts"
 
 const manifest = `
 agents:
@@ -99,6 +99,32 @@ beforeAll(() => {
 
 afterAll(() => {
   for (const { slug, cwd } of started) if (labelled(slug).length > 0) cli(["stop", slug, "--purge"], { cwd, env })
+})
+
+describe("a stopped bottle whose cwd was moved away", () => {
+  it("resume says the cwd is gone and how to reach the agent's changes, leaving them and running nothing; with the directory back, resume brings them back", () => {
+    const outsideDir = tempDir("bb-life-outside-")
+    const cwd = hostRepo(path.join(outsideDir, "target.txt"))
+    const real = fs.realpathSync(cwd)
+    const slug = `life-gone-${crypto.randomBytes(3).toString("hex")}`
+    run(["start", "dev", "--yes", "--detach", "--name", slug], cwd)
+    started.push({ slug, cwd })
+    inAgent(slug, cwd, "echo new work > agent-work.txt")
+    run(["stop", slug], cwd)
+    const moved = `${cwd}-moved`
+    fs.renameSync(cwd, moved)
+    const r = cli(["resume", slug, "--detach"], { cwd: moved, env })
+    expect(r.code).not.toBe(0)
+    expect(r.stderr).toContain(`${real} is gone (moved or deleted since the bottle started)`)
+    expect(r.stderr).toContain(`put the directory back at ${real}`)
+    expect(r.stderr).not.toContain("docker run --help")
+    expect(runningParts(slug), "a failed resume runs nothing").toEqual([])
+    expect(labelled(slug).filter((l) => l.startsWith("volume ")).length, "the agent's changes are kept").toBe(4)
+    fs.renameSync(moved, cwd)
+    run(["resume", slug, "--detach"], cwd)
+    expect(inAgent(slug, cwd, "cat agent-work.txt").stdout).toBe("new work\n")
+    run(["stop", slug, "--purge"], cwd)
+  })
 })
 
 describe("a bottle's state across stop and resume", () => {

@@ -321,7 +321,7 @@ export const make = Effect.gen(function*() {
         return Effect.fail<DockerError | BackendError>(failed(
           `the workspace of ${plan.slug} is the agent's changes laid over ${lower}, and ${lower} is gone (moved or deleted since the bottle started). ` +
             `The agent's changes are kept (volume ${n.volumes.upper}): put the directory back at ${lower} (the same checkout, or a clone of it) and resume again; ` +
-            `an empty directory there will do to reach the files the agent changed or made (\`bottle cp ${plan.slug}:<path> <dest>\`, \`bottle pull\`). \`bottle stop --purge ${plan.slug}\` discards them.`
+            `an empty directory there will do to reach the files the agent wrote (\`bottle cp ${plan.slug}:<path> <dest>\`; the files it did not touch, and so its git history, need the original). \`bottle stop --purge ${plan.slug}\` discards them.`
         ))
       })
     )

@@ -29,7 +29,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
 import { agentImageSource, baseImageIds, bundleImageSource, ensureImage } from "../programs/images.ts"
 import { namesIn, stateRootId } from "../programs/bottleNames.ts"
 import { probeArgv, type ProbeReport, probeTargets, probeVerdict } from "../programs/isolationProbe.ts"
@@ -78,6 +78,9 @@ export const ARTIFACT_NAMESPACE = "smolmachine"
  * so a kept machine says itself which address it is bound to.
  */
 export const LABEL_ALLOW_CIDR = "bot-bottle.allow-cidr"
+/** In the bottle's state dir: the machine's workspace was seeded from the cwd (written once the copy is in). */
+const SEEDED_FILE = "smolmachines-seeded.json"
+const SeededRecord = Schema.Struct({ machine: Schema.String, seed: Schema.String })
 
 const failed = (message: string) => new BackendError({ backend: BACKEND, reason: new BackendFailed({ message }) })
 const fromDocker = (e: DockerError): BackendError =>
@@ -137,7 +140,8 @@ export const make = Effect.gen(function*() {
   const cache = yield* Cache
   const loopback = yield* LoopbackAlias
   const runner = yield* ProcessRunner
-  const rootId = stateRootId((yield* StateStore).root)
+  const state = yield* StateStore
+  const rootId = stateRootId(state.root)
   const names = (slug: string) => namesIn(rootId, slug)
   /** This root's machine of the bottle (running or stopped), if smolvm has one. */
   const machineOf = (slug: string) =>
@@ -221,7 +225,7 @@ export const make = Effect.gen(function*() {
   })
 
   /** Copies a host directory's contents into the machine: one tarball through `machine cp`. */
-  const copyDirIn = Effect.fnUntraced(function*(machine: string, hostDir: string, guestDir: string) {
+  const copyDirIn = Effect.fnUntraced(function*(machine: string, hostDir: string, guestDir: string, options?: { readonly keepExisting?: boolean }) {
     const tar = yield* Effect.acquireRelease(
       Effect.sync(() => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bottle-smol-cp-")), "in.tar")),
       (t) => Effect.sync(() => fs.rmSync(path.dirname(t), { recursive: true, force: true }))
@@ -229,7 +233,8 @@ export const make = Effect.gen(function*() {
     yield* runner.run(["tar", "-C", hostDir, "-cf", tar, "."]).pipe(Effect.mapError((e) => failed(e.message)))
     const inGuest = `/tmp/bottle-cp-${Math.random().toString(36).slice(2)}.tar`
     yield* smolvm.copyTo(machine, tar, inGuest).pipe(Effect.mapError(fromSmolvm))
-    const r = yield* smolvm.exec(machine, ["sh", "-c", 'mkdir -p "$1" && tar -C "$1" -xf "$2" && rm -f "$2"', "cp", guestDir, inGuest], { env: {} }).pipe(Effect.mapError(fromSmolvm))
+    const extract = options?.keepExisting === true ? 'tar --skip-old-files -C "$1" -xf "$2"' : 'tar -C "$1" -xf "$2"'
+    const r = yield* smolvm.exec(machine, ["sh", "-c", `mkdir -p "$1" && ${extract} && rm -f "$2"`, "cp", guestDir, inGuest], { env: {} }).pipe(Effect.mapError(fromSmolvm))
     if (r.exitCode !== 0) return yield* failed(`copying ${hostDir} into the machine: ${r.stderr.trim() || `exit ${r.exitCode}`}`)
   }, Effect.scoped)
 
@@ -373,8 +378,15 @@ export const make = Effect.gen(function*() {
       // Provisioning files are new at every start (the CA, the gate's address may have moved).
       yield* copyDirIn(rt.machine, spec.provisionDir, spec.provisionTarget)
       // The workspace starts as a copy of its seed (copy_cwd), once: a kept machine has its own.
+      // Whether it was seeded is the host's record (the agent cannot write it): a first launch
+      // killed before the copy finished leaves a kept machine that still needs it.
       const seed = spec.workspace?.seed
-      if (seed !== undefined && kept === undefined) yield* copyDirIn(rt.machine, seed, plan.workdir)
+      const seeded = kept !== undefined && Option.isSome(yield* state.readJsonIfAny(plan.slug, SEEDED_FILE, SeededRecord).pipe(Effect.mapError((e) => failed(e.message))))
+      if (seed !== undefined && !seeded) {
+        // Into a kept machine, nothing already there is replaced: whatever is there is the agent's.
+        yield* copyDirIn(rt.machine, seed, plan.workdir, { keepExisting: kept !== undefined })
+        yield* state.writeJson(plan.slug, SEEDED_FILE, { machine: rt.machine, seed }).pipe(Effect.mapError((e) => failed(e.message)))
+      }
       const prov = yield* smolvm.exec(rt.machine, spec.provision, { env }).pipe(Effect.mapError(fromSmolvm))
       if (prov.exitCode !== 0) return yield* failed(`provisioning the agent: ${prov.stderr.trim() || `exit ${prov.exitCode}`}`)
     }),

@@ -307,7 +307,7 @@ describe("smolmachines: stop keeps the agent's work, resume brings it back, purg
 
   it("`bottle stop` leaves the machine stopped (its disks are the work) and no container, network, registry or tarball; the artifact stays cached", () => {
     // The agent's work: a file and a commit in the workspace, a file in its home.
-    const work = inAgent("cd /workspace && echo work > agent-work.txt && git init -q && git add -A && git -c user.name=a -c user.email=a@a commit -qm from-agent && echo home > /home/node/.agent-home && git rev-parse HEAD")
+    const work = inAgent("cd /workspace && echo agent readme > README.md && echo work > agent-work.txt && git init -q && git add -A && git -c user.name=a -c user.email=a@a commit -qm from-agent && echo home > /home/node/.agent-home && git rev-parse HEAD")
     expect(work.code, work.stderr).toBe(0)
     // The test's upstream sits on the bundle's network: it goes first, as it is not the bottle's.
     docker(["rm", "-f", upstream])
@@ -324,14 +324,18 @@ describe("smolmachines: stop keeps the agent's work, resume brings it back, purg
   })
 
   it("`bottle resume --detach` starts the same machine at the same address: the workspace, the commit and the home are as the agent left them; the probe passes", () => {
-    const before = cli(["ls", "--json"], { cwd, env })
-    expect(before.code).toBe(0)
+    // As if the first launch had been killed before its workspace copy was recorded: the resume
+    // seeds the kept machine again, replacing nothing in it.
+    const seeded = path.join(stateDir, "bottles", slug, "smolmachines-seeded.json")
+    expect(fs.existsSync(seeded)).toBe(true)
+    fs.rmSync(seeded)
     const r = cli(["resume", slug, "--detach"], { cwd, env })
     expect(r.code, r.stderr).toBe(0)
     expect(r.stderr).toMatch(/resumed with its workspace and home/)
-    const back = inAgent("cat /workspace/agent-work.txt /home/node/.agent-home; git -C /workspace log --format=%s; echo $BOTTLE_E2E_MARK; id -un")
+    const back = inAgent("cat /workspace/agent-work.txt /home/node/.agent-home /workspace/README.md; git -C /workspace log --format=%s; echo $BOTTLE_E2E_MARK; id -un")
     expect(back.code, back.stderr).toBe(0)
-    expect(back.stdout.trim().split("\n")).toEqual(["work", "home", "from-agent", "present-on-every-exec", "node"])
+    expect(back.stdout.trim().split("\n")).toEqual(["work", "home", "agent readme", "from-agent", "present-on-every-exec", "node"])
+    expect(fs.existsSync(seeded), "the seeding is recorded again").toBe(true)
     const doctor = cli(["doctor", slug, "--json"], { cwd, env })
     expect(doctor.code, doctor.stdout + doctor.stderr).toBe(0)
     expect((JSON.parse(doctor.stdout) as { ok: boolean }).ok).toBe(true)

@@ -176,6 +176,29 @@ describe("LoopbackAlias live layer", () => {
       assert.deepStrictEqual(yield* (yield* StateStore).leasesOf("b1"), [], "the lease is freed")
     })))
 
+  it.effect("macOS: a bottle whose stopped machine is bound to its alias keeps the lease (not the alias) past the session, and gets the same address back", () =>
+    withState(Effect.gen(function*() {
+      const { calls, runner } = yield* recordingRunner(() => ok())
+      const alias = yield* LoopbackAliasLive.make("darwin").pipe(Effect.provideService(ProcessRunner, runner))
+      const kept = { keepIf: Effect.succeed(true) }
+      const first = yield* Effect.scoped(alias.endpoint("b1", "10.213.0.2", kept))
+      // Another bottle starts while b1 is stopped: it does not get b1's address.
+      const other = yield* Effect.scoped(alias.endpoint("b2", "10.213.1.2"))
+      const again = yield* Effect.scoped(alias.endpoint("b1", "10.213.0.2", kept))
+      assert.strictEqual(first.address, "127.0.0.2")
+      assert.strictEqual(other.address, "127.0.0.3")
+      assert.deepStrictEqual(again, first)
+      assert.deepStrictEqual((yield* Ref.get(calls)).map((a) => a.join(" ")), [
+        "sudo -n ifconfig lo0 alias 127.0.0.2 up",
+        "sudo -n ifconfig lo0 -alias 127.0.0.2",
+        "sudo -n ifconfig lo0 alias 127.0.0.3 up",
+        "sudo -n ifconfig lo0 -alias 127.0.0.3",
+        "sudo -n ifconfig lo0 alias 127.0.0.2 up",
+        "sudo -n ifconfig lo0 -alias 127.0.0.2"
+      ], "the alias itself is removed at each session's end")
+      assert.strictEqual((yield* (yield* StateStore).leasesOf("b1")).length, 1, "still held: `bottle stop --purge` frees it")
+    })))
+
   it.effect("macOS: when sudo is not allowed, the failure says the exact command, and the lease is freed", () =>
     withState(Effect.gen(function*() {
       const { runner } = yield* recordingRunner(() => ({ stdout: "", stderr: "sudo: a password is required", exitCode: 1 }))

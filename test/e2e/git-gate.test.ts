@@ -243,6 +243,33 @@ describe("git gate: teardown", () => {
     expect(after.stderr).toContain("Permission denied")
   })
 
+  it("`bottle resume` gets a new key (the old one stays revoked), and a clone the agent kept in its home pushes through the gate again", () => {
+    const s = `${slug}-r`
+    others.push(s)
+    const inS = (script: string) => cli(["exec", s, "--", "sh", "-c", script], { cwd, env })
+    expect(cli(["start", "solo", "--yes", "--detach", "--name", s], { cwd, env }).code).toBe(0)
+    const [first] = keysOf(s)
+    expect(first).toBeDefined()
+    const oldKey = keyOf(s)
+    const cloned = inS(`git clone -q ${rig.sshUrl("acme/widgets")} ~/w && cd ~/w && git -c user.name=a -c user.email=a@a commit -q --allow-empty -m before-stop && git push -q origin HEAD:refs/heads/bottle/r1 2>&1`)
+    expect(cloned.code, cloned.stdout + cloned.stderr).toBe(0)
+    expect(cli(["stop", s], { cwd, env }).code).toBe(0)
+    expect(keysOf(s)).toEqual([])
+
+    const resumed = cli(["resume", s, "--detach"], { cwd, env })
+    expect(resumed.code, resumed.stderr).toBe(0)
+    const keys = keysOf(s)
+    expect(keys).toHaveLength(1)
+    expect(keys[0]!.id).not.toBe(first!.id)
+    expect(keyOf(s)).not.toBe(oldKey)
+    expect(sshWith(oldKey).status, "the old key stays revoked").not.toBe(0)
+    const pushed = inS("cd ~/w && git -c user.name=a -c user.email=a@a commit -q --allow-empty -m after-resume && git push origin HEAD:refs/heads/bottle/r2 2>&1; git rev-parse HEAD")
+    expect(pushed.code, pushed.stdout + pushed.stderr).toBe(0)
+    expect(upstreamRef("acme/widgets", "refs/heads/bottle/r2")).toBe(pushed.stdout.trim().split("\n").pop())
+    expect(cli(["stop", s], { cwd, env }).code).toBe(0)
+    expect(keysOf(s)).toEqual([])
+  })
+
   it("DELETE answering 500: stop names the key and repo in one line and keeps the record; a later stop revokes it", () => {
     const s = `${slug}-f`
     others.push(s)

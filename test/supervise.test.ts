@@ -292,6 +292,34 @@ describe("supervise daemon, official MCP SDK client", () => {
     await client.close()
   })
 
+  it("a flood of initializes (each a session holding a 200 KB clientInfo) cannot grow the heap until the daemon dies: the oldest sessions are ended", async () => {
+    const { dir } = bottleState()
+    // A small heap, so that unbounded sessions would kill it within the flood.
+    const d = await startDaemon(dir, { NODE_OPTIONS: "--max-old-space-size=96" })
+    const first = await connect(d.url)
+    const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" }
+    const init = JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x".repeat(200_000), version: "1" } } })
+    let ok = 0
+    for (let i = 0; i < 1000 && d.proc.exitCode === null; i += 20) {
+      const rs = await Promise.all(Array.from({ length: 20 }, () => rawPost(d.url, headers, init)))
+      ok += rs.filter((r) => r.status === 200).length
+    }
+    await new Promise((r) => setTimeout(r, 300))
+    assert.isNull(d.proc.exitCode, "the daemon is still running")
+    assert.strictEqual(ok, 1000)
+    // The first client's session was the least recently used: ended (404), so it must start over.
+    let ended = false
+    try {
+      await call(first, "request_approval", { title: "on an ended session" })
+    } catch {
+      ended = true
+    }
+    assert.isTrue(ended, "the oldest session was ended")
+    const client = await connect(d.url)
+    assert.strictEqual((await call(client, "request_approval", { title: "after the flood" })).structuredContent!["status"], "pending")
+    await client.close()
+  }, 120_000)
+
   it("permission_prompt answers in Claude Code's shape: deny while pending (same request on retry), allow with updatedInput once approved", async () => {
     const { root, dir } = bottleState()
     // A short expiry keeps the first (pending, 25 s bounded) call from holding the test long:

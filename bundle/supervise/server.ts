@@ -16,6 +16,7 @@
  *   - nothing the agent sends stops the daemon: a failure is that call's error and a log line.
  */
 import * as crypto from "node:crypto"
+import type { Socket } from "node:net"
 import { createServer, type IncomingMessage, request as httpRequest, type Server, type ServerResponse } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { ByteSize, Context, Duration, Effect, Layer, Option, Schema } from "effect"
@@ -41,6 +42,8 @@ export const MAX_CONNECTIONS = 256
 export const MAX_BODY_BYTES = 256 * 1024
 /** MCP sessions kept at once (one per client that initialized; Claude Code holds one). */
 export const MAX_SESSIONS = 64
+/** The loopback address the daemon's own requests to itself come from (not counted in MAX_CONNECTIONS). */
+const SELF_ADDRESS = "127.0.0.2"
 
 export interface SuperviseConfig {
   /** The daemon's state dir (`/run/bottle/supervise` in the bundle): the queue lives under it. */
@@ -257,7 +260,7 @@ const boundedServer = (log: (line: string) => void) => (): Server => {
     const at = s.address()
     if (at === null || typeof at === "string") return
     const host = at.address === "0.0.0.0" || at.address === "::" ? "127.0.0.1" : at.address
-    const q = httpRequest({ host, port: at.port, method: "DELETE", path: MCP_PATH, headers: { "mcp-session-id": id } }, (r) => r.resume())
+    const q = httpRequest({ host, port: at.port, localAddress: SELF_ADDRESS, method: "DELETE", path: MCP_PATH, headers: { "mcp-session-id": id } }, (r) => r.resume())
     q.on("error", () => {})
     q.end()
     if (evicted++ % 100 === 0) log(`${MAX_SESSIONS} MCP sessions open: ended the least recently used (${evicted} so far)`)
@@ -288,7 +291,15 @@ const boundedServer = (log: (line: string) => void) => (): Server => {
   s.requestTimeout = 60_000
   s.maxHeadersCount = 100
   // What one agent may hold open (sessions' SSE streams included); past it, connections are refused.
-  s.maxConnections = MAX_CONNECTIONS
+  // The bound, by hand: our own DELETEs (from SELF_ADDRESS) must get in when the agent holds
+  // every connection, or a session they end would stay.
+  let open = 0
+  s.on("connection", (socket: Socket) => {
+    if (socket.remoteAddress === SELF_ADDRESS || socket.remoteAddress === `::ffff:${SELF_ADDRESS}`) return
+    if (open >= MAX_CONNECTIONS) return socket.destroy()
+    open++
+    socket.once("close", () => open--)
+  })
   const emit = s.emit.bind(s) as (event: string, ...args: Array<unknown>) => boolean
   s.emit = ((event: string, ...args: Array<unknown>) => {
     if (event === "request") {

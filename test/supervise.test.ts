@@ -16,6 +16,7 @@ import * as path from "node:path"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { afterAll, afterEach, assert, describe, it } from "vitest"
+import { MAX_CONNECTIONS } from "../bundle/supervise/server.ts"
 
 const ROOT = path.resolve(import.meta.dirname, "..")
 const DAEMON = path.join(ROOT, "bundle/supervise/main.ts")
@@ -291,6 +292,80 @@ describe("supervise daemon, official MCP SDK client", () => {
     assert.strictEqual((await call(client, "request_approval", { title: "after the flood" })).structuredContent!["status"], "pending")
     await client.close()
   })
+
+  it("a flood of initializes (each a session holding a 200 KB clientInfo) cannot grow the heap until the daemon dies: the oldest sessions are ended", async () => {
+    const { dir } = bottleState()
+    // A small heap, so that unbounded sessions would kill it within the flood.
+    const d = await startDaemon(dir, { NODE_OPTIONS: "--max-old-space-size=96" })
+    const first = await connect(d.url)
+    const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" }
+    const init = JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x".repeat(200_000), version: "1" } } })
+    let ok = 0
+    for (let i = 0; i < 600 && d.proc.exitCode === null; i += 20) {
+      const rs = await Promise.all(Array.from({ length: 20 }, () => rawPost(d.url, headers, init)))
+      ok += rs.filter((r) => r.status === 200).length
+    }
+    // The same with every connection but one held by the agent: the daemon's own DELETEs still get in.
+    http.globalAgent.destroy()
+    await new Promise((r) => setTimeout(r, 200))
+    const hold = () => new Promise<net.Socket>((resolve) => {
+      const s = net.connect(Number(d.url.port), "127.0.0.1", () => {
+        s.write("POST /mcp HTTP/1.1\r\nHost: x\r\n") // headers never finished: held until headersTimeout
+        resolve(s)
+      })
+      s.on("error", () => resolve(s))
+    })
+    let held: Array<net.Socket> = []
+    for (let round = 0; round < 20 && held.length < MAX_CONNECTIONS - 1; round++) {
+      held.push(...(await Promise.all(Array.from({ length: MAX_CONNECTIONS - 1 - held.length }, hold))))
+      await new Promise((r) => setTimeout(r, 200))
+      held = held.filter((s) => !(s.destroyed || s.readableEnded))
+    }
+    assert.strictEqual(held.length, MAX_CONNECTIONS - 1)
+    const one = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const post = () => new Promise<string | undefined>((resolve) => {
+      const req = http.request(d.url, { method: "POST", agent: one, headers: { ...headers, "content-length": Buffer.byteLength(init) } }, (res) => {
+        res.resume()
+        res.on("end", () => resolve(res.statusCode === 200 ? String(res.headers["mcp-session-id"]) : undefined))
+      })
+      req.on("error", () => resolve(undefined))
+      req.end(init)
+    })
+    const made: Array<string> = []
+    for (let i = 0; i < 600 && d.proc.exitCode === null; i++) {
+      // A connection the server just closed may not be counted down yet: try again shortly.
+      for (let tries = 0; tries < 5; tries++) {
+        const sid = await post()
+        if (sid !== undefined) {
+          made.push(sid)
+          break
+        }
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    }
+    one.destroy()
+    for (const s of held) s.destroy()
+    await new Promise((r) => setTimeout(r, 300))
+    assert.isNull(d.proc.exitCode, "the daemon is still running")
+    assert.strictEqual(ok, 600)
+    assert.isAbove(made.length, 500)
+    // The sessions made while the agent held the connections were ended all the same.
+    for (const sid of made.slice(0, 20)) {
+      const ping = await rawPost(d.url, { ...headers, "mcp-session-id": sid }, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }))
+      assert.strictEqual(ping.status, 404, `session ${sid} was ended`)
+    }
+    // The first client's session was the least recently used: ended (404), so it must start over.
+    let ended = false
+    try {
+      await call(first, "request_approval", { title: "on an ended session" })
+    } catch {
+      ended = true
+    }
+    assert.isTrue(ended, "the oldest session was ended")
+    const client = await connect(d.url)
+    assert.strictEqual((await call(client, "request_approval", { title: "after the flood" })).structuredContent!["status"], "pending")
+    await client.close()
+  }, 120_000)
 
   it("permission_prompt answers in Claude Code's shape: deny while pending (same request on retry), allow with updatedInput once approved", async () => {
     const { root, dir } = bottleState()

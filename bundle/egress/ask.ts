@@ -7,7 +7,8 @@
  * Guarantees:
  *   - what is queued is host, port, method and path (no query string, no header, no body);
  *     the request id is ours; a host that is not a valid route host (an IP address) is never
- *     queued nor routed;
+ *     queued nor routed, nor is a wildcard (`*.example.com`: a request names one host, and an
+ *     approval routes that host only);
  *   - one request per host and port at a time: retries while it is pending name the same id;
  *     a denied host stays refused (also after a restart: the answers are on disk);
  *   - grants count only from answers given while this daemon runs: a session grant ends with
@@ -94,7 +95,9 @@ export const makeAsker = (dir: string, options: AskOptions = {}): Asker => {
 
   const unrouted = (target: AskTarget) => {
     const host = target.host.trim().toLowerCase().replace(/\.$/, "")
-    if (!isRouteHost(host)) return { rule: "default-deny", reason: `host ${oneLine(host, 100)} is not routed (only host names can be approved, not addresses)` }
+    if (!isRouteHost(host) || host.startsWith("*")) {
+      return { rule: "default-deny", reason: `host ${oneLine(host, 100)} is not routed (only host names can be approved, not addresses or wildcards)` }
+    }
     const key = keyOf(host, target.port)
     const prior = latest.get(key)
     if (prior !== undefined) {

@@ -9,6 +9,10 @@
  * bottle's key, and the mirror's refs move only if the upstream took them (the hook's exit
  * code), so the agent's `git push` reports the upstream's real answer. The URL and key come
  * from the gate's config, never from what the agent sent. Each push is one audit line.
+ *
+ * The audit log is in the bottle's state dir on the host, and the agent decides how many refs
+ * a push names: a push of more than MAX_REF_UPDATES is refused whole (audited as a count), and
+ * the log is rotated to `audit.log.1` past MAX_AUDIT_BYTES, so pushes cannot fill the host's disk.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -18,9 +22,20 @@ import { explainSshFailure, gitEnv, runGit } from "./upstream.ts"
 
 const say = (line: string) => process.stderr.write(`git-gate: ${line}\n`)
 
+/** Ref updates one push may carry; more is refused whole. */
+export const MAX_REF_UPDATES = 1000
+/** Past this size the audit log moves to `audit.log.1` (one generation kept). */
+export const MAX_AUDIT_BYTES = 10 * 1024 * 1024
+
 export const audit = (dir: string, entry: GateAuditEntry) => {
+  const file = path.join(dir, GATE_AUDIT_FILE)
   try {
-    fs.appendFileSync(path.join(dir, GATE_AUDIT_FILE), JSON.stringify(entry) + "\n", { mode: 0o600 })
+    if (fs.statSync(file).size > MAX_AUDIT_BYTES) fs.renameSync(file, `${file}.1`)
+  } catch {
+    // No log yet (or a rotation lost to a concurrent push's): append below.
+  }
+  try {
+    fs.appendFileSync(file, JSON.stringify(entry) + "\n", { mode: 0o600 })
   } catch (e) {
     say(`could not write the audit log: ${(e as Error).message}`)
   }
@@ -36,6 +51,12 @@ const readStdin = (): Promise<string> =>
 
 export const runHook = async (dir: string, u: GateUpstream): Promise<number> => {
   const lines = (await readStdin()).split("\n").filter((l) => l.trim() !== "")
+  if (lines.length > MAX_REF_UPDATES) {
+    const rule = `at most ${MAX_REF_UPDATES} ref updates per push (this one has ${lines.length})`
+    say(`refused the push: ${rule}; nothing was pushed`)
+    audit(dir, { time: new Date().toISOString(), upstream: u.name, refs: [], verdict: "refused", answer: `not forwarded: ${rule}` })
+    return 1
+  }
   const updates: Array<RefUpdate> = []
   for (const line of lines) {
     const [old, nu, ref] = line.split(" ")

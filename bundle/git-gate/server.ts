@@ -12,7 +12,8 @@
  *     no hook (the dumb protocol, other paths);
  *   - only the smart protocol's three endpoints of the one repository are served; anything
  *     else is a 404. A request, however malformed, ends in an answer or a closed socket, never
- *     in the daemon's death; http-backends are bounded in number and time.
+ *     in the daemon's death; http-backends are bounded in number and time, connections in
+ *     number (past MAX_CONNECTIONS a new one is closed at once, and the log says so).
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -22,6 +23,8 @@ import type { GateUpstream } from "../../src/schema/GitGate.ts"
 import { explainSshFailure, gitEnv, runGit } from "./upstream.ts"
 
 const MAX_BACKENDS = 16
+/** Connections one port serves at once: the agent's git needs a few. */
+export const MAX_CONNECTIONS = 256
 const BACKEND_TIMEOUT_MS = 10 * 60_000
 
 export interface Mirror {
@@ -144,6 +147,11 @@ export const serveMirror = (mirror: Mirror, host: string, port: number, log: (li
     })
   })
   server.on("clientError", (_e, socket) => socket.destroy())
+  server.maxConnections = MAX_CONNECTIONS
+  let dropped = 0
+  server.on("drop", () => {
+    if (dropped++ % 1000 === 0) log(`${name}: ${MAX_CONNECTIONS} connections open, refused a new one (${dropped} so far)`)
+  })
   server.headersTimeout = 30_000
   server.requestTimeout = BACKEND_TIMEOUT_MS
   return new Promise((resolve, reject) => {

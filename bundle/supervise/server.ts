@@ -11,11 +11,13 @@
  *     input is an MCP error and nothing is queued; the ids are ours, never the agent's;
  *   - at most LIMITS.pendingPerDaemon requests pending: beyond it, new ones are refused;
  *   - request bodies above MAX_BODY_BYTES are refused before they are parsed; at most
- *     MAX_CONNECTIONS connections at once;
+ *     MAX_CONNECTIONS connections at once; at most MAX_SESSIONS MCP sessions (past it the
+ *     least recently used one is ended, as its client's DELETE would end it);
  *   - nothing the agent sends stops the daemon: a failure is that call's error and a log line.
  */
 import * as crypto from "node:crypto"
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { Socket } from "node:net"
+import { createServer, type IncomingMessage, request as httpRequest, type Server, type ServerResponse } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { ByteSize, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { McpProtocol, McpSchema, McpServer } from "effect/ai"
@@ -38,6 +40,10 @@ export const MCP_PATH = "/mcp"
 export const MAX_CONNECTIONS = 256
 /** A JSON-RPC body larger than this is refused unread. */
 export const MAX_BODY_BYTES = 256 * 1024
+/** MCP sessions kept at once (one per client that initialized; Claude Code holds one). */
+export const MAX_SESSIONS = 64
+/** The loopback address the daemon's own requests to itself come from (not counted in MAX_CONNECTIONS). */
+const SELF_ADDRESS = "127.0.0.2"
 
 export interface SuperviseConfig {
   /** The daemon's state dir (`/run/bottle/supervise` in the bundle): the queue lives under it. */
@@ -242,13 +248,58 @@ export const mcpLayer = (config: SuperviseConfig) =>
  * must declare its length (no chunked uploads) and be at most MAX_BODY_BYTES, else 411/413
  * and the connection is closed unread.
  */
-const boundedServer = (): Server => {
+const boundedServer = (log: (line: string) => void) => (): Server => {
   const s = createServer()
+  // effect's McpServer never expires a session, and each keeps its initialize payload: a
+  // flood of initializes grew the heap until the daemon died. Past MAX_SESSIONS, the least
+  // recently used session is ended by a DELETE to ourselves (its client, if any, gets a 404 and
+  // initializes again, as the MCP spec says).
+  const sessions = new Set<string>()
+  let evicted = 0
+  const endSession = (id: string) => {
+    const at = s.address()
+    if (at === null || typeof at === "string") return
+    const host = at.address === "0.0.0.0" || at.address === "::" ? "127.0.0.1" : at.address
+    const q = httpRequest({ host, port: at.port, localAddress: SELF_ADDRESS, method: "DELETE", path: MCP_PATH, headers: { "mcp-session-id": id } }, (r) => r.resume())
+    q.on("error", () => {})
+    q.end()
+    if (evicted++ % 100 === 0) log(`${MAX_SESSIONS} MCP sessions open: ended the least recently used (${evicted} so far)`)
+  }
+  const track = (req: IncomingMessage, res: ServerResponse) => {
+    const id = req.headers["mcp-session-id"]
+    if (typeof id === "string") {
+      if (req.method === "DELETE") sessions.delete(id)
+      else if (sessions.delete(id)) sessions.add(id)
+      return
+    }
+    const writeHead = res.writeHead.bind(res) as (...args: Array<unknown>) => ServerResponse
+    res.writeHead = ((...args: Array<unknown>) => {
+      const headers = args.find((a) => typeof a === "object" && a !== null) as Record<string, unknown> | undefined
+      const issued = headers?.["mcp-session-id"]
+      if (typeof issued === "string" && !sessions.has(issued)) {
+        sessions.add(issued)
+        if (sessions.size > MAX_SESSIONS) {
+          const oldest = sessions.values().next().value!
+          sessions.delete(oldest)
+          endSession(oldest)
+        }
+      }
+      return writeHead(...args)
+    }) as ServerResponse["writeHead"]
+  }
   s.headersTimeout = 10_000
   s.requestTimeout = 60_000
   s.maxHeadersCount = 100
   // What one agent may hold open (sessions' SSE streams included); past it, connections are refused.
-  s.maxConnections = MAX_CONNECTIONS
+  // The bound, by hand: our own DELETEs (from SELF_ADDRESS) must get in when the agent holds
+  // every connection, or a session they end would stay.
+  let open = 0
+  s.on("connection", (socket: Socket) => {
+    if (socket.remoteAddress === SELF_ADDRESS || socket.remoteAddress === `::ffff:${SELF_ADDRESS}`) return
+    if (open >= MAX_CONNECTIONS) return socket.destroy()
+    open++
+    socket.once("close", () => open--)
+  })
   const emit = s.emit.bind(s) as (event: string, ...args: Array<unknown>) => boolean
   s.emit = ((event: string, ...args: Array<unknown>) => {
     if (event === "request") {
@@ -265,6 +316,7 @@ const boundedServer = (): Server => {
         res.end(body, () => req.destroy())
         return true
       }
+      track(req, res)
     }
     return emit(event, ...args)
   }) as Server["emit"]
@@ -275,5 +327,5 @@ const boundedServer = (): Server => {
 export const serveLayer = (config: SuperviseConfig, listen: { readonly host: string; readonly port: number }) =>
   HttpRouter.serve(mcpLayer(config)).pipe(
     Layer.provide(Layer.succeed(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(MAX_BODY_BYTES))),
-    Layer.provide(NodeHttpServer.layer(boundedServer, listen))
+    Layer.provide(NodeHttpServer.layer(boundedServer(config.log ?? ((line: string) => process.stdout.write(`supervise: ${line}\n`))), listen))
   )

@@ -202,6 +202,20 @@ const req = (method, path, body, headers = {}) => new Promise((r) => { const q =
     expect(ls.find((x) => x.slug === slug)?.status, "the bundle is healthy: no daemon died").toBe("running")
   })
 
+  it("a push of 1001 refs is refused whole, and its audit line is a count, not the list (the log is on the host)", () => {
+    const audit = path.join(stateDir, "bottles", slug, "git-gate", "audit.log")
+    const before = fs.statSync(audit).size
+    const r = inAgent(
+      `rm -rf /tmp/many && git clone -q ${rig.sshUrl("acme/widgets")} /tmp/many && cd /tmp/many && h=$(git rev-parse HEAD) && ` +
+        `seq 1 1001 | sed "s|.*|create refs/heads/bottle/many-&-$(printf %0100d 0) $h|" | git update-ref --stdin && ` +
+        `git push origin "refs/heads/bottle/many-*:refs/heads/bottle/many-*" 2>&1`
+    )
+    expect(r.code).not.toBe(0)
+    expect(r.stdout).toContain("at most 1000 ref updates per push (this one has 1001)")
+    expect(fs.statSync(audit).size - before).toBeLessThan(1000)
+    expect(rig.git("acme/widgets", ["for-each-ref", "refs/heads/bottle/"])).not.toContain("many-")
+  })
+
   it("`bottle logs --git` shows each push: refs, ids, verdict, the upstream's answer", () => {
     const r = cli(["logs", slug, "--git"], { cwd, env })
     expect(r.code, r.stderr).toBe(0)

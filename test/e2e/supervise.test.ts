@@ -199,6 +199,41 @@ describe("supervise in a real bottle", () => {
     expect(curl(DENY_HOST)).toMatch(/\n403$/)
   })
 
+  it("the agent cannot kill supervise with initializes (each a session with a 200 KB clientInfo), nor ask for a wildcard host", () => {
+    const flood = `
+const name = "x".repeat(200000)
+const body = JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name, version: "1" } } })
+const one = () => fetch(process.env.MCP_SUPERVISE_URL, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body }).then((r) => r.text().then(() => r.status), () => "refused")
+;(async () => {
+  const seen = {}
+  for (let i = 0; i < 3000; i += 20) for (const s of await Promise.all(Array.from({ length: 20 }, one))) seen[s] = (seen[s] ?? 0) + 1
+  console.log(JSON.stringify(seen))
+})()`
+    const r = cli(["exec", slug, "--", "node", "-e", flood], { cwd, env })
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).toEqual({ 200: 3000 })
+    const asked = inAgent("cd /workspace && node mcp-client.mjs request 'after the flood'")
+    expect(asked.code, asked.stderr).toBe(0)
+    expect(JSON.parse(asked.stdout.trim().split("\n").pop()!)).toMatchObject({ status: "pending" })
+    expect(docker(["logs", bottleNames(stateDir, slug).bundle]).stdout).not.toContain("exited")
+
+    // A CONNECT to *.example.com gets a refusal, and nothing is queued (an approval would route every subdomain).
+    const wild = `
+const net = require("net"), tls = require("tls")
+const [host, port] = process.env.HTTPS_PROXY.replace("http://", "").split(":")
+const s = net.connect(+port, host, () => s.write("CONNECT *.wild.upstream-test.dev:443 HTTP/1.1\\r\\nHost: *.wild.upstream-test.dev:443\\r\\n\\r\\n"))
+s.once("data", () => {
+  const t = tls.connect({ socket: s, servername: "*.wild.upstream-test.dev", rejectUnauthorized: false }, () => t.write("GET / HTTP/1.1\\r\\nHost: *.wild.upstream-test.dev\\r\\nConnection: close\\r\\n\\r\\n"))
+  let out = ""
+  t.on("data", (d) => (out += d)); t.on("close", () => console.log(out)); t.on("error", () => console.log(out))
+})`
+    const refused = cli(["exec", slug, "--", "node", "-e", wild], { cwd, env })
+    expect(refused.stdout).toMatch(/^HTTP\/1\.1 403/)
+    expect(refused.stdout).toContain("wildcards")
+    const listed = JSON.parse(cli(["approvals", slug, "--json"], { cwd, env }).stdout) as Array<{ host?: string }>
+    expect(listed.filter((a) => a.host?.includes("*"))).toEqual([])
+  }, 300_000)
+
   it("after stop/resume a session approval is gone (the host asks again); the denied one stays denied", () => {
     // The test upstream sits on the bottle's egress network: take it off before the network goes.
     docker(["network", "disconnect", "-f", bottleNames(stateDir, slug).egressNetwork, upstream])

@@ -160,4 +160,15 @@ describe("egress on_unrouted: ask", () => {
     assert.strictEqual(ip.rule, "default-deny")
     assert.strictEqual(fs.readdirSync(path.join(dir, "requests")).length, LIMITS.pendingPerDaemon)
   })
+
+  it("a wildcard host (a CONNECT to `*.example.com`) is never queued: an approval would route every subdomain", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bb-ask-wild-"))
+    const asker = makeAsker(dir, { log: () => {} })
+    for (const host of ["*.example.com", "*.EXAMPLE.com."]) {
+      const r = asker.unrouted({ host, port: 443, method: "GET", pathAndQuery: "/" })
+      assert.strictEqual(r.rule, "default-deny")
+      assert.include(r.reason, "wildcards")
+    }
+    assert.deepStrictEqual(fs.readdirSync(path.join(dir, "requests")), [])
+  })
 })

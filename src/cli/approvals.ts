@@ -11,7 +11,7 @@ import { Console, Effect, Option, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as YAML from "yaml"
 import { answer, list, watch } from "../programs/approvals.ts"
-import { type Approval, displayText, oneLine } from "../schema/Approval.ts"
+import { type Approval, displayBlock, displayText, oneLine } from "../schema/Approval.ts"
 import { jsonFlag } from "./flags.ts"
 import { table } from "./render.ts"
 
@@ -30,6 +30,23 @@ const what = (a: Approval): string =>
     ? oneLine(`${a.method ?? "?"} ${a.host}:${a.port ?? "?"}${a.path ?? ""}`, 80)
     : oneLine(a.title, 80)
 
+/** Whether `what` had to cut the request to fit its line. */
+const isCut = (a: Approval): boolean => {
+  const full = a.kind === "egress" && a.host !== undefined ? `${a.method ?? "?"} ${a.host}:${a.port ?? "?"}${a.path ?? ""}` : a.title
+  return displayText(full).length > 80
+}
+
+/**
+ * A request in full, as it must be read before it is answered: the whole title and every line
+ * of its details (a permission prompt's tool input), escaped, nothing cut.
+ */
+export const detailBlock = (a: Approval, now: number): string => {
+  const head = `${a.id}  ${a.status}${a.note ? ` (${oneLine(a.note, 60)})` : ""}  ${a.kind}  ${a.bottle}  ${age(a.createdAt, now)} ago  from ${displayText(a.requester ?? "?")}`
+  const title = a.kind === "egress" && a.host !== undefined ? `${a.method ?? "?"} ${a.host}:${a.port ?? "?"}${a.path ?? ""}` : a.title
+  const details = a.details ? displayBlock(a.details).split("\n").map((l) => `  | ${l}`) : []
+  return [head, `  ${displayText(title)}`, ...details].join("\n")
+}
+
 const rows = (all: ReadonlyArray<Approval>, now: number) =>
   table(
     ["ID", "BOTTLE", "KIND", "STATUS", "AGE", "WHAT"],
@@ -40,7 +57,7 @@ const rows = (all: ReadonlyArray<Approval>, now: number) =>
 export const watchLine = (change: "new" | "changed", a: Approval, now = Date.now()): string => {
   const time = new Date(now).toISOString().slice(11, 19)
   return change === "new"
-    ? `\u0007${time} new ${a.kind} request ${a.id} in ${a.bottle}: ${what(a)}  (bottle approve ${a.id} | bottle deny ${a.id})`
+    ? `\u0007${time} new ${a.kind} request ${a.id} in ${a.bottle}: ${what(a)}  (${isCut(a) ? `cut: read it whole with bottle approvals ${a.bottle} --details; then ` : ""}bottle approve ${a.id} | bottle deny ${a.id})`
     : `${time} ${a.id} in ${a.bottle} is ${a.status}${a.note ? `: ${oneLine(a.note, 60)}` : ""}`
 }
 
@@ -49,9 +66,10 @@ export const approvals = Command.make(
   {
     bottle: optionalBottle,
     json: jsonFlag,
-    watch: Flag.Boolean("watch").pipe(Flag.withDescription("Keep running: a bell and a line for each new request (and each answer)"), Flag.withDefault(false))
+    watch: Flag.Boolean("watch").pipe(Flag.withDescription("Keep running: a bell and a line for each new request (and each answer)"), Flag.withDefault(false)),
+    details: Flag.Boolean("details").pipe(Flag.withDescription("Each request in full: its whole title and every line of its details (a permission prompt's tool input)"), Flag.withDefault(false))
   },
-  Effect.fn("cli.approvals")(function*({ bottle, json, watch: follow }) {
+  Effect.fn("cli.approvals")(function*({ bottle, json, watch: follow, details }) {
     const only = Option.getOrUndefined(bottle)
     const all = yield* list(only)
     if (json && !follow) return yield* Console.log(JSON.stringify(all, null, 2))
@@ -59,8 +77,14 @@ export const approvals = Command.make(
       for (const a of all) yield* Console.log(JSON.stringify({ change: "existing", approval: a }))
     } else if (all.length === 0) {
       yield* Console.log(follow ? "no approval requests yet; waiting for new ones (Ctrl-C to stop)" : "no approval requests")
+    } else if (details) {
+      yield* Console.log(all.map((a) => detailBlock(a, Date.now())).join("\n\n"))
     } else {
       yield* Console.log(rows(all, Date.now()))
+      // Never let a cut line pass for the whole request: what was cut may be what matters.
+      if (all.some((a) => a.status === "pending" && isCut(a))) {
+        yield* Console.log("(a request above is cut to fit: read it whole with `bottle approvals --details` before you answer it)")
+      }
     }
     if (!follow) return
     yield* watch({ bottle: only }).pipe(
@@ -72,7 +96,8 @@ export const approvals = Command.make(
   Command.withShortDescription("List approval requests: the agent's, Claude Code's permission prompts, unrouted egress"),
   Command.withExamples([
     { command: "bottle approvals", description: "Every bottle's requests" },
-    { command: "bottle approvals my-bottle --watch", description: "Wait for new requests (a bell and a line each)" }
+    { command: "bottle approvals my-bottle --watch", description: "Wait for new requests (a bell and a line each)" },
+    { command: "bottle approvals my-bottle --details", description: "Every request in full (a permission prompt's whole command)" }
   ])
 )
 

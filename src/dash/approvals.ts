@@ -23,6 +23,7 @@ const lineOf = (a: Approval): ApprovalLine => ({
   kind: a.kind,
   // An egress request is its target; the daemon's title may say less.
   title: a.kind === "egress" && a.host !== undefined ? `${a.method ?? "?"} ${a.host}:${a.port ?? 443}${a.path ?? ""}` : a.title,
+  details: a.details,
   status: a.status,
   createdAt: a.createdAt,
   note: a.note

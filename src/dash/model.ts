@@ -33,6 +33,8 @@ export interface ApprovalLine {
   readonly slug: string
   readonly kind: string
   readonly title: string
+  /** All of what the agent sent beside the title (a permission prompt's whole tool input): shown in full before an answer. */
+  readonly details?: string | undefined
   readonly status: ApprovalStatus
   readonly createdAt: string
   readonly note?: string | undefined

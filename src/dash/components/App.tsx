@@ -7,7 +7,6 @@
  */
 import { Box, Text, useApp, useInput, useWindowSize } from "ink"
 import { useEffect, useRef, useState, useSyncExternalStore } from "react"
-import { visible } from "../../cli/render.ts"
 import type { LaunchStep } from "../../schema/LaunchProgress.ts"
 import type { AgentChoice, DashApi, Preflight } from "../feed.ts"
 import type { DashStore } from "../store.ts"
@@ -16,7 +15,7 @@ import { BottleList } from "./BottleList.tsx"
 import { Detail } from "./Detail.tsx"
 import { HelpLine } from "./HelpLine.tsx"
 import { useTint } from "./theme.tsx"
-import { AgentPicker, ConfirmStop, type LaunchView, NotePrompt, PlanModal, ProgressModal } from "./Modal.tsx"
+import { AgentPicker, ConfirmStop, type LaunchView, NotePrompt, PlanModal, ProgressModal, requestLines } from "./Modal.tsx"
 
 type Modal =
   | { readonly k: "pick"; readonly manifestFile?: string; readonly agents?: ReadonlyArray<AgentChoice>; readonly selected: number; readonly error?: string }
@@ -24,7 +23,7 @@ type Modal =
   | { readonly k: "plan"; readonly pre: Preflight; readonly scroll: number }
   | { readonly k: "launch"; readonly view: LaunchView }
   | { readonly k: "stop"; readonly slug: string; readonly purge: boolean }
-  | { readonly k: "note"; readonly slug: string; readonly id: string; readonly title: string; readonly decision: "approve" | "deny"; readonly note: string }
+  | { readonly k: "note"; readonly slug: string; readonly id: string; readonly title: string; readonly details: string | undefined; readonly decision: "approve" | "deny"; readonly note: string; readonly scroll: number }
 
 export interface AppProps {
   readonly store: DashStore
@@ -163,6 +162,9 @@ export const App = (props: AppProps) => {
         case "note":
           if (key.escape) setModal(undefined)
           else if (key.return) answer(modal)
+          // The request may be longer than the modal: arrows read it all (they type nothing).
+          else if (key.upArrow) setModal({ ...modal, scroll: Math.max(0, modal.scroll - 1) })
+          else if (key.downArrow) setModal({ ...modal, scroll: Math.min(modal.scroll + 1, Math.max(0, requestLines(modal.title, modal.details, width - 4).length - Math.max(3, body - 6))) })
           // Text and Enter in one read (a paste, a fast terminal): the text, then send.
           else if (/[\r\n]/.test(input) && !key.ctrl && !key.meta) answer({ ...modal, note: (modal.note + input.split(/[\r\n]/)[0]!).replace(/[\u0000-\u001f\u007f]/g, "").slice(0, 500) })
           else if (key.backspace || key.delete) setModal({ ...modal, note: modal.note.slice(0, -1) })
@@ -195,7 +197,7 @@ export const App = (props: AppProps) => {
     else if (key.downArrow || input === "j") setApproval((a) => Math.min(approvals.length - 1, a + 1))
     else if (input === "a" || input === "d") {
       const target = approvals[Math.min(approval, approvals.length - 1)]
-      if (target?.status === "pending") setModal({ k: "note", slug: row.slug, id: target.id, title: visible(target.title), decision: input === "a" ? "approve" : "deny", note: "" })
+      if (target?.status === "pending") setModal({ k: "note", slug: row.slug, id: target.id, title: target.title, details: target.details, decision: input === "a" ? "approve" : "deny", note: "", scroll: 0 })
       else setInfo(target ? `${target.id} is already ${target.status}` : "no approval request selected")
     }
   })
@@ -217,7 +219,7 @@ export const App = (props: AppProps) => {
           : modal?.k === "plan" ? <PlanModal pre={modal.pre} scroll={modal.scroll} width={width} height={body} />
           : modal?.k === "launch" ? <ProgressModal view={modal.view} width={width} />
           : modal?.k === "stop" ? <ConfirmStop slug={modal.slug} purge={modal.purge} width={width} />
-          : modal?.k === "note" ? <NotePrompt decision={modal.decision} title={modal.title} note={modal.note} width={width} />
+          : modal?.k === "note" ? <NotePrompt decision={modal.decision} id={modal.id} title={modal.title} details={modal.details} note={modal.note} scroll={modal.scroll} width={width} height={body} />
           : view === "detail" && row && detail ? <Detail row={row} detail={detail} selected={approval} now={snap.now} width={width} height={body} />
           : <BottleList rows={snap.rows} selected={selected} now={snap.now} height={body} loaded={snap.loaded} />}
       </Box>

@@ -11,6 +11,7 @@ import { describeGrant, type Preflight } from "../feed.ts"
 import type { LaunchStep } from "../../schema/LaunchProgress.ts"
 import type { AgentChoice } from "../feed.ts"
 import { fit } from "../model.ts"
+import { displayBlock, displayText } from "../../schema/Approval.ts"
 import { useBorderTint, useTint } from "./theme.tsx"
 
 const Frame = (props: { readonly title: string; readonly width: number; readonly children: ReactNode; readonly danger?: boolean | undefined }) => {
@@ -122,9 +123,45 @@ export const ConfirmStop = (props: { readonly slug: string; readonly purge: bool
   </Frame>
 )
 
-export const NotePrompt = (props: { readonly decision: "approve" | "deny"; readonly title: string; readonly note: string; readonly width: number }) => (
-  <Frame title={`${props.decision === "approve" ? "Approve" : "Deny"}: ${fit(props.title, props.width - 14)}`} width={props.width} danger={props.decision === "deny"}>
-    <Text>note (optional): {props.note}<Text inverse> </Text></Text>
-    <Text dimColor>enter: send · esc: cancel</Text>
-  </Frame>
-)
+/**
+ * The request in full, as the operator must read it before answering: the whole title and all of
+ * its details (a permission prompt's tool input), escaped (`displayText` for the title, whose
+ * newlines show as \n; `displayBlock` for the details) and hard-wrapped, never cut.
+ */
+export const requestLines = (title: string, details: string | undefined, width: number): ReadonlyArray<string> => {
+  const w = Math.max(10, width)
+  const wrap = (line: string) => {
+    const out: Array<string> = []
+    // (Ink draws an empty Text as nothing: a blank line is a space.)
+    if (line.length === 0) out.push(" ")
+    for (let i = 0; i < line.length; i += w) out.push(line.slice(i, i + w))
+    return out
+  }
+  const body = details === undefined || details === "" ? [] : [" ", ...displayBlock(details).replace(/\t/g, "  ").split("\n").flatMap(wrap)]
+  return [...wrap(displayText(title)), ...body]
+}
+
+export const NotePrompt = (props: {
+  readonly decision: "approve" | "deny"
+  readonly id: string
+  readonly title: string
+  readonly details?: string | undefined
+  readonly note: string
+  readonly scroll: number
+  readonly width: number
+  readonly height: number
+}) => {
+  const inner = props.width - 4
+  const lines = requestLines(props.title, props.details, inner)
+  const room = Math.max(3, props.height - 6)
+  const first = Math.min(Math.max(0, props.scroll), Math.max(0, lines.length - room))
+  const more = lines.length > room
+  return (
+    <Frame title={`${props.decision === "approve" ? "Approve" : "Deny"} request ${props.id}?`} width={props.width} danger={props.decision === "deny"}>
+      {lines.slice(first, first + room).map((l, i) => <Text key={first + i}>{l}</Text>)}
+      {more ? <Text dimColor>{`lines ${first + 1}-${first + Math.min(room, lines.length)} of ${lines.length} · ↑↓ to read it all`}</Text> : null}
+      <Text>note (optional): {props.note}<Text inverse> </Text></Text>
+      <Text dimColor>enter: send · esc: cancel</Text>
+    </Frame>
+  )
+}

@@ -13,7 +13,7 @@ import { Effect, Exit, Fiber, Stream } from "effect"
 import { layerAt } from "../src/layers/StateStore.ts"
 import { answer, get, list, watch } from "../src/programs/approvals.ts"
 import { type ApprovalRequest, APPROVAL_ID, displayText, newApprovalId } from "../src/schema/Approval.ts"
-import { writeRequest } from "../src/schema/ApprovalQueue.ts"
+import { listQueue, pruneExpired, writeAnswer, writeRequest } from "../src/schema/ApprovalQueue.ts"
 
 const tempRoot = () => fs.mkdtempSync(path.join(os.tmpdir(), "bb-approvals-test-"))
 const bottle = (root: string, slug: string) => {
@@ -62,6 +62,24 @@ describe("bottle approvals: a request is never answered on a cut line", () => {
     const short = tempRoot()
     writeRequest(path.join(bottle(short, "b2"), "supervise"), request({ title: "deploy?" }))
     expect(cliAt(short, "approvals").stdout).not.toContain("cut to fit")
+  })
+})
+
+describe("the queue on the host's disk stays bounded", () => {
+  it("pruneExpired deletes requests that expired unanswered beyond the newest `keep`; pending and answered ones are never touched", () => {
+    const root = tempRoot()
+    const dir = path.join(bottle(root, "b1"), "supervise")
+    const t = Date.now()
+    const expired = Array.from({ length: 12 }, (_, i) =>
+      request({ title: `expired ${i}`, createdAt: new Date(t - 100_000 + i * 1000).toISOString(), expiresAt: new Date(t - 50_000).toISOString() }))
+    const answeredOld = request({ title: "answered long ago", createdAt: new Date(t - 200_000).toISOString(), expiresAt: new Date(t - 150_000).toISOString() })
+    const pending = request({ title: "pending" })
+    for (const r of [...expired, answeredOld, pending]) writeRequest(dir, r)
+    writeAnswer(dir, { id: answeredOld.id, status: "approved", answeredAt: new Date(t - 190_000).toISOString() })
+    expect(pruneExpired(dir, t, 5)).toBe(7)
+    const left = listQueue(dir).entries.map((e) => e.request.title).sort()
+    expect(left).toEqual(["answered long ago", "expired 10", "expired 11", "expired 7", "expired 8", "expired 9", "pending"])
+    expect(pruneExpired(dir, t, 5)).toBe(0)
   })
 })
 

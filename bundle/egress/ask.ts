@@ -21,7 +21,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Schema } from "effect"
 import { ANSWERS_DIR, type ApprovalRequest, DEFAULT_EXPIRY_SECONDS, LIMITS, newApprovalId, oneLine, REQUESTS_DIR, statusOf } from "../../src/schema/Approval.ts"
-import { listQueue, readAnswer, writeRequest } from "../../src/schema/ApprovalQueue.ts"
+import { listQueue, pruneExpired, readAnswer, writeRequest } from "../../src/schema/ApprovalQueue.ts"
 import { type Route, RouteHost } from "../../src/schema/Route.ts"
 import type { Decision, Policy, RequestFacts } from "./policy.ts"
 
@@ -136,6 +136,8 @@ export const makeAsker = (dir: string, options: AskOptions = {}): Asker => {
       egress: { host, port: target.port, method, path: urlPath }
     }
     try {
+      const pruned = pruneExpired(dir, now)
+      if (pruned > 0) log(`deleted ${pruned} approval requests that expired unanswered (the newest ${LIMITS.expiredKept} are kept)`)
       writeRequest(dir, request)
     } catch (e) {
       log(`cannot queue an approval request for ${host}: ${e instanceof Error ? e.message : String(e)}`)

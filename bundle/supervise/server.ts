@@ -23,7 +23,7 @@ import { ByteSize, Context, Duration, Effect, Layer, Option, Schema } from "effe
 import { McpProtocol, McpSchema, McpServer } from "effect/ai"
 import { HttpIncomingMessage, HttpRouter } from "effect/http"
 import { type ApprovalRequest, DEFAULT_EXPIRY_SECONDS, displayBlock, LIMITS, newApprovalId, oneLine, statusOf } from "../../src/schema/Approval.ts"
-import { pendingCount, readAnswer, readRequest, writeRequest } from "../../src/schema/ApprovalQueue.ts"
+import { pendingCount, pruneExpired, readAnswer, readRequest, writeRequest } from "../../src/schema/ApprovalQueue.ts"
 import {
   MAX_WAIT_SECONDS,
   PERMISSION_PROMPT,
@@ -111,6 +111,8 @@ const queueOps = (config: SuperviseConfig, server: McpServer.McpServer["Service"
       createdAt: new Date(now).toISOString(),
       expiresAt: new Date(now + expiryMs).toISOString()
     }
+    const pruned = pruneExpired(config.dir, now)
+    if (pruned > 0) log(`deleted ${pruned} requests that expired unanswered (the newest ${LIMITS.expiredKept} are kept)`)
     yield* Effect.try({ try: () => writeRequest(config.dir, request), catch: errorText }).pipe(
       Effect.tapError((e) => Effect.sync(() => log(`could not queue a ${fields.kind} request: ${e}`))),
       Effect.mapError(() => "could not queue the request (the daemon's state dir is not writable)")

@@ -36,7 +36,9 @@ export const LIMITS = {
   /** A request or answer file larger than this is not read (bytes). */
   fileBytes: 64 * 1024,
   /** Pending requests one daemon keeps at most; beyond it, new requests are refused. */
-  pendingPerDaemon: 200
+  pendingPerDaemon: 200,
+  /** Requests that expired unanswered one daemon keeps (the newest); older ones are deleted. */
+  expiredKept: 500
 } as const
 
 /** Requests expire after this unless the daemon is told otherwise. */

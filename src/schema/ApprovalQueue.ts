@@ -170,3 +170,25 @@ export const listQueue = (queueDir: string): { readonly entries: ReadonlyArray<Q
 /** How many requests in `queueDir` are pending at `now` (a daemon refuses new ones past LIMITS.pendingPerDaemon). */
 export const pendingCount = (queueDir: string, now: number): number =>
   listQueue(queueDir).entries.filter((e) => statusOf(e.request, e.answer, now) === "pending").length
+
+/**
+ * Deletes the request files of requests that expired unanswered, all but the `keep` newest: the
+ * agent can refill the pending cap at every expiry, and the queue lives on the host's disk.
+ * Answered requests (a person's decision, and what egress grants are read from) and pending ones
+ * are never touched. Returns how many it deleted. Never throws: a file it cannot delete stays.
+ */
+export const pruneExpired = (queueDir: string, now: number, keep: number = LIMITS.expiredKept): number => {
+  const expired = listQueue(queueDir).entries
+    .filter((e) => e.answer === undefined && statusOf(e.request, e.answer, now) === "expired")
+    .sort((a, b) => Date.parse(b.request.createdAt) - Date.parse(a.request.createdAt))
+  let deleted = 0
+  for (const e of expired.slice(keep)) {
+    try {
+      fs.rmSync(requestFile(queueDir, e.request.id), { force: true })
+      deleted++
+    } catch {
+      // left for the next prune
+    }
+  }
+  return deleted
+}

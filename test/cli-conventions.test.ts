@@ -232,6 +232,43 @@ describe("logs --egress", () => {
   })
 })
 
+describe("agent text the terminal would act on", () => {
+  // An HTTP/2 :path reaches the audit log latin1-decoded (any of U+0080-U+00FF, so the C1 CSI
+  // and OSC); a pushed branch name may hold UTF-8 C1 and bidirectional controls.
+  const C1 = ["\u009b", "\u009d", "\u009c", "\u202e"]
+
+  it("logs --egress (table and --json) and logs --git show C1 and bidirectional controls escaped", () => {
+    const { state, dir } = stoppedBottle("c1-bottle")
+    fs.writeFileSync(path.join(dir, "egress", "audit.log"), JSON.stringify({
+      time: "2026-01-10T12:00:00.000Z", bottle: "c1-bottle", method: "GET", host: "api.anthropic.com", path: "/a\u009b2J\u009d52;c;aGk=\u009c", status: 502, bytes_in: 0,
+      bytes_out: 10, duration_ms: 1.5, rule: "routes[0] (api.anthropic.com)", decision: "error", reason: "u\u202etxt.exe"
+    }) + "\n")
+    fs.mkdirSync(path.join(dir, "git-gate"))
+    const push = { time: "2026-01-10T12:00:00.000Z", upstream: "origin", refs: [{ ref: "refs/heads/bottle/\u009d0;PWNED\u009c", old: "0", new: "1", verdict: "refused" }], verdict: "refused", answer: "u\u202etxt.exe \u009b2J" }
+    fs.writeFileSync(path.join(dir, "git-gate", "audit.log"), JSON.stringify(push) + "\n")
+    const env = { ...NO_ENGINE, BOTTLE_STATE_DIR: state }
+    const table = bottle(["logs", "c1-bottle", "--egress"], env)
+    const json = bottle(["logs", "c1-bottle", "--egress", "--json"], env)
+    const git = bottle(["logs", "c1-bottle", "--git"], env)
+    for (const r of [table, json, git]) {
+      assert.strictEqual(r.status, 0, r.stderr)
+      for (const c of C1) assert.notInclude(r.stdout, c, JSON.stringify(r.stdout))
+    }
+    assert.include(table.stdout, "/a\\x9b2J\\x9d52;c;aGk=\\x9c")
+    assert.include(table.stdout, "u\\u202etxt.exe")
+    assert.strictEqual((JSON.parse(json.stdout) as { path: string }).path, "/a\u009b2J\u009d52;c;aGk=\u009c", "the same value once parsed")
+    assert.deepStrictEqual(JSON.parse(git.stdout), push)
+  })
+
+  it("a refusal that quotes the agent's text shows its controls escaped", () => {
+    const r = bottle(["logs", "nope-\u009b2J\u202e"], NO_ENGINE)
+    assert.strictEqual(r.status, 1)
+    assert.notInclude(r.stderr, "\u009b")
+    assert.notInclude(r.stderr, "\u202e")
+    assert.include(r.stderr, "nope-\\x9b2J\\u202e")
+  })
+})
+
 describe("--json on what lists or changes something", () => {
   it("doctor --json is JSON with camelCase keys (cleanup --json, which needs the engine: test/e2e/egress-debug.test.ts)", () => {
     const d = bottle(["doctor", "--json"], NO_ENGINE)

@@ -16,7 +16,7 @@ import { readGateAudit } from "../schema/GitGate.ts"
 import { Backend, SAVED_BUNDLE_LOG } from "../services/Backend.ts"
 import { StateStore } from "../services/StateStore.ts"
 import { bottleArg, onBackend, savedPlan } from "./bottleArg.ts"
-import { auditLineFixed, auditRow, AUDIT_HEADERS, table, visible } from "./render.ts"
+import { auditLineFixed, auditRow, AUDIT_HEADERS, jsonText, table, visible } from "./render.ts"
 
 export const logs = Command.make(
   "logs",
@@ -31,13 +31,13 @@ export const logs = Command.make(
     const plan = yield* savedPlan(bottle)
     const state = yield* StateStore
     if (git) {
-      for (const e of readGateAudit(hostDirOf(state.bottleDir(bottle), DAEMONS["git-gate"]))) yield* Console.log(JSON.stringify(e))
+      for (const e of readGateAudit(hostDirOf(state.bottleDir(bottle), DAEMONS["git-gate"]))) yield* Console.log(jsonText(e))
       return
     }
     if (egress) {
       const dir = hostDirOf(state.bottleDir(bottle), DAEMONS.egress)
       if (json) {
-        const print = (e: AuditEntry) => process.stdout.write(JSON.stringify(auditJson(e)) + "\n")
+        const print = (e: AuditEntry) => process.stdout.write(jsonText(auditJson(e)) + "\n")
         if (follow) return yield* followAudit(dir, print, { history: true })
         for (const e of yield* readAudit(dir)) print(e)
         return

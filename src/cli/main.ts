@@ -19,6 +19,7 @@ import { exec, execArgv } from "./exec.ts"
 import { logs } from "./logs.ts"
 import { ls } from "./ls.ts"
 import { plan } from "./plan.ts"
+import { visible } from "./render.ts"
 import { pull } from "./pull.ts"
 import { resume } from "./resume.ts"
 import { run } from "./run.ts"
@@ -84,7 +85,8 @@ const program = Command.runWith(bottle, { version: packageVersion() })(execArgv(
         return
       }
       const e = error as { message?: string; exitCode?: number }
-      process.stderr.write(`bottle: ${e.message ?? String(error)}\n`)
+      // Messages quote what they refused, often the agent's (its git's stderr in `bottle pull`).
+      process.stderr.write(`bottle: ${(e.message ?? String(error)).split("\n").map(visible).join("\n")}\n`)
       process.exitCode = e.exitCode ?? 1
     })
   ),

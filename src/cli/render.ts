@@ -87,10 +87,22 @@ const describeNetwork = (plan: BottlePlan): string => {
   }
 }
 
-/** A string with its control characters (C0 but tab, DEL, C1) shown as \x.. escapes. */
+/**
+ * A string with its control characters (C0 but tab, DEL, C1) shown as \x.. escapes, and its
+ * bidirectional controls (which reorder what follows them: `u\u202etxt.exe` reads `uexe.txt`) as
+ * \u.... escapes.
+ */
 export const visible = (s: string): string =>
   // eslint-disable-next-line no-control-regex
-  s.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
+  s.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]|[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) =>
+    c.charCodeAt(0) > 0xff ? `\\u${c.charCodeAt(0).toString(16)}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`)
+
+/**
+ * JSON for a terminal as well as a script: what JSON.stringify leaves raw (DEL, C1 controls,
+ * bidirectional controls) written as \u escapes too; it parses to the same value.
+ */
+export const jsonText = (value: unknown, space?: number): string =>
+  JSON.stringify(value, null, space).replace(/[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
 
 export const table = (headers: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))

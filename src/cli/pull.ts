@@ -10,6 +10,7 @@ import { bottleArg, onBackend, savedPlan } from "./bottleArg.ts"
 import { CliFailure } from "./failure.ts"
 import { jsonFlag } from "./flags.ts"
 import { requireRunning } from "./cp.ts"
+import { jsonText, visible } from "./render.ts"
 
 export const pull = Command.make(
   "pull",
@@ -24,11 +25,12 @@ export const pull = Command.make(
       yield* requireRunning(bottle)
       return yield* pullProgram(plan, Option.getOrElse(repo, () => plan.cwd))
     }).pipe(onBackend(plan.backend), Effect.mapError((e) => (e._tag === "PullError" ? new CliFailure({ message: `bottle pull ${bottle}: ${e.message}` }) : e)))
-    if (json) return yield* Console.log(JSON.stringify(result, null, 2))
+    if (json) return yield* Console.log(jsonText(result, 2))
     if (!result.fetched) yield* Console.error(`nothing new: bottle ${bottle}'s branches hold no commit ${result.repo} lacks`)
     if (result.refs.length === 0) return yield* Console.error(`no branches under ${pullNamespace(bottle)} in ${result.repo}`)
-    for (const r of result.refs) yield* Console.log(`${r.commit.slice(0, 12)} ${r.ref}`)
-    yield* Console.error(`review: git log ${result.refs[0]!.ref.replace(/^refs\/remotes\//, "")} (your branches, HEAD and working tree are untouched)`)
+    // Branch names are the agent's: git lets them carry C1 and bidirectional controls.
+    for (const r of result.refs) yield* Console.log(`${r.commit.slice(0, 12)} ${visible(r.ref)}`)
+    yield* Console.error(`review: git log ${visible(result.refs[0]!.ref.replace(/^refs\/remotes\//, ""))} (your branches, HEAD and working tree are untouched)`)
   })
 ).pipe(
   Command.withDescription("Fetch the agent's commits into the host repository as refs/remotes/bottle/<bottle>/*"),

@@ -7,7 +7,8 @@
  * deletes, renames, or writes through links, the host's cwd is left exactly as it was, and
  * nothing lands in the state dir; a hostile repository in the workspace (hooks, fsmonitor,
  * a branch named like the host's) runs nothing on the host at `pull`, and a commit whose tree
- * plants `.git` is refused (fsck, in quarantine) with the host repository unchanged.
+ * plants `.git` is refused (fsck, in quarantine) with the host repository unchanged; its branch
+ * names (C1, bidi controls) and its git's error text reach the host's terminal escaped.
  */
 import { spawnSync } from "node:child_process"
 import * as crypto from "node:crypto"
@@ -288,6 +289,34 @@ git update-ref refs/heads/planted $c`)
     expect(git(cwd, "for-each-ref", "--format=%(refname) %(objectname)")).toBe(refsBefore)
     expect(Object.keys(snapshot(path.join(cwd, ".git", "objects"))).sort()).toEqual(objectsBefore)
     expect(fs.existsSync(mark)).toBe(false)
+    run(["stop", slug, "--purge"], cwd)
+  })
+
+  it("branch names and git's errors from the agent's repository reach the host's terminal escaped (C1 and bidirectional controls)", () => {
+    const cwd = hostRepo("/nonexistent")
+    const slug = `pullesc-${crypto.randomBytes(3).toString("hex")}`
+    run(["start", "dev", "--yes", "--detach", "--name", slug], cwd)
+    started.push({ slug, cwd })
+    // git lets a ref name hold UTF-8 C1 controls (OSC, CSI) and bidi overrides; the agent's own
+    // config puts any bytes in its git's error message.
+    inAgent(slug, cwd, `set -e
+git -c user.name=a -c user.email=a@a commit -q --allow-empty -m x
+git branch "$(printf 't\\302\\2350;PWNED\\302\\234')"
+git branch "$(printf 'u\\342\\200\\256txt.exe')"
+git config pack.window "$(printf '1\\302\\2332J\\342\\200\\256')"`)
+    const refused = cli(["pull", slug], { cwd, env })
+    expect(refused.code).not.toBe(0)
+    expect(refused.stderr).toContain("pack.window")
+    for (const c of ["\u009b", "\u202e"]) expect(refused.stderr).not.toContain(c)
+    inAgent(slug, cwd, "git config --unset pack.window")
+    const pulled = run(["pull", slug], cwd)
+    const out = pulled.stdout + pulled.stderr
+    for (const c of ["\u009d", "\u009c", "\u202e"]) expect(out).not.toContain(c)
+    expect(pulled.stdout).toContain(`refs/remotes/bottle/${slug}/t\\x9d0;PWNED\\x9c`)
+    expect(pulled.stdout).toContain(`refs/remotes/bottle/${slug}/u\\u202etxt.exe`)
+    const json = run(["pull", slug, "--json"], cwd).stdout
+    for (const c of ["\u009d", "\u202e"]) expect(json).not.toContain(c)
+    expect((JSON.parse(json) as { refs: Array<{ ref: string }> }).refs.map((r) => r.ref)).toContain(`refs/remotes/bottle/${slug}/u\u202etxt.exe`)
     run(["stop", slug, "--purge"], cwd)
   })
 })

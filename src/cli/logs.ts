@@ -52,7 +52,9 @@ export const logs = Command.make(
       return yield* Console.log(table(AUDIT_HEADERS, entries.map(auditRow)))
     }
     const saved = path.join(state.bottleDir(bottle), SAVED_BUNDLE_LOG)
-    yield* Backend.use((backend) => backend.logs(bottle, { follow })).pipe(
+    // Daemon lines quote what the agent sent (a refused request's host and path, which an HTTP/2
+    // :path carries latin1-decoded: C1 controls): escaped like the saved log below.
+    yield* Backend.use((backend) => backend.logs(bottle, { follow, onLine: (line) => process.stdout.write(visible(line) + "\n") })).pipe(
       onBackend(plan.backend),
       Effect.catchIf((e) => e._tag === "BackendError" && e.reason._tag === "NotFound", () =>
         Effect.sync(() => {

@@ -295,11 +295,17 @@ export const make = Effect.gen(function*() {
         onEvent()
         return false
       }).pipe(Effect.asVoid, Effect.mapError(toDockerError)),
-    logs: (container, options) =>
-      runner.interactive([DOCKER, "logs", ...(options?.follow ? ["--follow"] : []), ...(options?.tail !== undefined ? ["--tail", String(options.tail)] : []), container]).pipe(
-        Effect.mapError(toDockerError),
-        Effect.asVoid
-      ),
+    logs: (container, options) => {
+      const argv = [DOCKER, "logs", ...(options?.follow ? ["--follow"] : []), ...(options?.tail !== undefined ? ["--tail", String(options.tail)] : []), container]
+      const onLine = options?.onLine
+      const run: Effect.Effect<unknown, ProcessError> = onLine
+        ? runner.watch(argv, (line) => {
+          onLine(line)
+          return false
+        })
+        : runner.interactive(argv)
+      return run.pipe(Effect.mapError(toDockerError), Effect.asVoid)
+    },
     logsText: (container, options) =>
       Effect.suspend(() => {
         const lines: Array<string> = []

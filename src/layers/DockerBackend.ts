@@ -417,7 +417,7 @@ export const make = Effect.gen(function*() {
     logs: Effect.fnUntraced(function*(slug, options) {
       const name = names(slug).bundle
       yield* docker.containerState(name)
-      yield* docker.logs(name, { follow: options.follow })
+      yield* docker.logs(name, { follow: options.follow, ...(options.onLine ? { onLine: options.onLine } : {}) })
     }, Effect.mapError(toBackendError)),
     remove: Effect.fnUntraced(function*(slug, options) {
       const leftovers: Array<string> = []

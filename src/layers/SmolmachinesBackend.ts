@@ -439,7 +439,7 @@ export const make = Effect.gen(function*() {
     logs: Effect.fnUntraced(function*(slug, options) {
       const name = names(slug).bundle
       yield* docker.containerState(name)
-      yield* docker.logs(name, { follow: options.follow })
+      yield* docker.logs(name, { follow: options.follow, ...(options.onLine ? { onLine: options.onLine } : {}) })
     }, Effect.mapError(fromDocker)),
     remove: Effect.fnUntraced(function*(slug, options) {
       const leftovers: Array<string> = []

@@ -201,11 +201,12 @@ export class Backend extends Context.Service<Backend, {
    */
   readonly changes?: (onChange: () => void) => Effect.Effect<void, BackendError>
   /**
-   * Prints the bundle's daemon log (`follow`: until interrupted); NotFound when no bundle runs.
+   * Prints the bundle's daemon log (`follow`: until interrupted; `onLine`: each line handed to it
+   * instead, for a caller that escapes what the agent put there); NotFound when no bundle runs.
    * Before a backend removes a bundle (a launch's release, `remove`) it saves the bundle's log
    * as SAVED_BUNDLE_LOG in the bottle's state dir, so `bottle logs` can show it after stop.
    */
-  readonly logs: (slug: string, options: { readonly follow: boolean }) => Effect.Effect<void, BackendError>
+  readonly logs: (slug: string, options: { readonly follow: boolean; readonly onLine?: (line: string) => void }) => Effect.Effect<void, BackendError>
   /**
    * Removes everything this backend runs for `slug`, and its kept state too with `volumes`;
    * returns what could not be removed (one line each). `holdsAddress`: a leftover still holds

@@ -191,7 +191,8 @@ export class Docker extends Context.Service<Docker, {
    * `onEvent` for each, until interrupted (`docker events`). Optional: the dashboard's watcher.
    */
   readonly events?: (rootId: string, onEvent: () => void) => Effect.Effect<void, DockerError>
-  readonly logs: (container: string, options?: { readonly follow?: boolean; readonly tail?: number }) => Effect.Effect<void, DockerError>
+  /** Prints a container's log; with `onLine`, hands it each line (stdout and stderr) instead. */
+  readonly logs: (container: string, options?: { readonly follow?: boolean; readonly tail?: number; readonly onLine?: (line: string) => void }) => Effect.Effect<void, DockerError>
   /** A container's log (stdout and stderr lines in the order they arrive; `tail`: the last lines only), as text. */
   readonly logsText: (container: string, options?: { readonly tail?: number }) => Effect.Effect<string, DockerError>
   /** Everything (containers, networks, volumes) carrying our slug label; `slug` narrows. */

@@ -2,7 +2,8 @@
  * Egress you can debug, on a real Docker engine and a real bundle: `egress ls` shows the
  * credential route; `logs --egress -f` streams a request made after it started; a failed
  * upstream's audit line says why; deny then allow keeps the route's credential (the upstream
- * sees the real token again), across stop and resume; the sidecar's log is readable after stop.
+ * sees the real token again), across stop and resume; the sidecar's log is readable after stop,
+ * and live it shows the agent's control characters escaped.
  */
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
@@ -139,6 +140,31 @@ describe("egress you can debug", () => {
     expect(line?.reason).toMatch(new RegExp(`^connect: ${CLOSED.replace(/\./g, "\\.")} refused the connection \\(ECONNREFUSED\\)`))
     const table = cli(["logs", slug, "--egress"], { cwd, env }).stdout
     expect(table).toMatch(/ECONNREFUSED/)
+  })
+
+  it("the agent's text in the live sidecar log cannot drive the terminal: an HTTP/2 :path's C1 controls are escaped", async () => {
+    // Inside the tunnel, HTTP/2: the proxy decodes :path as latin1, so byte 0x9b is U+009B (CSI).
+    // A credential in the path is a DLP refusal, which the daemon logs with the path.
+    const h2 = `const tls = require("tls"), net = require("net"), http2 = require("http2")
+const u = new URL(process.env.HTTPS_PROXY)
+const s = net.connect(+u.port, u.hostname, () => {
+  s.write("CONNECT ${API}:443 HTTP/1.1\\r\\nHost: ${API}:443\\r\\n\\r\\n")
+  s.once("data", () => {
+    const c = http2.connect("https://${API}", { createConnection: () => tls.connect({ socket: s, servername: "${API}", ALPNProtocols: ["h2"], rejectUnauthorized: false }) })
+    const r = c.request({ ":path": "/c1\\u009b2J\\u009d0;PWNED\\u009c/ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789" })
+    r.on("response", (h) => { console.log(h[":status"]); c.close() })
+  })
+})`
+    const r = cli(["exec", slug, "node", "-e", h2], { cwd, env })
+    expect(r.stdout.trim(), r.stderr).toBe("403")
+    let live = ""
+    await waitFor(() => {
+      const l = cli(["logs", slug], { cwd, env })
+      live = l.stdout + l.stderr
+      return live.includes("/c1")
+    }, 15_000, "the refusal in the daemon log")
+    for (const c of ["\u009b", "\u009d", "\u009c"]) expect(live).not.toContain(c)
+    expect(live).toContain("/c1\\x9b2J\\x9d0;PWNED\\x9c/")
   })
 
   it("deny then allow keeps the credential, across stop and resume; the sidecar log is readable after stop", async () => {

@@ -17,6 +17,7 @@
  * - `keep: true` leaves the bottle running when the scope closes (`bottle stop <slug>` later).
  */
 import { Cause, Context, Effect, Layer, Ref, Schedule, Schema, type Scope, Stream } from "effect"
+import { visible } from "../cli/render.ts"
 import { Backends } from "../layers/Backends.ts"
 import { type AuditEntry, type AuditUnreadable, readAudit } from "../schema/AuditLog.ts"
 import { type BottlePlan, SavedBottlePlan } from "../schema/BottlePlan.ts"
@@ -178,7 +179,8 @@ export const openBottle = Effect.fn("openBottle")(function*(plan: BottlePlan, op
     plan: saved,
     exec: (argv, o = {}) => backend.exec(withEnv(o.env), argv, { user: o.user ?? "agent", ...(o.stdin !== undefined ? { stdin: o.stdin } : {}) }),
     attach: (argv, o = {}) => backend.attach(withEnv(o.env), argv ?? saved.command, { user: o.user ?? "agent" }),
-    logs: (o = {}) => backend.logs(plan.slug, { follow: o.follow ?? false }),
+    // The agent's text in it (a refused request's path) is escaped, as `bottle logs` does.
+    logs: (o = {}) => backend.logs(plan.slug, { follow: o.follow ?? false, onLine: (line) => process.stdout.write(visible(line) + "\n") }),
     audit,
     auditStream: auditStreamOf(audit),
     egress: Effect.map(audit, summarizeEgress),

@@ -24,27 +24,24 @@ const age = (iso: string, now: number): string => {
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : s < 86400 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86400)}d`
 }
 
-/** What a request asks, on one line: an egress request by its target, the others by their title. */
-const what = (a: Approval): string =>
-  a.kind === "egress" && a.host !== undefined
-    ? oneLine(`${a.method ?? "?"} ${a.host}:${a.port ?? "?"}${a.path ?? ""}`, 80)
-    : oneLine(a.title, 80)
+/** What a request asks, whole: an egress request by its target, the others by their title. */
+const asked = (a: Approval): string =>
+  a.kind === "egress" && a.host !== undefined ? `${a.method ?? "?"} ${a.host}:${a.port ?? "?"}${a.path ?? ""}` : a.title
+
+/** What a request asks, on one line. */
+const what = (a: Approval): string => oneLine(asked(a), 80)
 
 /** Whether `what` had to cut the request to fit its line. */
-const isCut = (a: Approval): boolean => {
-  const full = a.kind === "egress" && a.host !== undefined ? `${a.method ?? "?"} ${a.host}:${a.port ?? "?"}${a.path ?? ""}` : a.title
-  return displayText(full).length > 80
-}
+const isCut = (a: Approval): boolean => displayText(asked(a)).length > 80
 
 /**
  * A request in full, as it must be read before it is answered: the whole title and every line
  * of its details (a permission prompt's tool input), escaped, nothing cut.
  */
 export const detailBlock = (a: Approval, now: number): string => {
-  const head = `${a.id}  ${a.status}${a.note ? ` (${oneLine(a.note, 60)})` : ""}  ${a.kind}  ${a.bottle}  ${age(a.createdAt, now)} ago  from ${displayText(a.requester ?? "?")}`
-  const title = a.kind === "egress" && a.host !== undefined ? `${a.method ?? "?"} ${a.host}:${a.port ?? "?"}${a.path ?? ""}` : a.title
+  const head = `${a.id}  ${a.status}${a.note ? ` (${oneLine(a.note, 60)})` : ""}  ${a.kind}  ${a.bottle}  ${age(a.createdAt, now)} ago  from ${displayText(a.requester)}`
   const details = a.details ? displayBlock(a.details).split("\n").map((l) => `  | ${l}`) : []
-  return [head, `  ${displayText(title)}`, ...details].join("\n")
+  return [head, `  ${displayText(asked(a))}`, ...details].join("\n")
 }
 
 const rows = (all: ReadonlyArray<Approval>, now: number) =>

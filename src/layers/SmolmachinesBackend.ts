@@ -56,7 +56,7 @@ import { type BundleEndpoint, LoopbackAlias } from "../services/LoopbackAlias.ts
 import { Progress } from "../services/Progress.ts"
 import { ProcessRunner } from "../services/ProcessRunner.ts"
 import { Registry } from "../services/Registry.ts"
-import { Smolvm, SMOLVM_MINIMUM, type SmolvmError } from "../services/Smolvm.ts"
+import { type MachineInfo, Smolvm, SMOLVM_MINIMUM, type SmolvmError } from "../services/Smolvm.ts"
 import { StateStore } from "../services/StateStore.ts"
 import * as CacheLive from "./Cache.ts"
 import * as DockerLive from "./Docker.ts"
@@ -143,10 +143,12 @@ export const make = Effect.gen(function*() {
   const state = yield* StateStore
   const rootId = stateRootId(state.root)
   const names = (slug: string) => namesIn(rootId, slug)
+  /** Whether `m` is this root's machine of bottle `slug`. */
+  const isMachineOf = (slug: string) => (m: MachineInfo) => m.labels?.[LABEL_ROOT] === rootId && m.labels?.[LABEL_SLUG] === slug
   /** This root's machine of the bottle (running or stopped), if smolvm has one. */
   const machineOf = (slug: string) =>
     smolvm.list.pipe(
-      Effect.map((ms) => ms.find((m) => m.labels?.[LABEL_ROOT] === rootId && m.labels?.[LABEL_SLUG] === slug)),
+      Effect.map((ms) => ms.find(isMachineOf(slug))),
       Effect.mapError(fromSmolvm)
     )
   /**
@@ -321,7 +323,8 @@ export const make = Effect.gen(function*() {
       if (spec.mounts.length > 0) return yield* failed("mount_cwd is not supported by the smolmachines backend yet; use copy_cwd, or --backend docker")
       const endpoint = endpointOf(net)
       const env = machineEnv(plan, endpoint)
-      const found = yield* machineOf(plan.slug)
+      const machines = yield* smolvm.list.pipe(Effect.mapError(fromSmolvm))
+      const found = machines.find(isMachineOf(plan.slug))
       if (found !== undefined && spec.fresh === true) {
         // A first launch: the state dir was just made, so a machine of this name is a leftover of
         // a bottle that is gone (as \`bottle cleanup\` would find it), not this bottle's work.
@@ -346,7 +349,7 @@ export const make = Effect.gen(function*() {
       } else {
         // Not ours, not kept: a machine of that name without this root's labels is refused
         // rather than replaced (its removal below would delete something we did not make).
-        const sameName = (yield* smolvm.list.pipe(Effect.mapError(fromSmolvm))).find((m) => m.name === rt.machine)
+        const sameName = machines.find((m) => m !== found && m.name === rt.machine)
         if (sameName !== undefined) {
           return yield* failed(`a smolvm machine named ${rt.machine} exists that this state root did not make (labels ${JSON.stringify(sameName.labels ?? {})}); remove it with \`smolvm machine delete --name ${rt.machine}\` if it is not needed, or start the bottle under another --name`)
         }
@@ -444,7 +447,7 @@ export const make = Effect.gen(function*() {
     remove: Effect.fnUntraced(function*(slug, options) {
       const leftovers: Array<string> = []
       let holdsAddress = false
-      for (const m of (yield* smolvm.list.pipe(Effect.mapError(fromSmolvm))).filter((m) => m.labels?.[LABEL_ROOT] === rootId && m.labels?.[LABEL_SLUG] === slug)) {
+      for (const m of (yield* smolvm.list.pipe(Effect.mapError(fromSmolvm))).filter(isMachineOf(slug))) {
         if (options.volumes) {
           yield* smolvm.remove(m.name).pipe(Effect.catch((e) => Effect.sync(() => {
             leftovers.push(`machine ${m.name}: ${e.message}`)
